@@ -1,0 +1,99 @@
+"""Strategy parameters and watcher specifications, as typed frozen values.
+
+``breakoutd.config`` builds these from the operator's YAML; the core only
+reads them. Prices are micro-dollars (see :mod:`breakoutd.core.prices`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+
+
+class Session(str, Enum):
+    """A trading session a watcher can name."""
+
+    PREMARKET = "premarket"
+    RTH = "rth"
+    AFTERHOURS = "afterhours"
+
+
+class EntryKind(str, Enum):
+    """How the entry order is priced."""
+
+    LIMIT_AT_ASK = "limit_at_ask"
+    MARKET = "market"
+
+
+@dataclass(frozen=True, slots=True)
+class FastSchedule:
+    """The fast rule's distance and spread schedule, in cents and seconds."""
+
+    distance_start: Decimal = Decimal(15)
+    distance_end: Decimal = Decimal(5)
+    spread_start: Decimal = Decimal(4)
+    spread_end: Decimal = Decimal(1)
+    step: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyParams:
+    """A preset resolved with defaults and per-breakout overrides."""
+
+    sessions: tuple[Session, ...] = (Session.PREMARKET, Session.RTH)
+    not_before: int | None = None  # seconds after 00:00 exchange time
+    not_after: int | None = None
+    entry: EntryKind = EntryKind.LIMIT_AT_ASK
+    bar_seconds: int = 60
+    fast: FastSchedule | None = field(default_factory=FastSchedule)
+    quote_age: Decimal = Decimal("2.0")
+    quote_warmup: Decimal = Decimal("0.5")
+    max_bars: int | None = None
+    rth: bool = False
+    tif: str = "DAY"
+    risk_usd: Decimal | None = None
+
+    @property
+    def outside_rth(self) -> bool:
+        """Orders may work outside regular hours unless the preset says rth."""
+        return not self.rth
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a value came from, for error messages and status."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherSpec:
+    """One breakout of a watchlist, fully resolved."""
+
+    id: str
+    symbol: str
+    level: int
+    params: StrategyParams
+    qty: int | None = None
+    tp: tuple[int, ...] = ()
+    tp_split: tuple[Decimal, ...] = ()
+    sl: int | None = None
+    enabled: bool = True
+    source: SourceRef | None = field(default=None, compare=False)
+
+    @property
+    def is_ladder(self) -> bool:
+        """A ladder has more than one take-profit rung."""
+        return len(self.tp) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Daemon-wide portfolio limits (watchlist ``risk:``); None means no limit."""
+
+    max_positions: int | None = None
+    max_daily_loss_usd: Decimal | None = None
+    max_notional_usd: Decimal | None = None
+    max_entries_per_day: int | None = None

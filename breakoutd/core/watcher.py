@@ -1,0 +1,132 @@
+"""The watcher state machine (strategy.md, Watcher / Close rule / Fast rule).
+
+A :class:`WatcherMachine` is one watcher armed for one window ``(A, Z]``. The
+driver (live adapter or backtest) feeds it closed bars and the passing of
+time, at each instant in the order strategy.md prescribes: the 1-second bar
+(:meth:`on_fast_bar`), then the close-rule bar (:meth:`on_close_bar`, which
+also counts ``max_bars``), then the disarm (:meth:`on_time`). The machine
+returns at most one final decision and ignores everything after it
+(single-fire).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple
+
+from breakoutd.core.bars import NS, Bar
+from breakoutd.core.params import WatcherSpec
+from breakoutd.core.rules import (
+    FastThresholds,
+    close_rule_fires,
+    fast_rule_fires,
+    fast_thresholds,
+)
+
+
+class WatcherState(str, Enum):
+    """Where a watcher is in its day."""
+
+    ARMED = "armed"
+    TRIGGERED = "triggered"
+    EXPIRED = "expired"
+
+
+class Trigger(NamedTuple):
+    """A rule fired: ``kind`` is ``close`` or ``fast``; ``at`` the bar's close."""
+
+    kind: str
+    at: int
+    bar: Bar
+
+
+class Expiry(NamedTuple):
+    """The watcher ended without a trigger."""
+
+    reason: str  # "max_bars" | "session_end"
+    at: int
+    bars_evaluated: int
+
+
+Decision = Trigger | Expiry
+
+
+class WatcherMachine:
+    """One watcher, armed at ``armed_at`` and disarmed at ``disarm_at`` (ns)."""
+
+    __slots__ = (
+        "spec", "armed_at", "disarm_at", "level", "state", "bars_evaluated",
+        "decision", "_fast", "_max_bars", "_bar_size",
+    )
+
+    def __init__(self, spec: WatcherSpec, armed_at: int, disarm_at: int) -> None:
+        if disarm_at < armed_at:
+            raise ValueError("a watcher cannot be disarmed before it is armed")
+        self.spec = spec
+        self.armed_at = armed_at
+        self.disarm_at = disarm_at
+        self.level = spec.level
+        self.state = WatcherState.ARMED
+        self.bars_evaluated = 0
+        self.decision: Decision | None = None
+        fast = spec.params.fast
+        self._fast: FastThresholds | None = (
+            fast_thresholds(fast, spec.level) if fast is not None else None
+        )
+        self._max_bars = spec.params.max_bars
+        self._bar_size = spec.params.bar_seconds * NS
+
+    @property
+    def thresholds(self) -> FastThresholds | None:
+        """The fast rule's per-k limits for this level, or None when it is off."""
+        return self._fast
+
+    @property
+    def close_bar_size(self) -> int:
+        """Size of the close-rule bars, in nanoseconds."""
+        return self._bar_size
+
+    def fast_bar_in_window(self, bar: Bar) -> bool:
+        """A 1-second bar ``[s, s+1)`` is evaluated when ``A <= s`` and ``s+1 <= Z``."""
+        return self.armed_at <= bar.start and bar.end <= self.disarm_at
+
+    def close_bar_in_window(self, bar: Bar) -> bool:
+        """A close-rule bar is evaluated when it closes in ``(A, Z]``."""
+        return self.armed_at < bar.end <= self.disarm_at
+
+    def on_fast_bar(self, bar: Bar) -> Trigger | None:
+        """Evaluate a closed 1-second bar under the fast rule."""
+        if (
+            self.state is not WatcherState.ARMED
+            or self._fast is None
+            or not self.fast_bar_in_window(bar)
+            or not fast_rule_fires(bar, self.level, self._fast)
+        ):
+            return None
+        return self._finish(Trigger("fast", bar.end, bar), WatcherState.TRIGGERED)
+
+    def on_close_bar(self, bar: Bar) -> Decision | None:
+        """Evaluate a closed close-rule bar, then count it toward ``max_bars``."""
+        if self.state is not WatcherState.ARMED or not self.close_bar_in_window(bar):
+            return None
+        if close_rule_fires(bar, self.level):
+            return self._finish(Trigger("close", bar.end, bar), WatcherState.TRIGGERED)
+        self.bars_evaluated += 1
+        if self._max_bars is not None and self.bars_evaluated >= self._max_bars:
+            return self._finish(
+                Expiry("max_bars", bar.end, self.bars_evaluated), WatcherState.EXPIRED
+            )
+        return None
+
+    def on_time(self, now: int) -> Expiry | None:
+        """Disarm once the clock reaches the end of the window."""
+        if self.state is not WatcherState.ARMED or now < self.disarm_at:
+            return None
+        return self._finish(
+            Expiry("session_end", self.disarm_at, self.bars_evaluated), WatcherState.EXPIRED
+        )
+
+    def _finish(self, decision: Decision, state: WatcherState) -> Decision:
+        self.state = state
+        self.decision = decision
+        return decision
