@@ -1,0 +1,123 @@
+"""US equity session hours for a date, from a maintained exchange calendar.
+
+The broker's contract details are the first source of trading hours live;
+this module serves the backtest, the simulated gateway, and the daemon while
+it is disconnected. NYSE holidays and early closes come from
+``exchange_calendars`` (XNYS). Extended hours follow the regular session: pre-
+market from 04:00 to the open, after-hours from the close for four hours
+(16:00-20:00 on a normal day, 13:00-17:00 after an early close).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from breakoutd.core.bars import NS
+from breakoutd.core.params import Session
+
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+IB_TIME_ZONE_ID = "US/Eastern"
+PREMARKET_OPEN = dt.time(4, 0)
+AFTERHOURS_LENGTH = dt.timedelta(hours=4)
+
+
+class DaySessions(NamedTuple):
+    """The three sessions of one trading day, as ``(start_ns, end_ns)`` pairs."""
+
+    day: dt.date
+    premarket: tuple[int, int]
+    rth: tuple[int, int]
+    afterhours: tuple[int, int]
+
+    def window(self, session: Session) -> tuple[int, int]:
+        """The ``(start_ns, end_ns)`` of one session."""
+        return getattr(self, session.value)  # type: ignore[no-any-return]
+
+    def session_at(self, instant_ns: int) -> Session | None:
+        """The session in force at an instant (start inclusive, end exclusive)."""
+        for session in Session:
+            start, end = self.window(session)
+            if start <= instant_ns < end:
+                return session
+        return None
+
+    @property
+    def is_early_close(self) -> bool:
+        """True when the regular session ends before 16:00."""
+        close = dt.datetime.fromtimestamp(self.rth[1] / NS, EXCHANGE_TZ).time()
+        return close < dt.time(16, 0)
+
+
+def exchange_ns(day: dt.date, at: dt.time) -> int:
+    """Epoch ns of a wall-clock time of day on ``day`` in exchange time."""
+    local = dt.datetime.combine(day, at, tzinfo=EXCHANGE_TZ)
+    return int(local.timestamp()) * NS + local.microsecond * 1000
+
+
+def exchange_date(instant_ns: int) -> dt.date:
+    """The exchange (America/New_York) date of an instant."""
+    return dt.datetime.fromtimestamp(instant_ns // NS, EXCHANGE_TZ).date()
+
+
+@lru_cache(maxsize=1)
+def _xnys():  # type: ignore[no-untyped-def]
+    # Imported lazily: loading the calendar costs about a second, and most
+    # commands (check, status) never need it.
+    import exchange_calendars
+
+    return exchange_calendars.get_calendar("XNYS", start="2000-01-01")
+
+
+@lru_cache(maxsize=4096)
+def day_sessions(day: dt.date) -> DaySessions | None:
+    """The sessions of ``day``, or None when the exchange is closed all day."""
+    cal = _xnys()
+    if day < cal.first_session.date() or day > cal.last_session.date():
+        raise ValueError(f"{day} is outside the exchange calendar's range")
+    label = day.isoformat()
+    if not cal.is_session(label):
+        return None
+    open_ns = int(cal.session_open(label).value)
+    close_ns = int(cal.session_close(label).value)
+    pre_ns = exchange_ns(day, PREMARKET_OPEN)
+    after_end = close_ns + int(AFTERHOURS_LENGTH.total_seconds()) * NS
+    return DaySessions(day, (pre_ns, open_ns), (open_ns, close_ns), (close_ns, after_end))
+
+
+def next_trading_day(after: dt.date) -> dt.date:
+    """The first trading day strictly after ``after``."""
+    day = after + dt.timedelta(days=1)
+    while day_sessions(day) is None:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def _hhmm(instant_ns: int) -> str:
+    return dt.datetime.fromtimestamp(instant_ns // NS, EXCHANGE_TZ).strftime("%Y%m%d:%H%M")
+
+
+def _hours_text(days: Iterable[dt.date], liquid: bool) -> str:
+    parts = []
+    for day in days:
+        s = day_sessions(day)
+        if s is None:
+            parts.append(f"{day:%Y%m%d}:CLOSED")
+        elif liquid:
+            parts.append(f"{_hhmm(s.rth[0])}-{_hhmm(s.rth[1])}")
+        else:
+            parts.append(f"{_hhmm(s.premarket[0])}-{_hhmm(s.afterhours[1])}")
+    return ";".join(parts)
+
+
+def trading_hours_text(days: Iterable[dt.date]) -> str:
+    """IB's ``tradingHours`` for the given days (extended hours included)."""
+    return _hours_text(days, liquid=False)
+
+
+def liquid_hours_text(days: Iterable[dt.date]) -> str:
+    """IB's ``liquidHours`` for the given days (the regular session)."""
+    return _hours_text(days, liquid=True)
