@@ -83,8 +83,7 @@ class BarAggregator:
         return None
 
     def _emit(self) -> Bar:
-        assert self._start is not None
-        out = Bar(self._start, self.size, self._open, self._high, self._low,
+        out = Bar(self._start or 0, self.size, self._open, self._high, self._low,
                   self._close, self._volume)
         self._start = None
         return out

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 
-class Session(str, Enum):
+class Session(StrEnum):
     """A trading session a watcher can name."""
 
     PREMARKET = "premarket"
@@ -19,7 +19,7 @@ class Session(str, Enum):
     AFTERHOURS = "afterhours"
 
 
-class EntryKind(str, Enum):
+class EntryKind(StrEnum):
     """How the entry order is priced."""
 
     LIMIT_AT_ASK = "limit_at_ask"

@@ -11,7 +11,7 @@ returns at most one final decision and ignores everything after it
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import NamedTuple
 
 from breakoutd.core.bars import NS, Bar
@@ -24,7 +24,7 @@ from breakoutd.core.rules import (
 )
 
 
-class WatcherState(str, Enum):
+class WatcherState(StrEnum):
     """Where a watcher is in its day."""
 
     ARMED = "armed"
@@ -103,30 +103,34 @@ class WatcherMachine:
             or not fast_rule_fires(bar, self.level, self._fast)
         ):
             return None
-        return self._finish(Trigger("fast", bar.end, bar), WatcherState.TRIGGERED)
+        trigger = Trigger("fast", bar.end, bar)
+        self._finish(trigger, WatcherState.TRIGGERED)
+        return trigger
 
     def on_close_bar(self, bar: Bar) -> Decision | None:
         """Evaluate a closed close-rule bar, then count it toward ``max_bars``."""
         if self.state is not WatcherState.ARMED or not self.close_bar_in_window(bar):
             return None
+        decision: Decision
         if close_rule_fires(bar, self.level):
-            return self._finish(Trigger("close", bar.end, bar), WatcherState.TRIGGERED)
+            decision = Trigger("close", bar.end, bar)
+            self._finish(decision, WatcherState.TRIGGERED)
+            return decision
         self.bars_evaluated += 1
         if self._max_bars is not None and self.bars_evaluated >= self._max_bars:
-            return self._finish(
-                Expiry("max_bars", bar.end, self.bars_evaluated), WatcherState.EXPIRED
-            )
+            decision = Expiry("max_bars", bar.end, self.bars_evaluated)
+            self._finish(decision, WatcherState.EXPIRED)
+            return decision
         return None
 
     def on_time(self, now: int) -> Expiry | None:
         """Disarm once the clock reaches the end of the window."""
         if self.state is not WatcherState.ARMED or now < self.disarm_at:
             return None
-        return self._finish(
-            Expiry("session_end", self.disarm_at, self.bars_evaluated), WatcherState.EXPIRED
-        )
+        expiry = Expiry("session_end", self.disarm_at, self.bars_evaluated)
+        self._finish(expiry, WatcherState.EXPIRED)
+        return expiry
 
-    def _finish(self, decision: Decision, state: WatcherState) -> Decision:
+    def _finish(self, decision: Decision, state: WatcherState) -> None:
         self.state = state
         self.decision = decision
-        return decision

@@ -1,0 +1,136 @@
+"""Entry and exit plans: prices, ticks, sizing, brackets, ladders, rejections."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from breakoutd.core.ladder import on_rung_fill, start_ladder
+from breakoutd.core.params import EntryKind, RiskLimits
+from breakoutd.core.plans import OrderPlan, Quote, Rejection, Rung, plan_order, split_ladder
+from breakoutd.core.prices import format_price, round_to_tick
+from breakoutd.core.risk import RiskLedger
+from breakoutd.core.window import arm_at, arming_window
+from tests.factories import at, px, spec
+
+
+def quote(ask: str | None, bid: str | None = None) -> Quote:
+    return Quote(0, px(bid) if bid else None, 100, px(ask) if ask else None, 100)
+
+
+def test_bracket_plan_prices() -> None:
+    plan = plan_order(spec("190.00", tp=("195",), sl="187"), quote("190.05"), "ref")
+    assert isinstance(plan, OrderPlan)
+    assert plan.limit == px("190.05") and plan.qty == 100
+    assert plan.rungs == (Rung(px("195"), 100),)
+    assert plan.stop == px("187") and plan.stop_limit == px("186.98")
+    assert plan.oca_group == "oca:ref" and plan.outside_rth and plan.tif == "DAY"
+
+
+def test_rth_preset_turns_outside_rth_off() -> None:
+    plan = plan_order(spec("190.00", tp=("195",), sl="187", rth=True), quote("190.05"), "r")
+    assert isinstance(plan, OrderPlan) and plan.outside_rth is False
+
+
+@pytest.mark.parametrize(("ask", "limit"), [("0.85005", "0.8501"), ("0.85004", "0.8500"),
+                                            ("1.005", "1.01"), ("0.99995", "1.00"),
+                                            ("12.344999", "12.34")])
+def test_limit_rounds_to_the_tick_half_up(ask: str, limit: str) -> None:
+    assert round_to_tick(px(ask)) == px(limit)
+
+
+def test_no_quote_rejects() -> None:
+    s = spec("5.00")
+    assert plan_order(s, None, "r") == Rejection("no_quote", "no ask in force at the trigger")
+    assert isinstance(plan_order(s, quote(None, "4.99"), "r"), Rejection)
+    zero = Quote(0, None, None, 0, 100)
+    assert plan_order(s, zero, "r").reason == "no_quote"  # type: ignore[union-attr]
+
+
+def test_market_entry_has_no_limit() -> None:
+    plan = plan_order(spec("5.00", entry=EntryKind.MARKET), quote("5.02"), "r")
+    assert isinstance(plan, OrderPlan) and plan.limit is None and plan.reference_price == px("5.02")
+
+
+def test_entry_at_or_above_tp_is_rejected() -> None:
+    r = plan_order(spec("5.00", tp=("5.10",), sl="4.90"), quote("5.10"), "r")
+    assert isinstance(r, Rejection) and r.reason == "entry_above_tp"
+
+
+def test_entry_at_or_below_stop_is_rejected() -> None:
+    r = plan_order(spec("5.00", tp=("5.50",), sl="4.90"), quote("4.90"), "r")
+    assert isinstance(r, Rejection) and r.reason == "entry_below_stop"
+
+
+def test_risk_sizing() -> None:
+    s = spec("10.00", qty=None, tp=("11",), sl="9.50", risk_usd=Decimal(50))
+    plan = plan_order(s, quote("10.03"), "r")
+    assert isinstance(plan, OrderPlan) and plan.qty == 94  # floor(50 / 0.53)
+
+
+def test_risk_sizing_below_one_share_is_rejected() -> None:
+    s = spec("10.00", qty=None, tp=("20",), sl="1.00", risk_usd=Decimal(5))
+    r = plan_order(s, quote("10.03"), "r")
+    assert isinstance(r, Rejection) and r.reason == "size_zero"
+
+
+def test_ladder_equal_parts_remainder_to_first_rung() -> None:
+    assert split_ladder(100, (), 3) == (34, 33, 33)
+    assert split_ladder(10, (Decimal("0.5"), Decimal("0.25"), Decimal("0.25")), 3) == (6, 2, 2)
+
+
+def test_ladder_plan_and_stop_moves() -> None:
+    s = spec("5.00", qty=90, tp=("5.50", "6.00", "6.50"), sl="4.80")
+    plan = plan_order(s, quote("5.02"), "r")
+    assert isinstance(plan, OrderPlan)
+    assert [r.qty for r in plan.rungs] == [30, 30, 30]
+    state = start_ladder(plan, s.level)
+    assert (state.stop, state.stop_qty) == (px("4.80"), 90)
+    state, move = on_rung_fill(state, 0, 10)  # partial: stop stays, qty shrinks
+    assert (move.stop, move.qty) == (px("4.80"), 80)
+    state, move = on_rung_fill(state, 0, 20)
+    assert (move.stop, move.stop_limit, move.qty) == (px("5.00"), px("4.98"), 60)
+    state, move = on_rung_fill(state, 1, 30)
+    assert (move.stop, move.qty) == (px("5.50"), 30)
+    state, move = on_rung_fill(state, 2, 30)
+    assert move.qty == 0 and state.done
+    with pytest.raises(ValueError):
+        on_rung_fill(state, 2, 1)
+
+
+def test_ladder_too_small_is_rejected() -> None:
+    s = spec("5.00", qty=2, tp=("5.50", "6.00", "6.50"), sl="4.80")
+    r = plan_order(s, quote("5.02"), "r")
+    assert isinstance(r, Rejection) and r.reason == "ladder_too_small"
+
+
+def test_risk_ledger_limits() -> None:
+    ledger = RiskLedger(RiskLimits(max_entries_per_day=2, max_positions=1,
+                                   max_notional_usd=Decimal(1000)))
+    plan = plan_order(spec("5.00", qty=100), quote("5.00"), "a")
+    assert isinstance(plan, OrderPlan)
+    assert ledger.check(plan) is None
+    ledger.on_entry(plan)
+    assert ledger.check(plan).reason == "risk_max_positions"  # type: ignore[union-attr]
+    ledger.on_closed(plan.watcher_id, -px("20"))
+    big = plan._replace(qty=1000, watcher_id="b")
+    assert ledger.check(big).reason == "risk_max_notional"  # type: ignore[union-attr]
+    ledger.on_entry(plan)
+    ledger.on_closed(plan.watcher_id, 0)
+    assert ledger.check(plan).reason == "risk_max_entries"  # type: ignore[union-attr]
+
+
+def test_arming_window_spans_named_sessions_within_not_before_after() -> None:
+    pre, rth = (at("04:00:00"), at("09:30:00")), (at("09:30:00"), at("16:00:00"))
+    assert arming_window([pre, rth]) == (at("04:00:00"), at("16:00:00"))
+    assert arming_window([pre, rth], at("09:35:00"), at("11:30:00")) == (at("09:35:00"), at("11:30:00"))
+    assert arming_window([rth], at("17:00:00")) is None
+    assert arm_at((at("09:30:00"), at("16:00:00")), at("10:00:00")) == (at("10:00:00"), at("16:00:00"))
+    assert arm_at((at("09:30:00"), at("16:00:00")), at("16:00:00")) is None
+
+
+def test_format_price() -> None:
+    assert format_price(px("190")) == "190.00"
+    assert format_price(px("0.4567")) == "0.4567"
+    assert format_price(px("13.5")) == "13.50"
