@@ -1,0 +1,1 @@
+"""The daemon's wiring: journal, state store, status, scheduling, reload."""

@@ -1,0 +1,64 @@
+"""The state store: what fired today, kept across restarts (single-fire).
+
+``var/state/YYYY-MM-DD.json`` records, per watcher id, the order reference of
+its entry attempt and its outcome, and the broker order-id high-water mark.
+A watcher is recorded as fired *before* its entry is sent, so a crash between
+the two can never lead to a second entry: at start-up the daemon reconciles
+the record with the broker's open orders and executions by ``orderRef``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import msgspec
+
+from breakoutd.daemon.files import replace_atomically
+
+
+class FiredEntry(msgspec.Struct, frozen=True):
+    """One watcher's entry attempt today."""
+
+    order_ref: str
+    at: int
+    outcome: str  # "sending", "entered", "rejected", ...
+    reason: str | None = None
+
+
+class DayState(msgspec.Struct):
+    """Everything the daemon must remember about one trading day."""
+
+    day: str
+    fired: dict[str, FiredEntry] = msgspec.field(default_factory=dict)
+    order_id_high_water: int = 0
+
+
+class StateStore:
+    """Loads and atomically saves the state of one trading day."""
+
+    def __init__(self, root: Path, day: dt.date) -> None:
+        self.path = root / "state" / f"{day.isoformat()}.json"
+        self.state = self._load(day)
+
+    def _load(self, day: dt.date) -> DayState:
+        if not self.path.exists():
+            return DayState(day=day.isoformat())
+        return msgspec.json.decode(self.path.read_bytes(), type=DayState)
+
+    def has_fired(self, watcher_id: str) -> bool:
+        """True once an entry attempt for the watcher was recorded today."""
+        return watcher_id in self.state.fired
+
+    def mark_fired(self, watcher_id: str, entry: FiredEntry) -> None:
+        """Record an attempt (before sending it) or its final outcome, durably."""
+        self.state.fired[watcher_id] = entry
+        self.save()
+
+    def note_order_id(self, order_id: int) -> None:
+        """Raise the order-id high-water mark (persisted with the next save)."""
+        self.state.order_id_high_water = max(self.state.order_id_high_water, order_id)
+
+    def save(self) -> None:
+        """Write the state file atomically."""
+        replace_atomically(self.path, msgspec.json.encode(self.state))
