@@ -67,9 +67,16 @@ def exchange_date(instant_ns: int) -> dt.date:
 def _xnys():  # type: ignore[no-untyped-def]
     # Imported lazily: loading the calendar costs about a second, and most
     # commands (check, status) never need it.
+    import warnings
+
     import exchange_calendars
 
-    return exchange_calendars.get_calendar("XNYS", start="2000-01-01")
+    with warnings.catch_warnings():
+        # exchange_calendars reads tz-aware Series.values, which pandas 3.1
+        # deprecates; the values it gets are still right (UTC).
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return exchange_calendars.get_calendar("XNYS", start="2000-01-01")
 
 
 @lru_cache(maxsize=4096)

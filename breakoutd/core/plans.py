@@ -75,8 +75,10 @@ def order_ref(day: str, session: str, watcher_id: str) -> str:
 
 def split_ladder(qty: int, splits: tuple[Decimal, ...], rungs: int) -> tuple[int, ...]:
     """Shares per rung: ``floor(qty * part)``, the remainder to the first rung."""
-    parts = splits or tuple(Decimal(1) / rungs for _ in range(rungs))
-    shares = [int((qty * p).to_integral_value(rounding=ROUND_FLOOR)) for p in parts]
+    if splits:
+        shares = [int((qty * p).to_integral_value(rounding=ROUND_FLOOR)) for p in splits]
+    else:
+        shares = [qty // rungs] * rungs
     shares[0] += qty - sum(shares)
     return tuple(shares)
 

@@ -134,3 +134,8 @@ def test_format_price() -> None:
     assert format_price(px("190")) == "190.00"
     assert format_price(px("0.4567")) == "0.4567"
     assert format_price(px("13.5")) == "13.50"
+
+
+def test_equal_ladder_parts_are_exact_whole_shares() -> None:
+    assert split_ladder(3, (), 3) == (1, 1, 1)
+    assert split_ladder(7, (), 3) == (3, 2, 2)

@@ -1,0 +1,215 @@
+"""The backtest engine: arm each watcher for the tape's day and replay its bars."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from breakoutd.backtest.fills import FillResult, simulate_fills
+from breakoutd.backtest.series import BarSeries, SymbolSeries
+from breakoutd.calendar import DaySessions, day_sessions, exchange_ns
+from breakoutd.core.bars import NS, Bar
+from breakoutd.core.params import RiskLimits, Session, WatcherSpec
+from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
+from breakoutd.core.risk import RiskLedger
+from breakoutd.core.watcher import Decision, Expiry, WatcherMachine
+from breakoutd.core.window import arming_window
+from breakoutd.tape import Tape
+
+
+class BacktestError(ValueError):
+    """The backtest cannot run on this input (e.g. tapes of several days)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherResult:
+    """What one watcher did on the tape's day."""
+
+    spec: WatcherSpec
+    outcome: str  # entered | rejected | expired
+    kind: str | None
+    trigger_at: int | None
+    reason: str | None
+    plan: OrderPlan | None = None
+    fills: FillResult | None = None
+    evaluated: int = 0  # core rule evaluations made for this watcher
+
+    @property
+    def limit(self) -> int | None:
+        """The entry limit of an entered limit order, else None."""
+        return self.plan.limit if self.plan is not None and self.outcome == "entered" else None
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    """All watchers of one backtest, sorted by id."""
+
+    day: dt.date
+    results: tuple[WatcherResult, ...]
+    rows: int
+    evaluations: int
+
+
+def run_backtest(
+    tape: Tape,
+    watchers: Iterable[WatcherSpec],
+    risk: RiskLimits | None = None,
+    *,
+    prefilter: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestResult:
+    """Replay ``tape`` through the core for every enabled watcher."""
+    dates = tape.dates()
+    if len(dates) > 1:
+        shown = ", ".join(d.isoformat() for d in dates)
+        raise BacktestError(f"the tapes cover several days ({shown}); backtest one day at a time")
+    if not dates:
+        raise BacktestError("the tapes hold no rows")
+    day = dates[0]
+    sessions = day_sessions(day)
+    series = {sym: SymbolSeries(st) for sym, st in tape.symbols.items()}
+    specs = sorted((w for w in watchers if w.enabled), key=lambda w: w.id)
+    results: list[WatcherResult] = []
+    for n, spec in enumerate(specs, 1):
+        results.append(_run_watcher(spec, day, sessions, series.get(spec.symbol), prefilter))
+        if progress is not None:
+            progress(n, len(specs))
+    if risk is not None and risk != RiskLimits():
+        results = _apply_risk(results, risk)
+    evaluations = sum(r.evaluated for r in results)
+    return BacktestResult(day, tuple(results), tape.rows, evaluations)
+
+
+def watcher_window(spec: WatcherSpec, day: dt.date, sessions: DaySessions) -> tuple[int, int] | None:
+    """``(A, Z)`` for a watcher on ``day``: its sessions within not_before/not_after."""
+    p = spec.params
+    nb = _seconds_to_ns(day, p.not_before)
+    na = _seconds_to_ns(day, p.not_after)
+    return arming_window([sessions.window(s) for s in p.sessions], nb, na)
+
+
+def _seconds_to_ns(day: dt.date, seconds: int | None) -> int | None:
+    if seconds is None:
+        return None
+    return exchange_ns(day, dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60))
+
+
+def _run_watcher(
+    spec: WatcherSpec, day: dt.date, sessions: DaySessions | None,
+    series: SymbolSeries | None, prefilter: bool,
+) -> WatcherResult:
+    window = watcher_window(spec, day, sessions) if sessions is not None else None
+    if window is None:
+        return WatcherResult(spec, "expired", None, None, "no_session")
+    machine = WatcherMachine(spec, *window)
+    decision, evaluated = replay(machine, series, prefilter)
+    if isinstance(decision, Expiry):
+        return WatcherResult(spec, "expired", None, None, decision.reason, evaluated=evaluated)
+    assert sessions is not None and series is not None  # a trigger needs bars
+    session = sessions.session_at(decision.at - 1) or Session.RTH
+    ref = order_ref(day.strftime("%Y%m%d"), session.value, spec.id)
+    outcome = plan_order(spec, series.quote_at(decision.at), ref)
+    if isinstance(outcome, Rejection):
+        return WatcherResult(spec, "rejected", decision.kind, decision.at, outcome.reason,
+                             evaluated=evaluated)
+    fills = simulate_fills(outcome, spec.level, decision.at, series)
+    return WatcherResult(spec, "entered", decision.kind, decision.at, None, outcome, fills,
+                         evaluated)
+
+
+def replay(machine: WatcherMachine, series: SymbolSeries | None, prefilter: bool = True
+           ) -> tuple[Decision, int]:
+    """Feed a machine its bars in strategy.md's order until it decides.
+
+    With ``prefilter`` the 1-second bars that cannot fire the fast rule (close
+    below the level, high below level + the smallest distance, or a range
+    above the widest spread) are skipped with numpy: a necessary condition of
+    the rule, so the decisions are the same (``tests/backtest`` checks it).
+    """
+    if series is None:
+        return _final(machine), 0
+    a, z = machine.armed_at, machine.disarm_at
+    bars = series.bars(machine.close_bar_size)
+    c0 = int(np.searchsorted(bars.end_np, a, side="right"))
+    c1 = int(np.searchsorted(bars.end_np, z, side="right"))
+    fast = _fast_candidates(machine, series.seconds, prefilter) if machine.thresholds else []
+    sec = series.seconds
+    evaluated = 0
+    fi = 0
+    for ci in range(c0, c1):
+        close_end = bars.start[ci] + bars.size
+        while fi < len(fast) and sec.start[fast[fi]] + NS <= close_end:
+            evaluated += 1
+            trig = machine.on_fast_bar(_bar(sec, fast[fi]))
+            if trig is not None:
+                return trig, evaluated
+            fi += 1
+        evaluated += 1
+        decision = machine.on_close_bar(_bar(bars, ci))
+        if decision is not None:
+            return decision, evaluated
+    for i in fast[fi:]:
+        evaluated += 1
+        trig = machine.on_fast_bar(_bar(sec, i))
+        if trig is not None:
+            return trig, evaluated
+    return _final(machine), evaluated
+
+
+def _final(machine: WatcherMachine) -> Decision:
+    expiry = machine.on_time(machine.disarm_at)
+    return expiry if expiry is not None else _already(machine)
+
+
+def _already(machine: WatcherMachine) -> Decision:
+    if machine.decision is None:
+        raise RuntimeError("watcher neither decided nor expired")
+    return machine.decision
+
+
+def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool) -> list[int]:
+    a, z = machine.armed_at, machine.disarm_at
+    i0 = int(np.searchsorted(sec.start_np, a, side="left"))
+    i1 = int(np.searchsorted(sec.start_np, z - NS, side="right"))
+    if i1 <= i0:
+        return []
+    if not prefilter:
+        return list(range(i0, i1))
+    th = machine.thresholds
+    assert th is not None
+    level = machine.level
+    h = sec.high_np[i0:i1]
+    mask = (sec.close_np[i0:i1] >= level) & (h >= level + min(th.distance))
+    mask &= (h - sec.low_np[i0:i1]) <= max(th.spread)
+    return (np.flatnonzero(mask) + i0).tolist()
+
+
+def _bar(s: BarSeries, i: int) -> Bar:
+    return Bar(s.start[i], s.size, s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i])
+
+
+def _apply_risk(results: list[WatcherResult], limits: RiskLimits) -> list[WatcherResult]:
+    """Check the portfolio limits in trigger order, closing positions as fills say."""
+    ledger = RiskLedger(limits)
+    entered = sorted(
+        (r for r in results if r.outcome == "entered"), key=lambda r: (r.trigger_at, r.spec.id)
+    )
+    replaced: dict[str, WatcherResult] = {}
+    open_until: list[tuple[int, str, int]] = []  # (closed_at, watcher id, pnl)
+    for r in entered:
+        assert r.plan is not None and r.trigger_at is not None and r.fills is not None
+        for closed in sorted(c for c in open_until if c[0] <= r.trigger_at):
+            ledger.on_closed(closed[1], closed[2])
+            open_until.remove(closed)
+        rejection = ledger.check(r.plan)
+        if rejection is not None:
+            replaced[r.spec.id] = WatcherResult(r.spec, "rejected", r.kind, r.trigger_at,
+                                                rejection.reason, evaluated=r.evaluated)
+            continue
+        ledger.on_entry(r.plan)
+        if r.fills.closed_at is not None:
+            open_until.append((r.fills.closed_at, r.spec.id, r.fills.pnl))
+    return [replaced.get(r.spec.id, r) for r in results]

@@ -1,0 +1,79 @@
+"""Backtest output: one JSON object per watcher, or a readable table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+from breakoutd.backtest.engine import BacktestResult, WatcherResult
+from breakoutd.calendar import EXCHANGE_TZ
+from breakoutd.core.bars import NS
+from breakoutd.core.prices import MICROS_PER_DOLLAR, format_price, to_float
+
+
+def iso_time(instant_ns: int) -> str:
+    """ISO 8601 in exchange time with its UTC offset."""
+    stamp = dt.datetime.fromtimestamp(instant_ns // NS, EXCHANGE_TZ)
+    return stamp.replace(microsecond=(instant_ns % NS) // 1000).isoformat()
+
+
+def result_record(r: WatcherResult) -> dict[str, object]:
+    """The ``--json`` record: exactly the keys the backtest contract names."""
+    return {
+        "id": r.spec.id,
+        "symbol": r.spec.symbol,
+        "level": to_float(r.spec.level),
+        "outcome": r.outcome,
+        "kind": r.kind,
+        "trigger_time": iso_time(r.trigger_at) if r.trigger_at is not None else None,
+        "limit": to_float(r.limit) if r.limit is not None else None,
+        "reason": r.reason,
+    }
+
+
+def json_lines(result: BacktestResult) -> Iterator[str]:
+    """One compact JSON object per watcher, sorted by id."""
+    for r in sorted(result.results, key=lambda r: r.spec.id):
+        yield json.dumps(result_record(r), separators=(", ", ": "))
+
+
+def _usd(micros: int) -> str:
+    sign = "-" if micros < 0 else ""
+    return f"{sign}{abs(micros) / MICROS_PER_DOLLAR:,.2f}"
+
+
+def _hhmmss(instant_ns: int | None) -> str:
+    return iso_time(instant_ns)[11:19] if instant_ns is not None else "-"
+
+
+def _row(r: WatcherResult) -> list[str]:
+    f = r.fills
+    entry = format_price(f.entry_price) if f else "-"
+    exits = " ".join(f"{e.kind}@{format_price(e.price)}x{e.qty}" for e in f.exits) if f else ""
+    if f and f.open_qty:
+        exits = (exits + f" open {f.open_qty}@{format_price(f.mark)}").strip()
+    return [
+        r.spec.id, r.spec.symbol, format_price(r.spec.level), r.outcome, r.kind or "-",
+        _hhmmss(r.trigger_at), entry, str(f.qty) if f else "-", exits or "-",
+        _usd(f.pnl) if f else "-", r.reason or "",
+    ]
+
+
+def table(result: BacktestResult) -> str:
+    """A readable table of every watcher with simulated fills and P&L, and a total."""
+    head = ["id", "symbol", "level", "outcome", "kind", "trigger", "entry", "qty", "exits",
+            "pnl", "reason"]
+    rows = [_row(r) for r in sorted(result.results, key=lambda r: r.spec.id)]
+    total = sum(r.fills.pnl for r in result.results if r.fills is not None)
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+             for line in [head, *rows]]
+    counts: dict[str, int] = {}
+    for r in result.results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no watchers"
+    lines.append("")
+    lines.append(f"{result.day}: {len(result.results)} watchers ({summary}); "
+                 f"P&L {_usd(total)} USD gross, fills as modelled in docs/backtest.md")
+    return "\n".join(lines)

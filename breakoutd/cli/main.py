@@ -1,0 +1,38 @@
+"""``breakoutd``: the daemon, the simulated gateway and the backtest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from breakoutd import __version__
+from breakoutd.cli.backtest_cmd import add_backtest_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``breakoutd`` command line."""
+    parser = argparse.ArgumentParser(prog="breakoutd", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"breakoutd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_backtest_parser(sub)
+    try:
+        from breakoutd.cli.sim_cmd import add_sim_parser
+    except ImportError:  # the simulated gateway is optional at import time
+        pass
+    else:
+        add_sim_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the command; the exit code is returned."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
