@@ -1,0 +1,116 @@
+"""``breakoutctl``: the operator's command line.
+
+``check [PATH...]`` validates watchlists and prints every problem as
+``file:line: path: message``; ``plan [--var DIR] [PATH...]`` shows what a
+reload would change against the last applied configuration. PATH defaults to
+``$BREAKOUTD_WATCHLISTS`` (several joined by ``os.pathsep``) or ``watchlists``;
+DIR defaults to ``$BREAKOUTD_VAR`` or ``var``. Exit 0 when fine, 1 on any
+problem, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from breakoutd.config import (
+    ConfigError,
+    Problem,
+    Watchlist,
+    describe_watcher,
+    field_changes,
+    load_watchlists,
+    plan_reload,
+    read_snapshot,
+    snapshot_path,
+)
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _default_paths() -> list[str]:
+    env = os.environ.get("BREAKOUTD_WATCHLISTS", "")
+    return [p for p in env.split(os.pathsep) if p] or ["watchlists"]
+
+
+def _report(problems: Sequence[Problem]) -> int:
+    for problem in sorted(problems, key=Problem.sort_key):
+        print(problem)
+    print(f"{_plural(len(problems), 'problem')} found", file=sys.stderr)
+    return 1
+
+
+def _load(paths: Sequence[str]) -> Watchlist | ConfigError:
+    try:
+        return load_watchlists(paths or _default_paths())
+    except ConfigError as exc:
+        return exc
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the watchlists: every problem, or one ``ok:`` line."""
+    loaded = _load(args.paths)
+    if isinstance(loaded, ConfigError):
+        return _report(loaded.problems)
+    disabled = sum(1 for w in loaded.watchers if not w.enabled)
+    print(f"ok: {_plural(len(loaded.files), 'file')}, "
+          f"{_plural(len(loaded.watchers), 'watcher')} ({disabled} disabled), "
+          f"{_plural(len(loaded.presets), 'preset')}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Show what applying the watchlists would change."""
+    loaded = _load(args.paths)
+    if isinstance(loaded, ConfigError):
+        return _report(loaded.problems)
+    path = snapshot_path(args.var or os.environ.get("BREAKOUTD_VAR") or "var")
+    try:
+        applied = read_snapshot(path)
+    except ConfigError as exc:
+        return _report(exc.problems)
+    if applied is None:
+        print(f"no applied configuration at {path}: every watcher is new")
+    else:
+        print(f"against the applied configuration at {path} ({applied.digest[:12]})")
+    plan = plan_reload(applied, loaded)
+    for spec in plan.added:
+        print(f"+ {spec.id}: {describe_watcher(spec)}")
+    for spec in plan.removed:
+        print(f"- {spec.id}: {describe_watcher(spec)}")
+    for old, new in plan.changed:
+        print(f"~ {new.id}: {'; '.join(field_changes(old, new))}")
+    print(("nothing to change: " if plan.is_empty() else "plan: ") + plan.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; each subcommand sets ``run``."""
+    parser = argparse.ArgumentParser(prog="breakoutctl", description="Operate breakoutd.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    paths_help = "watchlist files or directories (default: $BREAKOUTD_WATCHLISTS or watchlists)"
+    check = commands.add_parser("check", help="validate watchlists and report every problem")
+    check.add_argument("paths", nargs="*", metavar="PATH", help=paths_help)
+    check.set_defaults(run=cmd_check)
+    plan = commands.add_parser("plan", help="show what a reload would add, remove and change")
+    plan.add_argument("--var", metavar="DIR", help="runtime directory (default: $BREAKOUTD_VAR or var)")
+    plan.add_argument("paths", nargs="*", metavar="PATH", help=paths_help)
+    plan.set_defaults(run=cmd_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``breakoutctl`` with ``argv`` (default: the process arguments)."""
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

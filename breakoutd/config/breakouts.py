@@ -1,0 +1,178 @@
+"""Phase two for one breakout: resolve its preset and check its prices together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from breakoutd.config.errors import Origin
+from breakoutd.config.fields import Located, Problems
+from breakoutd.config.params_check import Layered, build_params, most_specific
+from breakoutd.config.schema import Section, hint
+from breakoutd.core.params import SourceRef, StrategyParams, WatcherSpec
+from breakoutd.core.plans import STOP_LIMIT_OFFSET
+from breakoutd.core.prices import format_price, round_to_tick, tick_size
+
+
+def default_id(symbol: str, level: int) -> str:
+    """``SYMBOL@level`` with the level in canonical decimal: ``BAC@13.50``."""
+    return f"{symbol}@{format_price(level)}"
+
+
+def _off_tick(price: Located[int]) -> str | None:
+    tick = tick_size(price.value)
+    if price.value % tick == 0:
+        return None
+    where = "at or above $1.00" if tick > 100 else "below $1.00"
+    return f"{price.text} is not on the tick: {format_price(tick)} {where}"
+
+
+def _check_sl(level: Located[int], sl: Located[int], problems: Problems) -> None:
+    if sl.value >= level.value:
+        problems.add(sl.at.problem(f"{sl.text} must be below level {level.text}"))
+    elif (message := _off_tick(sl)) is not None:
+        problems.add(sl.at.problem(message))
+    elif round_to_tick(sl.value - STOP_LIMIT_OFFSET) <= 0:
+        problems.add(sl.at.problem(f"{sl.text} is too low: its stop-limit sl - 0.02 is not a price"))
+
+
+def _check_tp(level: Located[int], tp: tuple[Located[int], ...], problems: Problems) -> None:
+    previous: Located[int] | None = None
+    for rung in tp:
+        if rung.value <= level.value:
+            problems.add(rung.at.problem(f"{rung.text} must be above level {level.text}"))
+        elif previous is not None and rung.value <= previous.value:
+            problems.add(rung.at.problem(
+                f"ladder prices must ascend: {rung.text} is not above {previous.text}"))
+        elif (message := _off_tick(rung)) is not None:
+            problems.add(rung.at.problem(message))
+        previous = rung
+
+
+def _check_split(merged: Layered, problems: Problems) -> bool:
+    """True when tp_split is absent or fits the ladder."""
+    split, tp = merged.get("tp_split"), merged.get("tp")
+    if split is None or split.value is None:
+        return True
+    if not merged.ok("tp"):
+        return False
+    parts: tuple[Located[Decimal], ...] = split.value
+    rungs = len(tp.value) if tp is not None and tp.value else 0
+    if rungs < 2:
+        problems.add(split.at.problem("tp_split needs a tp ladder (a list of at least two prices)"))
+    elif len(parts) != rungs:
+        problems.add(split.at.problem(f"{len(parts)} parts for {rungs} rungs: give one part per rung"))
+    elif (total := sum((p.value for p in parts), Decimal(0))) != 1:
+        problems.add(split.at.problem(f"parts must add up to 1, they add up to {total}"))
+    else:
+        return True
+    return False
+
+
+def _check_sizing(merged: Layered, at: Origin, problems: Problems) -> None:
+    qty, risk, sl = merged.get("qty"), merged.get("risk_usd"), merged.get("sl")
+    if not merged.ok("qty", "risk_usd", "sl"):
+        return
+    sized_by_risk = risk is not None and risk.value is not None
+    if (qty is None or qty.value is None) and not sized_by_risk:
+        problems.add(at.problem("qty is required (or size by risk with risk_usd)"))
+    if sized_by_risk and (sl is None or sl.value is None) and risk is not None:
+        problems.add(most_specific(risk, sl).problem(
+            f"risk_usd {risk.text} sizes by the distance to sl, so sl is required"))
+
+
+def rung_shares(qty: int, parts: tuple[Decimal, ...], rungs: int) -> tuple[int, ...]:
+    """Shares per rung: ``floor(qty * part)`` or equal parts, the remainder to the first."""
+    # Integer division for equal parts: Decimal(1) / 3 * 3 is 0.999..., which floors a share away.
+    shares = [int(qty * p // 1) for p in parts] if parts else [qty // rungs] * rungs
+    shares[0] += qty - sum(shares)
+    return tuple(shares)
+
+
+def _check_ladder_qty(merged: Layered, problems: Problems) -> None:
+    qty, tp, split = merged.get("qty"), merged.get("tp"), merged.get("tp_split")
+    if qty is None or qty.value is None or merged.value("risk_usd") is not None:
+        return  # risk-sized ladders are split when the size is known
+    if tp is None or len(tp.value or ()) < 2:
+        return
+    parts = tuple(p.value for p in split.value) if split and split.value else ()
+    shares = rung_shares(qty.value, parts, len(tp.value))
+    if min(shares) < 1:
+        listed = ", ".join(str(s) for s in shares)
+        problems.add(most_specific(tp, qty).problem(
+            f"qty {qty.text} splits into {listed} shares over {len(shares)} rungs; "
+            "every rung needs at least 1 share"))
+
+
+def _check_exits(merged: Layered, problems: Problems) -> None:
+    level, tp, sl = merged.get("level"), merged.get("tp"), merged.get("sl")
+    rungs: tuple[Located[int], ...] = tp.value if tp is not None and tp.value else ()
+    if rungs and (sl is None or sl.value is None) and merged.ok("sl") and tp is not None:
+        problems.add(tp.at.problem("sl is required with tp (the bracket needs a stop)"))
+    if level is None:
+        return
+    if sl is not None and sl.value is not None:
+        _check_sl(level, sl, problems)
+    _check_tp(level, rungs, problems)
+    if _check_split(merged, problems):
+        _check_ladder_qty(merged, problems)
+
+
+def _required(merged: Layered, at: Origin, problems: Problems) -> bool:
+    missing = [k for k in ("symbol", "level") if merged.get(k) is None and merged.ok(k)]
+    for key in missing:
+        problems.add(at.problem(f"{key} is required"))
+    return not missing and merged.ok("symbol", "level")
+
+
+def _preset_layer(
+    name: Located[Any] | None, presets: Mapping[str, Section], problems: Problems
+) -> tuple[Section | None, bool]:
+    """The named preset's section, and whether the name resolved."""
+    if name is None or name.value is None:
+        return None, True
+    section = presets.get(name.value)
+    if section is None:
+        known = sorted(presets)
+        message = f"no preset named {name.text!r}{hint(name.value, known)}"
+        problems.add(name.at.problem(message + ("" if known else " (no presets are defined)")))
+    return section, section is not None
+
+
+def resolve_breakout(
+    section: Section, defaults: Section | None, presets: Mapping[str, Section], problems: Problems
+) -> WatcherSpec | None:
+    """The WatcherSpec of one breakout, or None when it has problems (recorded)."""
+    if section.broken:
+        return None
+    before = len(problems)
+    chosen = Layered([defaults, section]).get("preset")
+    preset, known = _preset_layer(chosen, presets, problems)
+    merged = Layered([preset, defaults, section])
+    params = build_params(merged, problems) if known else StrategyParams()
+    if not _required(merged, section.at, problems):
+        return None
+    _check_sizing(merged, section.at, problems)
+    _check_exits(merged, problems)
+    if len(problems) > before or section.bad or merged.bad:
+        return None
+    return _spec(merged, params, section.at)
+
+
+def _spec(merged: Layered, params: StrategyParams, at: Origin) -> WatcherSpec:
+    symbol, level = merged.value("symbol"), merged.value("level")
+    tp: tuple[Located[int], ...] = merged.value("tp") or ()
+    split: tuple[Located[Decimal], ...] = merged.value("tp_split") or ()
+    return WatcherSpec(
+        id=merged.value("id") or default_id(symbol, level),
+        symbol=symbol,
+        level=level,
+        params=params,
+        qty=merged.value("qty"),
+        tp=tuple(t.value for t in tp),
+        tp_split=tuple(s.value for s in split),
+        sl=merged.value("sl"),
+        enabled=merged.value("enabled", True),
+        source=SourceRef(at.file, at.line or 0),
+    )

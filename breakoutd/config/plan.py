@@ -1,0 +1,92 @@
+"""The reload plan: which watchers a new configuration adds, removes or changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from breakoutd.config.codec import spec_to_json
+from breakoutd.config.watchlist import Watchlist
+from breakoutd.core.params import WatcherSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPlan:
+    """Watchers by id: added, removed, changed (old, new) and unchanged ids."""
+
+    added: tuple[WatcherSpec, ...] = ()
+    removed: tuple[WatcherSpec, ...] = ()
+    changed: tuple[tuple[WatcherSpec, WatcherSpec], ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        """True when applying the plan would change no watcher."""
+        return not (self.added or self.removed or self.changed)
+
+    def summary(self) -> str:
+        """One line for logs and status: ``1 added, 0 removed, 2 changed, 4 unchanged``."""
+        return (f"{len(self.added)} added, {len(self.removed)} removed, "
+                f"{len(self.changed)} changed, {len(self.unchanged)} unchanged")
+
+
+def plan_reload(old: Watchlist | None, new: Watchlist) -> ReloadPlan:
+    """Compare two configurations by watcher id (``source`` is not compared)."""
+    before = {w.id: w for w in old.watchers} if old is not None else {}
+    after = {w.id: w for w in new.watchers}
+    added = tuple(after[i] for i in sorted(after.keys() - before.keys()))
+    removed = tuple(before[i] for i in sorted(before.keys() - after.keys()))
+    kept = sorted(after.keys() & before.keys())
+    changed = tuple((before[i], after[i]) for i in kept if before[i] != after[i])
+    unchanged = tuple(i for i in kept if before[i] == after[i])
+    return ReloadPlan(added, removed, changed, unchanged)
+
+
+def _flat(spec: WatcherSpec) -> dict[str, object]:
+    out = spec_to_json(spec, with_source=False)
+    out.update(out.pop("params"))
+    for key in ("not_before", "not_after"):
+        seconds = out[key]
+        if isinstance(seconds, int):
+            out[key] = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return out
+
+
+def field_changes(old: WatcherSpec, new: WatcherSpec) -> tuple[str, ...]:
+    """What differs between two versions of a watcher: ``sl 4.30 -> 4.35``."""
+    before, after = _flat(old), _flat(new)
+    return tuple(
+        f"{key} {_show(before.get(key))} -> {_show(after.get(key))}"
+        for key in after
+        if before.get(key) != after.get(key)
+    )
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def describe_watcher(spec: WatcherSpec) -> str:
+    """A one-line summary of a watcher for plans and logs."""
+    flat = _flat(spec)
+    parts = [f"{spec.symbol} level {flat['level']}"]
+    if spec.params.risk_usd is None:
+        parts.append(f"qty {spec.qty}")
+    else:
+        cap = f" (qty cap {spec.qty})" if spec.qty is not None else ""
+        parts.append(f"risk_usd {flat['risk_usd']}{cap}")
+    if spec.tp:
+        tp = flat["tp"]
+        parts.append(f"tp {_show(tp[0] if isinstance(tp, list) and len(tp) == 1 else tp)}")
+    if spec.sl is not None:
+        parts.append(f"sl {flat['sl']}")
+    parts.append("/".join(s.value for s in spec.params.sessions))
+    if not spec.enabled:
+        parts.append("disabled")
+    return " ".join(parts)

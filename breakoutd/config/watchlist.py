@@ -1,0 +1,117 @@
+"""The whole validated configuration, assembled from the files' shapes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from breakoutd.config.breakouts import resolve_breakout
+from breakoutd.config.codec import params_to_json, risk_to_json, spec_to_json
+from breakoutd.config.document import FileShape
+from breakoutd.config.errors import ConfigError
+from breakoutd.config.fields import Problems
+from breakoutd.config.params_check import Layered, build_params
+from breakoutd.config.schema import Section
+from breakoutd.core.params import RiskLimits, StrategyParams, WatcherSpec
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    """Every watcher of every file, the resolved presets and the risk limits."""
+
+    watchers: tuple[WatcherSpec, ...]
+    presets: Mapping[str, StrategyParams]
+    risk: RiskLimits
+    files: tuple[str, ...]
+    digest: str
+
+    def watcher(self, watcher_id: str) -> WatcherSpec | None:
+        """The watcher with this id, if any."""
+        return next((w for w in self.watchers if w.id == watcher_id), None)
+
+
+def compute_digest(
+    watchers: Sequence[WatcherSpec], presets: Mapping[str, StrategyParams], risk: RiskLimits
+) -> str:
+    """sha256 of the resolved content: comments, layout and key order do not change it."""
+    payload = {
+        "watchers": [spec_to_json(w, with_source=False) for w in sorted(watchers, key=lambda w: w.id)],
+        "presets": {name: params_to_json(p) for name, p in sorted(presets.items())},
+        "risk": risk_to_json(risk),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def make_watchlist(
+    watchers: Sequence[WatcherSpec],
+    presets: Mapping[str, StrategyParams],
+    risk: RiskLimits,
+    files: Sequence[str],
+) -> Watchlist:
+    """A Watchlist with watchers sorted by id and its digest computed."""
+    ordered = tuple(sorted(watchers, key=lambda w: w.id))
+    frozen = MappingProxyType(dict(sorted(presets.items())))
+    return Watchlist(ordered, frozen, risk, tuple(files), compute_digest(ordered, frozen, risk))
+
+
+def _where(section: Section) -> str:
+    return f"{section.at.file}:{section.at.line}"
+
+
+def _collect_presets(shapes: Sequence[FileShape], problems: Problems) -> dict[str, Section]:
+    presets: dict[str, Section] = {}
+    for shape in shapes:
+        for name, section in shape.presets.items():
+            first = presets.get(name)
+            if first is not None:
+                problems.add(section.at.problem(
+                    f"preset {name!r} is already defined at {_where(first)}"))
+                continue
+            presets.setdefault(name, section)
+    return presets
+
+
+def _risk(shapes: Sequence[FileShape], problems: Problems) -> RiskLimits:
+    found = [s.risk for s in shapes if s.risk is not None]
+    for extra in found[1:]:
+        problems.add(extra.at.problem(
+            f"risk is already set at {_where(found[0])}; set the daemon's limits in one file"))
+    if not found:
+        return RiskLimits()
+    return RiskLimits(**{k: v.value for k, v in found[0].values.items()})
+
+
+def _watchers(
+    shapes: Sequence[FileShape], presets: Mapping[str, Section], problems: Problems
+) -> list[WatcherSpec]:
+    by_id: dict[str, WatcherSpec] = {}
+    for shape in shapes:
+        for section in shape.breakouts:
+            spec = resolve_breakout(section, shape.defaults, presets, problems)
+            if spec is None:
+                continue
+            first = by_id.get(spec.id)
+            if first is not None and first.source is not None:
+                at = section.values.get("id", None)
+                place = at.at if at is not None else section.at
+                problems.add(place.problem(
+                    f"id {spec.id!r} is already used at {first.source.file}:{first.source.line}"
+                    + ("" if at is not None else "; give one of them an id")))
+                continue
+            by_id[spec.id] = spec
+    return list(by_id.values())
+
+
+def assemble(shapes: Sequence[FileShape], files: Sequence[str], problems: Problems) -> Watchlist:
+    """Phase two across files; raises ConfigError if any phase found a problem."""
+    presets = _collect_presets(shapes, problems)
+    resolved = {name: build_params(Layered([s]), problems) for name, s in presets.items()}
+    risk = _risk(shapes, problems)
+    watchers = _watchers(shapes, presets, problems)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return make_watchlist(watchers, resolved, risk, files)
