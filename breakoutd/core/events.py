@@ -108,6 +108,144 @@ class OrderIntent(Event, frozen=True, kw_only=True):
     tif: str
 
 
+# --- orders at the broker --------------------------------------------------------
+
+OrderRole = Literal["entry", "take_profit", "stop"]
+
+
+class OrderSent(Event, frozen=True, kw_only=True):
+    """One order of a plan was handed to the broker connection."""
+
+    order_ref: str
+    role: OrderRole
+    rung: int  # 1-based take-profit rung; 0 for the entry and the stop
+    order_id: int
+    parent_id: int
+    symbol: str
+    action: str
+    order_type: str
+    qty: int
+    limit: Decimal | None
+    stop: Decimal | None
+    oca_group: str
+    transmit: bool
+
+
+class OrderIdAssigned(Event, frozen=True, kw_only=True):
+    """The broker acknowledged an order: its permanent id is known."""
+
+    order_ref: str
+    role: OrderRole
+    order_id: int
+    perm_id: int
+
+
+class OrderStatusChanged(Event, frozen=True, kw_only=True):
+    """An order's status changed at the broker (PreSubmitted, Submitted, Cancelled, ...)."""
+
+    order_ref: str
+    role: OrderRole
+    rung: int
+    order_id: int
+    status: str
+    filled: int
+    remaining: int
+    detail: str = ""
+
+
+class OrderFilled(Event, frozen=True, kw_only=True):
+    """An execution: ``qty`` shares of an order at ``price`` (one per execDetails)."""
+
+    order_ref: str
+    role: OrderRole
+    rung: int
+    order_id: int
+    exec_id: str
+    symbol: str
+    side: str
+    qty: int
+    price: Decimal
+    cum_qty: int
+    commission: float | None = None
+
+
+class StopMoved(Event, frozen=True, kw_only=True):
+    """The ladder manager moved a stop after a rung filled."""
+
+    order_ref: str
+    order_id: int
+    stop: Decimal
+    stop_limit: Decimal
+    qty: int
+
+
+class OrderReconciled(Event, frozen=True, kw_only=True):
+    """At start-up an entry of today was found at the broker by its orderRef."""
+
+    order_ref: str
+    watcher_id: str
+    status: str
+    filled: int
+
+
+# --- the broker connection and data streams -------------------------------------
+
+
+class ConnectionUp(Event, frozen=True, kw_only=True):
+    """Connected and synchronised with the gateway."""
+
+    host: str
+    port: int
+    client_id: int
+    account: str
+    server_version: int
+    attempt: int
+
+
+class ConnectionLost(Event, frozen=True, kw_only=True):
+    """The connection to the gateway is down (socket closed, 1100, or silence)."""
+
+    reason: str
+
+
+class Reconnecting(Event, frozen=True, kw_only=True):
+    """The next reconnect attempt is scheduled after ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+
+
+class DataResubscribed(Event, frozen=True, kw_only=True):
+    """Market data was requested again after 1101, a reconnect or a farm blip."""
+
+    reason: str
+    symbols: int
+
+
+class GatewayMessage(Event, frozen=True, kw_only=True):
+    """An error or notice from the gateway, with IB's code."""
+
+    code: int
+    message: str
+    req_id: int
+
+
+class BarStreamHealth(Event, frozen=True, kw_only=True):
+    """A bar stream is late or has a gap (``kind``: ``gap`` | ``lag`` | ``late_print``)."""
+
+    symbol: str
+    kind: str
+    seconds: float
+    detail: str = ""
+
+
+class DaemonState(Event, frozen=True, kw_only=True):
+    """The daemon changed state: starting, running, degraded, halted, stopping, stopped."""
+
+    state: str
+    detail: str = ""
+
+
 CORE_EVENTS: tuple[type[Event], ...] = (
     WatcherStarted,
     BreakDetected,
@@ -117,4 +255,17 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     Expired,
     Stopped,
     OrderIntent,
+    OrderSent,
+    OrderIdAssigned,
+    OrderStatusChanged,
+    OrderFilled,
+    StopMoved,
+    OrderReconciled,
+    ConnectionUp,
+    ConnectionLost,
+    Reconnecting,
+    DataResubscribed,
+    GatewayMessage,
+    BarStreamHealth,
+    DaemonState,
 )

@@ -1,0 +1,1 @@
+"""The ib_async adapter. IB's camelCase stays inside this package."""
