@@ -17,7 +17,8 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from breakoutd.core.bars import NS
-from breakoutd.core.params import Session
+from breakoutd.core.params import Session, WatcherSpec
+from breakoutd.core.window import arming_window
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 IB_TIME_ZONE_ID = "US/Eastern"
@@ -128,3 +129,16 @@ def trading_hours_text(days: Iterable[dt.date]) -> str:
 def liquid_hours_text(days: Iterable[dt.date]) -> str:
     """IB's ``liquidHours`` for the given days (the regular session)."""
     return _hours_text(days, liquid=True)
+
+
+def _wall_ns(day: dt.date, seconds: int | None) -> int | None:
+    if seconds is None:
+        return None
+    return exchange_ns(day, dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60))
+
+
+def watcher_window(spec: WatcherSpec, sessions: DaySessions) -> tuple[int, int] | None:
+    """``(A, Z)`` of a watcher on the sessions' day, within not_before/not_after."""
+    p = spec.params
+    return arming_window([sessions.window(s) for s in p.sessions],
+                         _wall_ns(sessions.day, p.not_before), _wall_ns(sessions.day, p.not_after))

@@ -10,13 +10,12 @@ import numpy as np
 
 from breakoutd.backtest.fills import FillResult, simulate_fills
 from breakoutd.backtest.series import BarSeries, SymbolSeries
-from breakoutd.calendar import DaySessions, day_sessions, exchange_ns
+from breakoutd.calendar import DaySessions, day_sessions, watcher_window
 from breakoutd.core.bars import NS, Bar
 from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
 from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import Decision, Expiry, WatcherMachine
-from breakoutd.core.window import arming_window
 from breakoutd.tape import Tape
 
 
@@ -83,25 +82,11 @@ def run_backtest(
     return BacktestResult(day, tuple(results), tape.rows, evaluations)
 
 
-def watcher_window(spec: WatcherSpec, day: dt.date, sessions: DaySessions) -> tuple[int, int] | None:
-    """``(A, Z)`` for a watcher on ``day``: its sessions within not_before/not_after."""
-    p = spec.params
-    nb = _seconds_to_ns(day, p.not_before)
-    na = _seconds_to_ns(day, p.not_after)
-    return arming_window([sessions.window(s) for s in p.sessions], nb, na)
-
-
-def _seconds_to_ns(day: dt.date, seconds: int | None) -> int | None:
-    if seconds is None:
-        return None
-    return exchange_ns(day, dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60))
-
-
 def _run_watcher(
     spec: WatcherSpec, day: dt.date, sessions: DaySessions | None,
     series: SymbolSeries | None, prefilter: bool,
 ) -> WatcherResult:
-    window = watcher_window(spec, day, sessions) if sessions is not None else None
+    window = watcher_window(spec, sessions) if sessions is not None else None
     if window is None:
         return WatcherResult(spec, "expired", None, None, "no_session")
     machine = WatcherMachine(spec, *window)

@@ -1,0 +1,206 @@
+"""The daemon: watchlists in, watchers armed on the broker's clock, entries routed.
+
+Wiring only: the rules are in :mod:`breakoutd.core`, the broker in
+:mod:`breakoutd.ibkr`. Order of start-up: journal and state, configuration,
+connection (paper guard), reconciliation of today's orders by orderRef, then
+arming, so a watcher that fired before a restart is never armed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ib_async import IB
+
+from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
+from breakoutd.config import Watchlist, load_watchlists
+from breakoutd.core import events as ev
+from breakoutd.core.params import WatcherSpec
+from breakoutd.core.plans import OrderPlan, Quote
+from breakoutd.core.prices import to_decimal
+from breakoutd.core.risk import RiskLedger
+from breakoutd.core.watcher import WatcherMachine
+from breakoutd.daemon.journal import Journal
+from breakoutd.daemon.runner import WatcherRunner
+from breakoutd.daemon.state import FiredEntry, StateStore
+from breakoutd.ibkr.connection import ConnectionSupervisor
+from breakoutd.ibkr.market import Instrument, MarketData
+from breakoutd.ibkr.reconcile import reconcile
+from breakoutd.ibkr.router import OrderRouter
+from breakoutd.ibkr.settings import BrokerSettings
+
+TICK_SECONDS = 0.05
+GATEWAY_EVENTS = (ev.GatewayMessage,)
+
+
+class Daemon:
+    """One trading day's daemon process."""
+
+    def __init__(self, *, watchlists: Sequence[Path], var: Path, settings: BrokerSettings,
+                 clock: Callable[[], int], log_event: Callable[[ev.Event], None],
+                 ib: IB | None = None) -> None:
+        self.watchlist_paths = list(watchlists)
+        self.var = var
+        self.settings = settings
+        self.clock = clock
+        self._log = log_event
+        self.ib = ib or IB()
+        self.day = exchange_date(clock())
+        self.journal = Journal(var, self.day)
+        self.store = StateStore(var, self.day)
+        self.config: Watchlist | None = None
+        self.runners: dict[str, WatcherRunner] = {}
+        self.pending: dict[str, tuple[int, WatcherSpec, Instrument, DaySessions]] = {}
+        self.instruments: dict[str, Instrument] = {}
+        self.risk: RiskLedger | None = None
+        self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
+        self.market = MarketData(self.ib, clock=clock, emit=self.emit)
+        self.router: OrderRouter | None = None
+        self.state = "starting"
+
+    # --- events ----------------------------------------------------------------------
+
+    def emit(self, event: ev.Event) -> None:
+        """Journal an event, then show it."""
+        stream = "gateway" if isinstance(event, GATEWAY_EVENTS) else "events"
+        self.journal.write(event, stream)
+        self._log(event)
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        self.emit(ev.DaemonState(at=self.clock(), state=state, detail=detail))
+
+    # --- life cycle --------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Start, trade until ``stop`` is set, stop cleanly; the exit code is returned."""
+        self._set_state("starting")
+        try:
+            self.config = load_watchlists(self.watchlist_paths)
+            self.risk = RiskLedger(self.config.risk)
+            await self.supervisor.start()
+            self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
+                                      emit=self.emit, clock=self.clock, store=self.store,
+                                      before_send=self.journal.sync)
+            await self._reconcile()
+            self.supervisor.on_data_lost.append(self.market.resubscribe)
+            self.supervisor.on_connected.append(self._on_reconnected)
+            await self._plan_arming(self.config.watchers)
+            self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
+            await self._loop(stop)
+        finally:
+            await self._shutdown()
+        return 0
+
+    async def _on_reconnected(self, is_reconnect: bool) -> None:
+        if is_reconnect:
+            await self.market.resubscribe("reconnect")
+
+    async def _reconcile(self) -> None:
+        assert self.router is not None
+        found = await reconcile(self.ib, self.day, self.clock, self.emit)
+        self.router.adopt(found)
+        for entry in found.values():
+            if not self.store.has_fired(entry.watcher_id):
+                self.store.mark_fired(entry.watcher_id,
+                                      FiredEntry(entry.order_ref, self.clock(), "entered"))
+
+    async def _plan_arming(self, specs: Sequence[WatcherSpec]) -> None:
+        now = self.clock()
+        for spec in specs:
+            if not spec.enabled or self.store.has_fired(spec.id):
+                continue
+            inst = await self._instrument(spec.symbol)
+            sessions = inst.sessions.get(self.day) or day_sessions(self.day)
+            if sessions is None:
+                continue
+            window = watcher_window(spec, sessions)
+            if window is None or window[1] <= now:
+                continue
+            self.pending[spec.id] = (window[0], spec, inst, sessions)
+        self._arm_due()
+
+    async def _instrument(self, symbol: str) -> Instrument:
+        if symbol not in self.instruments:
+            self.instruments[symbol] = await self.market.instrument(symbol)
+        return self.instruments[symbol]
+
+    def _arm_due(self) -> None:
+        now = self.clock()
+        for wid, (start, spec, inst, sessions) in list(self.pending.items()):
+            if start > now:
+                continue
+            del self.pending[wid]
+            window = watcher_window(spec, sessions)
+            if window is None or window[1] <= now:
+                continue
+            self._arm(spec, inst, sessions, max(window[0], now), window[1])
+
+    def _arm(self, spec: WatcherSpec, inst: Instrument, sessions: DaySessions, a: int, z: int) -> None:
+        assert self.risk is not None
+        machine = WatcherMachine(spec, a, z)
+
+        def session_of(at: int) -> str:
+            s = sessions.session_at(at - 1)
+            return s.value if s is not None else "rth"
+
+        runner = WatcherRunner(machine, day=self.day.strftime("%Y%m%d"), session_of=session_of,
+                               emit=self.emit, clock=self.clock, port=_Port(self, inst),
+                               store=self.store, risk=self.risk, on_done=self._done)
+        self.runners[spec.id] = runner
+        self.market.subscribe(inst, runner, machine.close_bar_size)
+        self.emit(ev.WatcherStarted(at=a, watcher_id=spec.id, symbol=spec.symbol,
+                                    level=to_decimal(spec.level),
+                                    session_day=self.day.isoformat(), disarm_at=z))
+
+    def _done(self, runner: WatcherRunner) -> None:
+        self.market.unsubscribe(runner.spec.symbol, runner)
+        self.runners.pop(runner.spec.id, None)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._arm_due()
+            self.market.on_clock()
+            now = self.clock()
+            for runner in list(self.runners.values()):
+                runner.on_time(now)
+            try:
+                await asyncio.wait_for(stop.wait(), TICK_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def _shutdown(self) -> None:
+        self._set_state("stopping")
+        for runner in list(self.runners.values()):
+            if runner.task is None:
+                self.market.unsubscribe(runner.spec.symbol, runner)
+                self.emit(ev.Stopped(at=self.clock(), watcher_id=runner.spec.id, reason="shutdown"))
+        tasks = [r.task for r in self.runners.values() if r.task is not None and not r.task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        if self.router is not None and self.ib.isConnected():
+            for entry in self.router.entries():
+                if entry.filled == 0 and entry.status == "working":
+                    await self.router.cancel_entry(entry.order_ref)
+        self._set_state("stopped")
+        await self.supervisor.stop()
+        self.journal.close()
+
+
+class _Port:
+    """The runner's view of the daemon: quotes and the router for one instrument."""
+
+    def __init__(self, daemon: Daemon, inst: Instrument) -> None:
+        self._daemon = daemon
+        self._inst = inst
+
+    async def fresh_quote(self, symbol: str, max_age: int, warmup: float
+                          ) -> tuple[Quote | None, int | None]:
+        return await self._daemon.market.fresh_quote(symbol, max_age, warmup)
+
+    async def send(self, plan: OrderPlan, level: int) -> None:
+        router = self._daemon.router
+        assert router is not None
+        await router.send(plan, self._inst.contract, level)

@@ -1,0 +1,160 @@
+"""One armed watcher in the live daemon: bars in, decisions and entries out.
+
+The rules are the core's :class:`WatcherMachine`; this class only turns its
+decisions into events and, on a trigger, into an entry: a fresh quote (with
+``quote_warmup`` and one snapshot, strategy.md), the plan, the risk check,
+the state store, then the router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Protocol
+
+from breakoutd.core import events as ev
+from breakoutd.core.bars import NS, Bar
+from breakoutd.core.plans import OrderPlan, Quote, Rejection, order_ref, plan_order
+from breakoutd.core.prices import to_decimal
+from breakoutd.core.risk import RiskLedger
+from breakoutd.core.watcher import Expiry, Trigger, WatcherMachine
+from breakoutd.daemon.state import FiredEntry, StateStore
+
+
+class EntryPort(Protocol):
+    """What a runner needs from the daemon to enter."""
+
+    async def fresh_quote(self, symbol: str, max_age: int, warmup: float
+                          ) -> tuple[Quote | None, int | None]: ...
+
+    async def send(self, plan: OrderPlan, level: int) -> None: ...
+
+
+def _dec(micros: int | None) -> Decimal | None:
+    return None if micros is None else to_decimal(micros)
+
+
+class WatcherRunner:
+    """Feeds one machine and acts on its single decision."""
+
+    def __init__(self, machine: WatcherMachine, *, day: str, session_of: Callable[[int], str],
+                 emit: Callable[[ev.Event], None], clock: Callable[[], int],
+                 port: EntryPort, store: StateStore, risk: RiskLedger,
+                 on_done: Callable[[WatcherRunner], None]) -> None:
+        self.machine = machine
+        self.spec = machine.spec
+        self._day = day
+        self._session_of = session_of
+        self._emit = emit
+        self._clock = clock
+        self._port = port
+        self._store = store
+        self._risk = risk
+        self._on_done = on_done
+        self._broke = False
+        self.task: asyncio.Task[None] | None = None
+        self.outcome: str | None = None
+        self.last_price: int | None = None
+
+    # --- bars ------------------------------------------------------------------------
+
+    def on_fast_bar(self, bar: Bar) -> None:
+        """A closed 1-second bar."""
+        self.last_price = bar.close
+        if not self._broke and bar.close >= self.machine.level and self.machine.fast_bar_in_window(bar):
+            self._broke = True
+            self._emit(ev.BreakDetected(at=bar.end, watcher_id=self.spec.id,
+                                        price=to_decimal(bar.close)))
+        trigger = self.machine.on_fast_bar(bar)
+        if trigger is not None:
+            self._emit(ev.FastTriggered(at=trigger.at, watcher_id=self.spec.id, bar_start=bar.start,
+                                        high=to_decimal(bar.high), low=to_decimal(bar.low),
+                                        close=to_decimal(bar.close)))
+            self._enter(trigger)
+
+    def on_close_bar(self, bar: Bar) -> None:
+        """A closed close-rule bar."""
+        self.last_price = bar.close
+        decision = self.machine.on_close_bar(bar)
+        if isinstance(decision, Trigger):
+            self._emit(ev.Confirmed(at=decision.at, watcher_id=self.spec.id, bar_start=bar.start,
+                                    close=to_decimal(bar.close)))
+            self._enter(decision)
+        elif isinstance(decision, Expiry):
+            self._expire(decision)
+
+    def on_time(self, now: int) -> None:
+        """Disarm at the end of the window."""
+        expiry = self.machine.on_time(now)
+        if expiry is not None:
+            self._expire(expiry)
+
+    def _expire(self, expiry: Expiry) -> None:
+        self.outcome = "expired"
+        self._emit(ev.Expired(at=expiry.at, watcher_id=self.spec.id, reason=expiry.reason,
+                              bars_evaluated=expiry.bars_evaluated))
+        self._on_done(self)
+
+    # --- entry -----------------------------------------------------------------------
+
+    def _enter(self, trigger: Trigger) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._entry(trigger))
+
+    async def _entry(self, trigger: Trigger) -> None:
+        spec = self.spec
+        params = spec.params
+        ref = order_ref(self._day, self._session_of(trigger.at), spec.id)
+        max_age = int(params.quote_age * NS)
+        quote, age = await self._port.fresh_quote(spec.symbol, max_age, float(params.quote_warmup))
+        age_s = age / NS if age is not None else None
+        if quote is None or age is None or age > max_age:
+            limit = quote.valid_ask() if quote is not None else None
+            await self._reject(trigger, Rejection("quote_stale", "no fresh ask after warmup and snapshot", limit), age_s)
+            return
+        plan = plan_order(spec, quote, ref)
+        if isinstance(plan, Rejection):
+            await self._reject(trigger, plan, age_s)
+            return
+        limited = self._risk.check(plan)
+        if limited is not None:
+            await self._reject(trigger, limited, age_s)
+            return
+        self._emit(_intent(plan, trigger))
+        # Recorded as fired before anything is sent: a crash now can never send twice.
+        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "sending"))
+        self._risk.on_entry(plan)
+        try:
+            await self._port.send(plan, spec.level)
+        except Exception as exc:  # the broker refused: the watcher is done either way
+            self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "rejected", str(exc)))
+            await self._reject(trigger, Rejection("order_failed", str(exc), plan.limit), age_s,
+                               record=False)
+            return
+        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "entered"))
+        self.outcome = "entered"
+        self._on_done(self)
+
+    async def _reject(self, trigger: Trigger, r: Rejection, age: float | None,
+                      record: bool = True) -> None:
+        if record:
+            ref = order_ref(self._day, self._session_of(trigger.at), self.spec.id)
+            self._store.mark_fired(self.spec.id, FiredEntry(ref, trigger.at, "rejected", r.reason))
+        self.outcome = "rejected"
+        self._emit(ev.Rejected(at=self._clock(), watcher_id=self.spec.id, reason=r.reason,
+                               kind=trigger.kind, trigger_at=trigger.at,  # type: ignore[arg-type]
+                               quote_age=age, limit=_dec(r.limit), detail=r.detail))
+        self._on_done(self)
+
+
+def _intent(plan: OrderPlan, trigger: Trigger) -> ev.OrderIntent:
+    return ev.OrderIntent(
+        at=trigger.at, watcher_id=plan.watcher_id, order_ref=plan.order_ref,
+        kind=trigger.kind, trigger_at=trigger.at, symbol=plan.symbol,  # type: ignore[arg-type]
+        qty=plan.qty, entry=plan.entry.value, limit=_dec(plan.limit),
+        take_profits=tuple(to_decimal(r.price) for r in plan.rungs),
+        take_profit_qtys=tuple(r.qty for r in plan.rungs), stop=_dec(plan.stop),
+        stop_limit=_dec(plan.stop_limit), outside_rth=plan.outside_rth, tif=plan.tif,
+    )
+
+

@@ -1,0 +1,151 @@
+"""One symbol's live market data as our own values: quote, 1-second and close-rule bars.
+
+Why these sources (the choice the live path documents):
+
+- Quotes and 1-second bars come from one streaming ``reqMktData`` line per
+  symbol: bid/ask/sizes, and LAST trade ticks with their sizes. One line per
+  symbol keeps a hundred watched symbols inside IBKR's default 100 lines,
+  where tick-by-tick data allows only a handful of subscriptions. Prints are
+  placed in the second named by the gateway's last-trade timestamp (tick 45)
+  when it came with them, else by their arrival on the broker clock. A
+  1-second bar is closed when a print of a later second arrives, when prints
+  of a second arrive after the clock has already passed its end (the whole
+  second has been reported), or when the clock passes its end plus a grace.
+  Streaming ticks are sampled by IBKR in busy markets, so a second's high or
+  low can be missed; the close rule, which decides most entries, does not
+  depend on them.
+- Close-rule bars come from 5-second realtime TRADES bars (exchange-stamped,
+  complete), aggregated to the preset's bar size. A bar is closed when the
+  5-second bar that ends with it arrives, when a later one arrives, or when
+  the clock passes its end plus a grace (a quiet tail has no 5-second bar).
+
+Both are closed in strategy.md's order: before a close-rule bar ending at E
+is delivered, every 1-second bar ending at or before E is delivered first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from breakoutd.core.bars import NS, Bar, BarAggregator
+from breakoutd.core.plans import Quote
+
+SECOND_GRACE = NS // 2
+CLOSE_GRACE = 2 * NS
+
+
+class StreamListener(Protocol):
+    """What a watcher runner receives from its symbol's stream."""
+
+    def on_fast_bar(self, bar: Bar) -> None: ...
+
+    def on_close_bar(self, bar: Bar) -> None: ...
+
+
+class SymbolStream:
+    """Builds one symbol's bars and keeps its latest quote."""
+
+    def __init__(self, symbol: str, clock: Callable[[], int],
+                 on_health: Callable[[str, str, float, str], None] | None = None) -> None:
+        self.symbol = symbol
+        self._clock = clock
+        self._on_health = on_health or (lambda *_: None)
+        self.quote: Quote | None = None
+        self.last_data_at = 0
+        self._seconds = BarAggregator(NS)
+        self._second_open: int | None = None  # start of the second being built
+        self._closed_through = 0  # every 1-second bar ending at or before this was delivered
+        self._close: dict[int, BarAggregator] = {}
+        self._listeners: dict[int, list[StreamListener]] = {}
+
+    # --- listeners -------------------------------------------------------------------
+
+    def add_listener(self, listener: StreamListener, close_size: int) -> None:
+        """Deliver bars to ``listener``; its close-rule bars have ``close_size`` ns."""
+        self._listeners.setdefault(close_size, []).append(listener)
+        self._close.setdefault(close_size, BarAggregator(close_size))
+
+    def remove_listener(self, listener: StreamListener) -> None:
+        """Stop delivering to ``listener``."""
+        for size, group in list(self._listeners.items()):
+            if listener in group:
+                group.remove(listener)
+            if not group:
+                del self._listeners[size]
+                self._close.pop(size, None)
+
+    @property
+    def idle(self) -> bool:
+        """True when nobody listens any more."""
+        return not self._listeners
+
+    # --- inputs ------------------------------------------------------------------------
+
+    def on_quote(self, bid: int | None, bid_size: int | None, ask: int | None,
+                 ask_size: int | None) -> None:
+        """The quote changed; it is in force from now."""
+        now = self._clock()
+        self.quote = Quote(now, bid, bid_size, ask, ask_size)
+        self.last_data_at = now
+
+    def on_prints(self, prints: list[tuple[int, int]], second: int | None) -> None:
+        """Trade prints (price, size) of one batch; ``second`` from the gateway if known."""
+        if not prints:
+            return
+        now = self._clock()
+        self.last_data_at = now
+        start = second if second is not None else now - now % NS
+        if start < self._closed_through:
+            self._on_health(self.symbol, "late_print", (now - start) / NS,
+                            f"{len(prints)} print(s) for a second already closed")
+            return
+        if self._second_open is not None and start > self._second_open:
+            self._deliver_second(self._seconds.close_until(start))
+        for price, size in prints:
+            self._seconds.add(Bar(start, NS, price, price, price, price, size))
+        self._second_open = start
+        if start + NS <= now:  # the gateway reported a second that has already ended
+            self._deliver_second(self._seconds.close_until(start + NS))
+
+    def on_bar5(self, bar: Bar) -> None:
+        """A closed 5-second TRADES bar (realtime bars)."""
+        self.last_data_at = self._clock()
+        for size, agg in self._close.items():
+            self._emit_close(size, agg.add(bar))
+            if bar.end % size == 0:  # the last 5 seconds of the bucket: it is complete
+                self._emit_close(size, agg.close_until(bar.end))
+
+    def on_clock(self) -> None:
+        """Close bars whose end (plus grace) the clock has passed."""
+        now = self._clock()
+        if self._second_open is not None and self._second_open + NS + SECOND_GRACE <= now:
+            self._deliver_second(self._seconds.close_until(now))
+        for size, agg in self._close.items():
+            self._emit_close(size, agg.close_until(now - CLOSE_GRACE))
+
+    def reset(self) -> None:
+        """Forget partial bars (after a data loss: they may be incomplete)."""
+        self._seconds = BarAggregator(NS)
+        self._second_open = None
+        self._close = {size: BarAggregator(size) for size in self._close}
+
+    # --- delivery ----------------------------------------------------------------------
+
+    def _deliver_second(self, bar: Bar | None) -> None:
+        if bar is None:
+            return
+        self._closed_through = max(self._closed_through, bar.end)
+        if self._second_open == bar.start:
+            self._second_open = None
+        for group in list(self._listeners.values()):
+            for listener in list(group):
+                listener.on_fast_bar(bar)
+
+    def _emit_close(self, size: int, bar: Bar | None) -> None:
+        if bar is None:
+            return
+        if self._second_open is not None and self._second_open + NS <= bar.end:
+            self._deliver_second(self._seconds.close_until(bar.end))
+        for listener in list(self._listeners.get(size, ())):
+            listener.on_close_bar(bar)

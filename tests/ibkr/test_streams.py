@@ -1,0 +1,96 @@
+"""SymbolStream: prints and 5-second bars become closed bars in strategy.md's order."""
+
+from __future__ import annotations
+
+from breakoutd.core.bars import MINUTE, NS, Bar
+from breakoutd.ibkr.hours import parse_sessions
+from breakoutd.ibkr.streams import SymbolStream
+from tests.factories import at, px
+
+
+class Clock:
+    def __init__(self, t: int) -> None:
+        self.t = t
+
+    def __call__(self) -> int:
+        return self.t
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Bar]] = []
+
+    def on_fast_bar(self, bar: Bar) -> None:
+        self.seen.append(("fast", bar))
+
+    def on_close_bar(self, bar: Bar) -> None:
+        self.seen.append(("close", bar))
+
+
+def stream(t: str) -> tuple[SymbolStream, Clock, Recorder, list[str]]:
+    clock = Clock(at(t))
+    health: list[str] = []
+    s = SymbolStream("T", clock, lambda sym, kind, sec, detail: health.append(kind))
+    rec = Recorder()
+    s.add_listener(rec, MINUTE)
+    return s, clock, rec, health
+
+
+def test_a_second_reported_after_its_end_closes_at_once() -> None:
+    s, clock, rec, _ = stream("10:00:01")
+    s.on_prints([(px("5.00"), 100), (px("5.05"), 100), (px("4.99"), 50)], at("10:00:00"))
+    assert rec.seen == [("fast", Bar(at("10:00:00"), NS, px("5.00"), px("5.05"), px("4.99"),
+                                     px("4.99"), 250))]
+
+
+def test_a_second_in_progress_waits_for_the_next_second_or_the_clock() -> None:
+    s, clock, rec, _ = stream("10:00:00.200")
+    s.on_prints([(px("5.00"), 100)], None)
+    assert rec.seen == []
+    clock.t = at("10:00:01") + NS // 10
+    s.on_prints([(px("5.01"), 100)], None)
+    assert [b.start for _, b in rec.seen] == [at("10:00:00")]
+    clock.t = at("10:00:02") + NS  # past the end plus the grace
+    s.on_clock()
+    assert [b.start for _, b in rec.seen] == [at("10:00:00"), at("10:00:01")]
+
+
+def test_late_prints_for_a_closed_second_are_reported_not_counted() -> None:
+    s, clock, rec, health = stream("10:00:01")
+    s.on_prints([(px("5.00"), 100)], at("10:00:00"))
+    s.on_prints([(px("9.00"), 100)], at("10:00:00"))
+    assert len(rec.seen) == 1 and health == ["late_print"]
+
+
+def test_the_last_five_seconds_close_the_minute_after_its_last_second() -> None:
+    s, clock, rec, _ = stream("10:00:59.500")
+    s.on_prints([(px("5.10"), 100)], at("10:00:59"))  # in progress: not closed yet
+    clock.t = at("10:01:00") + 1000
+    s.on_bar5(Bar(at("10:00:00"), 5 * NS, px("5.00"), px("5.10"), px("5.00"), px("5.05"), 100))
+    s.on_bar5(Bar(at("10:00:55"), 5 * NS, px("5.05"), px("5.10"), px("5.05"), px("5.10"), 100))
+    kinds = [(k, b.start) for k, b in rec.seen]
+    assert kinds == [("fast", at("10:00:59")), ("close", at("10:00:00"))]
+    assert rec.seen[1][1] == Bar(at("10:00:00"), MINUTE, px("5.00"), px("5.10"), px("5.00"),
+                                 px("5.10"), 200)
+
+
+def test_a_quiet_tail_closes_the_minute_by_the_clock() -> None:
+    s, clock, rec, _ = stream("10:00:30")
+    s.on_bar5(Bar(at("10:00:00"), 5 * NS, px("5.00"), px("5.00"), px("5.00"), px("5.00"), 100))
+    clock.t = at("10:01:01")
+    s.on_clock()
+    assert rec.seen == []  # still within the grace for a late 5-second bar
+    clock.t = at("10:01:02")
+    s.on_clock()
+    assert [k for k, _ in rec.seen] == ["close"]
+
+
+def test_ib_hours_text_gives_sessions_and_closed_days() -> None:
+    sessions = parse_sessions("20261127:0400-20261127:1700;20261128:CLOSED",
+                              "20261127:0930-20261127:1300;20261128:CLOSED", "US/Eastern")
+    import datetime as dt
+    day = sessions[dt.date(2026, 11, 27)]
+    assert day is not None
+    assert day.rth == (at("09:30:00", day.day), at("13:00:00", day.day))
+    assert day.afterhours == (at("13:00:00", day.day), at("17:00:00", day.day))
+    assert sessions[dt.date(2026, 11, 28)] is None
