@@ -10,8 +10,8 @@ import numpy as np
 
 from breakoutd.backtest.fills import FillResult, simulate_fills
 from breakoutd.backtest.series import BarSeries, SymbolSeries
-from breakoutd.calendar import DaySessions, day_sessions, watcher_window
-from breakoutd.core.bars import NS, Bar
+from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
+from breakoutd.core.bars import NS
 from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
 from breakoutd.core.risk import RiskLedger
@@ -61,7 +61,7 @@ def run_backtest(
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
     """Replay ``tape`` through the core for every enabled watcher."""
-    dates = tape.dates()
+    dates = _tape_days(tape)
     if len(dates) > 1:
         shown = ", ".join(d.isoformat() for d in dates)
         raise BacktestError(f"the tapes cover several days ({shown}); backtest one day at a time")
@@ -80,6 +80,15 @@ def run_backtest(
         results = _apply_risk(results, risk)
     evaluations = sum(r.evaluated for r in results)
     return BacktestResult(day, tuple(results), tape.rows, evaluations)
+
+
+def _tape_days(tape: Tape) -> list[dt.date]:
+    """The exchange dates a tape covers: rows are sorted, so the ends tell."""
+    days = set()
+    for st in tape.symbols.values():
+        if len(st):
+            days.update((exchange_date(int(st.time[0])), exchange_date(int(st.time[-1]))))
+    return sorted(days)
 
 
 def _run_watcher(
@@ -109,39 +118,47 @@ def replay(machine: WatcherMachine, series: SymbolSeries | None, prefilter: bool
            ) -> tuple[Decision, int]:
     """Feed a machine its bars in strategy.md's order until it decides.
 
-    With ``prefilter`` the 1-second bars that cannot fire the fast rule (close
-    below the level, high below level + the smallest distance, or a range
-    above the widest spread) are skipped with numpy: a necessary condition of
-    the rule, so the decisions are the same (``tests/backtest`` checks it).
+    With ``prefilter`` the bars that cannot change the outcome are skipped
+    with numpy: 1-second bars failing a necessary condition of the fast rule
+    (close below the level, high below level + the smallest distance, range
+    above the widest spread), and close-rule bars closing below the level
+    once they no longer count toward ``max_bars``. The decisions are the same
+    as without it (``tests/backtest`` checks it).
     """
     if series is None:
         return _final(machine), 0
-    a, z = machine.armed_at, machine.disarm_at
-    bars = series.bars(machine.close_bar_size)
-    c0 = int(np.searchsorted(bars.end_np, a, side="right"))
-    c1 = int(np.searchsorted(bars.end_np, z, side="right"))
-    fast = _fast_candidates(machine, series.seconds, prefilter) if machine.thresholds else []
     sec = series.seconds
+    bars = series.bars(machine.close_bar_size)
+    fast = _fast_candidates(machine, sec, prefilter) if machine.thresholds else []
+    close = _close_candidates(machine, bars, prefilter)
     evaluated = 0
-    fi = 0
-    for ci in range(c0, c1):
-        close_end = bars.start[ci] + bars.size
-        while fi < len(fast) and sec.start[fast[fi]] + NS <= close_end:
-            evaluated += 1
-            trig = machine.on_fast_bar(_bar(sec, fast[fi]))
-            if trig is not None:
-                return trig, evaluated
-            fi += 1
+    fi = ci = 0
+    while fi < len(fast) or ci < len(close):
+        # At one instant the 1-second bar goes first (strategy.md).
+        take_fast = ci >= len(close) or (
+            fi < len(fast) and sec.end[fast[fi]] <= bars.end[close[ci]])
         evaluated += 1
-        decision = machine.on_close_bar(_bar(bars, ci))
+        if take_fast:
+            decision: Decision | None = machine.on_fast_bar(sec.bar(fast[fi]))
+            fi += 1
+        else:
+            decision = machine.on_close_bar(bars.bar(close[ci]))
+            ci += 1
         if decision is not None:
             return decision, evaluated
-    for i in fast[fi:]:
-        evaluated += 1
-        trig = machine.on_fast_bar(_bar(sec, i))
-        if trig is not None:
-            return trig, evaluated
     return _final(machine), evaluated
+
+
+def _close_candidates(machine: WatcherMachine, bars: BarSeries, prefilter: bool) -> list[int]:
+    c0 = int(np.searchsorted(bars.end, machine.armed_at, side="right"))
+    c1 = int(np.searchsorted(bars.end, machine.disarm_at, side="right"))
+    if not prefilter:
+        return list(range(c0, c1))
+    max_bars = machine.spec.params.max_bars
+    if max_bars is not None:  # every bar counts until the max_bars-th one ends the watcher
+        return list(range(c0, min(c1, c0 + max_bars)))
+    hits = np.flatnonzero(bars.close[c0:c1] >= machine.level)
+    return [c0 + int(hits[0])] if len(hits) else []
 
 
 def _final(machine: WatcherMachine) -> Decision:
@@ -157,8 +174,8 @@ def _already(machine: WatcherMachine) -> Decision:
 
 def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool) -> list[int]:
     a, z = machine.armed_at, machine.disarm_at
-    i0 = int(np.searchsorted(sec.start_np, a, side="left"))
-    i1 = int(np.searchsorted(sec.start_np, z - NS, side="right"))
+    i0 = int(np.searchsorted(sec.start, a, side="left"))
+    i1 = int(np.searchsorted(sec.start, z - NS, side="right"))
     if i1 <= i0:
         return []
     if not prefilter:
@@ -166,14 +183,10 @@ def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool) -
     th = machine.thresholds
     assert th is not None
     level = machine.level
-    h = sec.high_np[i0:i1]
-    mask = (sec.close_np[i0:i1] >= level) & (h >= level + min(th.distance))
-    mask &= (h - sec.low_np[i0:i1]) <= max(th.spread)
+    h = sec.high[i0:i1]
+    mask = (sec.close[i0:i1] >= level) & (h >= level + min(th.distance))
+    mask &= (h - sec.low[i0:i1]) <= max(th.spread)
     return (np.flatnonzero(mask) + i0).tolist()
-
-
-def _bar(s: BarSeries, i: int) -> Bar:
-    return Bar(s.start[i], s.size, s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i])
 
 
 def _apply_risk(results: list[WatcherResult], limits: RiskLimits) -> list[WatcherResult]:

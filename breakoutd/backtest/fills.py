@@ -56,10 +56,10 @@ def simulate_fills(plan: OrderPlan, level: int, trigger_at: int, series: SymbolS
     """Simulate the entry at ``trigger_at`` and its exits over the rest of the tape."""
     sec = series.seconds
     entry_price = plan.limit if plan.limit is not None else plan.reference_price
-    first = int(np.searchsorted(sec.start_np, trigger_at, side="left"))
+    first = int(np.searchsorted(sec.start, trigger_at, side="left"))
     exits = _exits(plan, level, series, first)
     sold = sum(e.qty for e in exits)
-    mark = sec.close[-1] if len(sec) else entry_price
+    mark = int(sec.close[-1]) if len(sec) else entry_price
     open_qty = plan.qty - sold
     pnl = sum((e.price - entry_price) * e.qty for e in exits) + (mark - entry_price) * open_qty
     closed_at = exits[-1].at if exits and open_qty == 0 else None
@@ -74,11 +74,11 @@ def _first(mask: np.ndarray, offset: int) -> int | None:
 
 def _stop_fill(series: SymbolSeries, i: int, stop: int, limit: int, qty: int) -> ExitFill | None:
     sec = series.seconds
-    price = min(stop, sec.open[i])
+    price = min(stop, int(sec.open[i]))
     if price >= limit:
-        return ExitFill("stop", sec.start[i], price, qty)
-    j = _first(sec.high_np[i + 1:] >= limit, i + 1)
-    return ExitFill("stop", sec.start[j], limit, qty) if j is not None else None
+        return ExitFill("stop", int(sec.start[i]), price, qty)
+    j = _first(sec.high[i + 1:] >= limit, i + 1)
+    return ExitFill("stop", int(sec.start[j]), limit, qty) if j is not None else None
 
 
 def _exits(plan: OrderPlan, level: int, series: SymbolSeries, first: int) -> list[ExitFill]:
@@ -87,10 +87,10 @@ def _exits(plan: OrderPlan, level: int, series: SymbolSeries, first: int) -> lis
         return _take_profits_only(plan, series, first)
     if len(plan.rungs) <= 1:
         tp = plan.rungs[0].price if plan.rungs else None
-        i_sl = _first(sec.low_np[first:] <= plan.stop, first)
-        i_tp = _first(sec.high_np[first:] >= tp, first) if tp is not None else None
+        i_sl = _first(sec.low[first:] <= plan.stop, first)
+        i_tp = _first(sec.high[first:] >= tp, first) if tp is not None else None
         if i_tp is not None and (i_sl is None or i_tp < i_sl):
-            return [ExitFill("tp1", sec.start[i_tp], tp or 0, plan.qty)]
+            return [ExitFill("tp1", int(sec.start[i_tp]), tp or 0, plan.qty)]
         if i_sl is None:
             return []
         fill = _stop_fill(series, i_sl, plan.stop, plan.stop_limit, plan.qty)
@@ -102,9 +102,9 @@ def _take_profits_only(plan: OrderPlan, series: SymbolSeries, first: int) -> lis
     sec = series.seconds
     out = []
     for n, rung in enumerate(plan.rungs, 1):
-        i = _first(sec.high_np[first:] >= rung.price, first)
+        i = _first(sec.high[first:] >= rung.price, first)
         if i is not None:
-            out.append(ExitFill(f"tp{n}", sec.start[i], rung.price, rung.qty))
+            out.append(ExitFill(f"tp{n}", int(sec.start[i]), rung.price, rung.qty))
     return sorted(out, key=lambda e: e.at)
 
 
@@ -113,8 +113,8 @@ def _ladder(state: LadderState, series: SymbolSeries, i: int) -> list[ExitFill]:
     out: list[ExitFill] = []
     rung = 0
     while rung < len(state.prices) and not state.done:
-        i_sl = _first(sec.low_np[i:] <= state.stop, i)
-        i_tp = _first(sec.high_np[i:] >= state.prices[rung], i)
+        i_sl = _first(sec.low[i:] <= state.stop, i)
+        i_tp = _first(sec.high[i:] >= state.prices[rung], i)
         if i_tp is None or (i_sl is not None and i_sl <= i_tp):
             if i_sl is not None:
                 fill = _stop_fill(series, i_sl, state.stop, state.stop_limit, state.stop_qty)
@@ -122,7 +122,7 @@ def _ladder(state: LadderState, series: SymbolSeries, i: int) -> list[ExitFill]:
                     out.append(fill)
             return out
         qty = state.qtys[rung] - state.filled[rung]
-        out.append(ExitFill(f"tp{rung + 1}", sec.start[i_tp], state.prices[rung], qty))
+        out.append(ExitFill(f"tp{rung + 1}", int(sec.start[i_tp]), state.prices[rung], qty))
         state, _ = on_rung_fill(state, rung, qty)
         rung += 1
         i = i_tp + 1  # a moved stop is watched from the next second

@@ -6,34 +6,34 @@ from functools import cached_property
 
 import numpy as np
 
-from breakoutd.core.bars import NS
+from breakoutd.core.bars import NS, Bar
 from breakoutd.core.plans import Quote
 from breakoutd.tape import SymbolTape
 
 
 class BarSeries:
-    """Columns of bars of one size: plain Python lists for a fast scalar loop."""
+    """Columns of bars of one size (numpy), read one bar at a time with :meth:`bar`."""
 
-    __slots__ = ("size", "start", "open", "high", "low", "close", "volume", "end_np", "start_np",
-                 "close_np", "high_np", "low_np")
+    __slots__ = ("size", "start", "open", "high", "low", "close", "volume", "end")
 
     def __init__(self, size: int, start: np.ndarray, o: np.ndarray, h: np.ndarray,
                  lo: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
         self.size = size
-        self.start_np = start
-        self.end_np = start + size
-        self.close_np = c
-        self.high_np = h
-        self.low_np = lo
-        self.start: list[int] = start.tolist()
-        self.open: list[int] = o.tolist()
-        self.high: list[int] = h.tolist()
-        self.low: list[int] = lo.tolist()
-        self.close: list[int] = c.tolist()
-        self.volume: list[int] = v.tolist()
+        self.start = start
+        self.end = start + size
+        self.open = o
+        self.high = h
+        self.low = lo
+        self.close = c
+        self.volume = v
 
     def __len__(self) -> int:
         return len(self.start)
+
+    def bar(self, i: int) -> Bar:
+        """The i-th bar as a core value."""
+        return Bar(int(self.start[i]), self.size, int(self.open[i]), int(self.high[i]),
+                   int(self.low[i]), int(self.close[i]), int(self.volume[i]))
 
 
 class SymbolSeries:
@@ -74,20 +74,18 @@ class SymbolSeries:
 
 
 def _aggregate(sec: BarSeries, size: int) -> BarSeries:
-    start = sec.start_np - sec.start_np % size
+    start = sec.start - sec.start % size
     if len(start) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return BarSeries(size, empty, empty, empty, empty, empty, empty)
     first = np.flatnonzero(np.r_[True, start[1:] != start[:-1]])
     last = np.r_[first[1:] - 1, len(start) - 1]
-    opens = np.asarray(sec.open, dtype=np.int64)[first]
-    volume = np.add.reduceat(np.asarray(sec.volume, dtype=np.int64), first)
     return BarSeries(
         size,
         start[first],
-        opens,
-        np.maximum.reduceat(sec.high_np, first),
-        np.minimum.reduceat(sec.low_np, first),
-        sec.close_np[last],
-        volume,
+        sec.open[first],
+        np.maximum.reduceat(sec.high, first),
+        np.minimum.reduceat(sec.low, first),
+        sec.close[last],
+        np.add.reduceat(sec.volume, first),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 from breakoutd.core.bars import NS, Bar
@@ -41,7 +42,11 @@ class FastThresholds(NamedTuple):
 
 def fast_thresholds(schedule: FastSchedule, level: int) -> FastThresholds:
     """Distance D and spread S for k = 0..K, scaled by the level's regime."""
-    m = regime_multiplier(level)
+    return _thresholds(schedule, regime_multiplier(level))
+
+
+@lru_cache(maxsize=256)
+def _thresholds(schedule: FastSchedule, m: Fraction) -> FastThresholds:
     big_k = 59 // schedule.step
     d0, d1 = Fraction(schedule.distance_start), Fraction(schedule.distance_end)
     s0, s1 = Fraction(schedule.spread_start), Fraction(schedule.spread_end)
