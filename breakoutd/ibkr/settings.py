@@ -10,13 +10,18 @@ from dataclasses import dataclass
 from breakoutd.errors import OperationalError
 
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4002  # IB Gateway, paper
+DEFAULT_CLIENT_ID = 1
+
+
 @dataclass(frozen=True, slots=True)
 class BrokerSettings:
     """Where the gateway is and which account may be traded."""
 
-    host: str = "127.0.0.1"
-    port: int = 4002
-    client_id: int = 1
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    client_id: int = DEFAULT_CLIENT_ID
     account: str | None = None
     live: bool = False
     connect_timeout: float = 10.0
@@ -26,9 +31,9 @@ class BrokerSettings:
         """Read ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID``, ``IB_ACCOUNT``, ``BREAKOUTD_LIVE``."""
         env = os.environ if env is None else env
         return cls(
-            host=env.get("IB_HOST", cls.host),
-            port=_int(env, "IB_PORT", cls.port),
-            client_id=_int(env, "IB_CLIENT_ID", cls.client_id),
+            host=env.get("IB_HOST") or DEFAULT_HOST,
+            port=_int(env, "IB_PORT", DEFAULT_PORT),
+            client_id=_int(env, "IB_CLIENT_ID", DEFAULT_CLIENT_ID),
             account=env.get("IB_ACCOUNT") or None,
             live=env.get("BREAKOUTD_LIVE", "") == "1",
         )
