@@ -179,6 +179,28 @@ class StopMoved(Event, frozen=True, kw_only=True):
     qty: int
 
 
+class OrderModified(Event, frozen=True, kw_only=True):
+    """A working order's terms were changed at the broker (the operator's new tp/sl)."""
+
+    order_ref: str
+    role: OrderRole
+    rung: int
+    order_id: int
+    qty: int
+    limit: Decimal | None
+    stop: Decimal | None
+    reason: str
+
+
+class CommissionReported(Event, frozen=True, kw_only=True):
+    """The broker's commission report for one execution (after its OrderFilled)."""
+
+    order_ref: str
+    exec_id: str
+    commission: float
+    realized_pnl: float
+
+
 class OrderReconciled(Event, frozen=True, kw_only=True):
     """At start-up an entry of today was found at the broker by its orderRef."""
 
@@ -260,6 +282,8 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     OrderStatusChanged,
     OrderFilled,
     StopMoved,
+    OrderModified,
+    CommissionReported,
     OrderReconciled,
     ConnectionUp,
     ConnectionLost,

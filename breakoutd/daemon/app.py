@@ -25,6 +25,7 @@ from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.journal import Journal
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.state import FiredEntry, StateStore
+from breakoutd.ibkr.clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.market import Instrument, MarketData
 from breakoutd.ibkr.reconcile import reconcile
@@ -41,6 +42,8 @@ class Daemon:
     def __init__(self, *, watchlists: Sequence[Path], var: Path, settings: BrokerSettings,
                  clock: Callable[[], int], log_event: Callable[[ev.Event], None],
                  ib: IB | None = None) -> None:
+        """``clock`` is the broker's: a :class:`BrokerClock` is aligned with the
+        gateway after connecting; any other callable (the embedded sim's) is used as is."""
         self.watchlist_paths = list(watchlists)
         self.var = var
         self.settings = settings
@@ -48,7 +51,8 @@ class Daemon:
         self._log = log_event
         self.ib = ib or IB()
         self.day = exchange_date(clock())
-        self.journal = Journal(var, self.day)
+        self.journal: Journal | None = None
+        self._early: list[ev.Event] = []  # events before the broker's day is known
         self.store = StateStore(var, self.day)
         self.config: Watchlist | None = None
         self.runners: dict[str, WatcherRunner] = {}
@@ -59,14 +63,27 @@ class Daemon:
         self.market = MarketData(self.ib, clock=clock, emit=self.emit)
         self.router: OrderRouter | None = None
         self.state = "starting"
+        self.halted = False
 
     # --- events ----------------------------------------------------------------------
 
     def emit(self, event: ev.Event) -> None:
         """Journal an event, then show it."""
-        stream = "gateway" if isinstance(event, GATEWAY_EVENTS) else "events"
-        self.journal.write(event, stream)
+        if self.journal is None:
+            self._early.append(event)
+        else:
+            stream = "gateway" if isinstance(event, GATEWAY_EVENTS) else "events"
+            self.journal.write(event, stream)
         self._log(event)
+
+    def _open_day(self) -> None:
+        """The broker's day is known: open its journal and state, write what came before."""
+        self.day = exchange_date(self.clock())
+        self.journal = Journal(self.var, self.day)
+        self.store = StateStore(self.var, self.day)
+        early, self._early = self._early, []
+        for event in early:
+            self.journal.write(event, "gateway" if isinstance(event, GATEWAY_EVENTS) else "events")
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -81,27 +98,42 @@ class Daemon:
             self.config = load_watchlists(self.watchlist_paths)
             self.risk = RiskLedger(self.config.risk)
             await self.supervisor.start()
+            if isinstance(self.clock, BrokerClock):
+                await sync_clock(self.ib, self.clock)
+            self._open_day()
+            assert self.journal is not None
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, store=self.store,
                                       before_send=self.journal.sync)
             await self._reconcile()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
+            self.supervisor.on_halted.append(lambda exc: self._halt(str(exc), stop))
             await self._plan_arming(self.config.watchers)
             self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
         finally:
             await self._shutdown()
-        return 0
+        return 2 if self.halted else 0
+
+    def _halt(self, reason: str, stop: asyncio.Event) -> None:
+        """Stop trading for good: a person must look (e.g. a live account appeared)."""
+        self.halted = True
+        self._set_state("halted", reason)
+        stop.set()
 
     async def _on_reconnected(self, is_reconnect: bool) -> None:
         if is_reconnect:
+            # Orders may have filled or been cancelled while we were away.
+            if self.router is not None:
+                await self.router.resync()
             await self.market.resubscribe("reconnect")
 
     async def _reconcile(self) -> None:
         assert self.router is not None
         found = await reconcile(self.ib, self.day, self.clock, self.emit)
-        self.router.adopt(found)
+        assert self.config is not None
+        self.router.adopt(found, levels={s.id: s.level for s in self.config.watchers})
         for entry in found.values():
             if not self.store.has_fired(entry.watcher_id):
                 self.store.mark_fired(entry.watcher_id,
@@ -184,8 +216,12 @@ class Daemon:
             for entry in self.router.entries():
                 if entry.filled == 0 and entry.status == "working":
                     await self.router.cancel_entry(entry.order_ref)
-        self._set_state("stopped")
+        if not self.halted:
+            self._set_state("stopped")
         await self.supervisor.stop()
+        if self.journal is None:
+            self._open_day()
+        assert self.journal is not None
         self.journal.close()
 
 

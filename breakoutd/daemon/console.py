@@ -20,7 +20,7 @@ from loguru import logger
 from breakoutd.core import events as ev
 
 NOTIFY = (ev.OrderFilled, ev.Rejected, ev.ConnectionLost)
-QUIET = (ev.OrderIdAssigned, ev.GatewayMessage, ev.BarStreamHealth)
+QUIET = (ev.OrderIdAssigned, ev.GatewayMessage, ev.BarStreamHealth, ev.CommissionReported)
 _json = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -54,6 +54,9 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
                                       f"{e.filled}/{e.filled + e.remaining}"
                                       + (f" ({e.detail})" if e.detail else "")),
     ev.OrderFilled: lambda e: f"FILLED {e.role} #{e.order_id}: {e.side} {e.qty} {e.symbol} @ {e.price}",
+    ev.OrderModified: lambda e: (f"order #{e.order_id} {e.role} modified: {e.qty} @ "
+                                 f"{_fmt_price(e.limit if e.limit is not None else e.stop)} ({e.reason})"),
+    ev.CommissionReported: lambda e: f"commission {e.commission:.2f} USD on {e.exec_id}",
     ev.StopMoved: lambda e: f"stop #{e.order_id} moved to {e.stop}/{e.stop_limit} for {e.qty}",
     ev.OrderReconciled: lambda e: f"{e.watcher_id}: found at the broker ({e.status}, filled {e.filled})",
     ev.ConnectionUp: lambda e: (f"connected to {e.host}:{e.port} as client {e.client_id}, "

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from breakoutd.errors import OperationalError
 
-
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4002  # IB Gateway, paper
 DEFAULT_CLIENT_ID = 1

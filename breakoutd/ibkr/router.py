@@ -1,0 +1,588 @@
+"""The order router: entries with broker-held exits, sent once, followed to the end.
+
+What it sends (strategy.md, Exits; refs and sizes in :mod:`breakoutd.ibkr.orders_map`):
+the parent BUY (LMT at the plan's limit, or MKT) with ``transmit=False``, then
+one SELL LMT per take-profit rung and one SELL STP LMT (stop ``sl``, limit
+``sl - 0.02``), the last one transmitting the group. Every order carries the
+account, the plan's tif and ``outsideRth``. The exits share one OCA group of
+type 2 ("reduce with block") and rung *n* is sized cumulatively, so rungs never
+cancel each other, each fill shrinks the stop at the broker, and no sell can
+exceed the position, also while the daemon is down. After a ladder rung fills
+the router moves the stop (``core.ladder``: to the level after rung 1, to rung
+1's price after rung 2) by modifying it, and emits ``StopMoved``; the modify
+never raises the stop's size above what the broker last reported.
+
+Once only: ``send`` refuses (``DuplicateOrderError``, nothing sent) a ref it
+sent, one ``adopt`` ed from reconciliation, or one ib_async knows from the
+broker's orders and executions. Order ids follow ib_async's counter, bumped
+with ``client.updateReqId`` (the only way ib_async offers) to stay above the
+high-water mark of the ``StateStore``, which is saved before anything is sent.
+A send emits one ``OrderSent`` per order, calls ``before_send`` (the daemon's
+journal sync), then places the orders.
+
+What the broker says: events come from the gateway's own messages only. ib_async
+marks an order Cancelled on error 10148 (it may have filled), 10349 (it is
+live) and any error outside its warning list; the router ignores such verdicts
+(recognised by the error code ib_async logs with them), puts ib_async's status
+back to the last one the gateway sent (so the order can still be modified), and
+asks the gateway (open orders, executions, completed orders) for the truth.
+Duplicate orderStatus messages give one ``OrderStatusChanged``; fills come
+from execDetails, once per exec id, as ``OrderFilled``; the commission follows
+as ``CommissionReported``. Errors ride along as the ``detail`` of the next status.
+
+Callbacks: ``on_fill`` hooks get ``(entry, OrderFilled)`` for every fill, the
+entry's own (role ``entry``) and its exits' (``take_profit``, ``stop``).
+
+After a restart the ladder is rebuilt from the broker's orders and executions
+(``adopt``), not from the state file; the watcher's level is not at the broker,
+so the daemon passes ``levels`` (by watcher id), else the entry price stands in.
+Orders placed under another client id are followed but cannot be modified.
+After a reconnect the daemon calls ``resync`` so nothing the gateway did while
+the socket was down is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ib_async import IB, CommissionReport, Contract, ExecutionFilter, Fill, Order, Trade
+from loguru import logger
+
+from breakoutd.core.events import (
+    CommissionReported,
+    Event,
+    OrderFilled,
+    OrderIdAssigned,
+    OrderModified,
+    OrderStatusChanged,
+    StopMoved,
+)
+from breakoutd.core.ladder import LadderState
+from breakoutd.core.plans import STOP_LIMIT_OFFSET, OrderPlan
+from breakoutd.core.prices import round_to_tick, to_decimal, to_float
+from breakoutd.errors import OrderRejected
+from breakoutd.ibkr.orders_map import (
+    BROKER_STATUSES,
+    DONE_STATUSES,
+    ENTRY,
+    STOP,
+    TAKE_PROFIT,
+    breakeven_level,
+    credit_rungs,
+    entry_status,
+    exit_thresholds,
+    ladder_for,
+    order_sent_event,
+    parse_ref,
+    plan_to_orders,
+    price_to_micros,
+    rebuild_ladder,
+    whole_shares,
+)
+from breakoutd.ibkr.reconcile import ReconciledEntry, ReconciledOrder
+
+if TYPE_CHECKING:
+    from breakoutd.daemon.state import StateStore
+
+
+class DuplicateOrderError(OrderRejected):
+    """An entry with this orderRef was already sent (here, before a restart, or by another client)."""
+
+
+@dataclass(slots=True)
+class RoutedEntry:
+    """One entry and its exits as the router follows them; prices in micro-dollars."""
+
+    order_ref: str
+    watcher_id: str
+    symbol: str
+    parent_id: int
+    take_profit_ids: tuple[int, ...]
+    stop_id: int | None
+    level: int | None = None
+    status: str = "working"  # working, partially_filled, filled, cancelled, rejected, closed
+    filled: int = 0  # shares bought by the entry
+    avg_price: int | None = None
+    sold: int = 0  # shares sold by the exits
+    ladder: LadderState | None = None
+    cost: int = field(default=0, repr=False)
+
+
+@dataclass(slots=True, eq=False)
+class _Order:
+    book: _Book
+    role: str
+    rung: int
+    order_id: int
+    client_id: int
+    outside_rth: bool
+    tif: str
+    status: str = ""  # the last status the gateway sent
+    filled: int = 0
+    perm_id: int = 0
+    last: tuple[str, int, int] | None = None  # (status, filled, remaining) last emitted
+    detail: str = ""  # an error waiting to ride on the next status
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(slots=True, eq=False)
+class _Book:
+    entry: RoutedEntry
+    prices: tuple[int, ...] = ()  # take-profit rung prices
+    thresholds: tuple[int, ...] = ()  # cumulative rung sizes as sent
+    stop: int | None = None
+    orders: dict[tuple[str, int], _Order] = field(default_factory=dict)
+
+    def parent(self) -> _Order | None:
+        return self.orders.get((ENTRY, 0))
+
+
+class OrderRouter:
+    """Sends entries with their exits, follows them at the broker, manages ladder stops."""
+
+    def __init__(self, ib: IB, *, account: str, emit: Callable[[Event], None],
+                 clock: Callable[[], int], store: StateStore | None = None,
+                 before_send: Callable[[], None] = lambda: None,
+                 ack_timeout: float = 5.0) -> None:
+        self._ib = ib
+        self._account = account
+        self._emit = emit
+        self._clock = clock
+        self._store = store
+        self._before_send = before_send
+        self._ack_timeout = ack_timeout
+        self._books: dict[str, _Book] = {}
+        self._orders: dict[tuple[int, int], _Order] = {}  # (client id, order id)
+        self._sent_refs: set[str] = set()
+        self._execs: set[str] = set()
+        self._commissions: set[str] = set()
+        self._resync: asyncio.Task[None] | None = None
+        self._resync_lock = asyncio.Lock()
+        self.on_fill: list[Callable[[RoutedEntry, OrderFilled], None]] = []
+        self._handlers: list[tuple[Any, Callable[..., None]]] = [
+            (ib.openOrderEvent, self._on_open_order), (ib.orderStatusEvent, self._on_status),
+            (ib.execDetailsEvent, self._on_exec), (ib.commissionReportEvent, self._on_commission),
+            (ib.errorEvent, self._on_error)]
+        for event, handler in self._handlers:
+            event += handler
+
+    def close(self) -> None:
+        """Stop following the broker (detach from ib_async, stop a pending resync)."""
+        for event, handler in self._handlers:
+            event -= handler
+        if self._resync is not None:
+            self._resync.cancel()
+
+    # --- queries ---------------------------------------------------------------------
+
+    def entry(self, order_ref: str) -> RoutedEntry | None:
+        """The entry with this ref, if the router knows it."""
+        book = self._books.get(order_ref)
+        return book.entry if book else None
+
+    def entries(self) -> list[RoutedEntry]:
+        """Every entry the router follows, in the order they became known."""
+        return [b.entry for b in self._books.values()]
+
+    # --- send ------------------------------------------------------------------------
+
+    async def send(self, plan: OrderPlan, contract: Contract, level: int) -> RoutedEntry:
+        """Send an entry and its exits once; DuplicateOrderError if the ref was ever sent."""
+        ref = plan.order_ref
+        self._refuse_duplicate(ref)
+        if not self._ib.isConnected():
+            raise OrderRejected(f"{ref}: not connected to the gateway, nothing sent")
+        ids = self._next_ids(1 + len(plan.rungs) + (plan.stop is not None))
+        planned = plan_to_orders(plan, self._account, ids)
+        self._sent_refs.add(ref)
+        self._register(plan, level, planned)
+        now = self._clock()
+        for p in planned:
+            self._emit(order_sent_event(now, ref, plan.symbol, p))
+        self._before_send()
+        try:
+            for p in planned:
+                self._ib.placeOrder(contract, p.order)
+        except (ConnectionError, OSError) as exc:
+            raise OrderRejected(f"{ref}: sending failed ({exc}); it will not be sent again") from exc
+        return self._books[ref].entry
+
+    def _refuse_duplicate(self, ref: str) -> None:
+        if ref in self._sent_refs:
+            raise DuplicateOrderError(f"{ref}: already sent today; not sending it again")
+        refs = [t.order.orderRef for t in self._ib.trades()]
+        refs += [f.execution.orderRef for f in self._ib.fills()]
+        if any(r == ref or r.startswith(ref + ":") for r in refs):
+            raise DuplicateOrderError(f"{ref}: the broker already has orders with this ref")
+
+    def _next_ids(self, count: int) -> list[int]:
+        client = self._ib.client
+        if self._store is not None:
+            client.updateReqId(  # type: ignore[no-untyped-call]
+                self._store.state.order_id_high_water + 1)
+        ids = [client.getReqId() for _ in range(count)]
+        if self._store is not None:
+            self._store.note_order_id(ids[-1])
+            self._store.save()  # before anything is sent: a restart never reuses these ids
+        return ids
+
+    def _register(self, plan: OrderPlan, level: int, planned: list[Any]) -> None:
+        by_role = {(p.role, p.rung): p.order.orderId for p in planned}
+        entry = RoutedEntry(
+            order_ref=plan.order_ref, watcher_id=plan.watcher_id, symbol=plan.symbol,
+            parent_id=by_role[(ENTRY, 0)], stop_id=by_role.get((STOP, 0)), level=level,
+            take_profit_ids=tuple(by_role[(TAKE_PROFIT, n)] for n in range(1, len(plan.rungs) + 1)))
+        book = _Book(entry, prices=tuple(r.price for r in plan.rungs),
+                     thresholds=exit_thresholds(plan), stop=plan.stop)
+        self._books[plan.order_ref] = book
+        client = self._ib.client.clientId
+        for p in planned:
+            self._track(book, p.role, p.rung, p.order.orderId, client, plan.outside_rth, plan.tif)
+
+    def _track(self, book: _Book, role: str, rung: int, order_id: int, client_id: int,
+               outside_rth: bool, tif: str) -> _Order:
+        o = _Order(book, role, rung, order_id, client_id, outside_rth, tif)
+        book.orders[(role, rung)] = o
+        self._orders[(client_id, order_id)] = o
+        return o
+
+    # --- cancel and modify ---------------------------------------------------------------
+
+    async def cancel_entry(self, order_ref: str) -> None:
+        """Cancel an entry that has not filled (its exits go with it); wait for the broker."""
+        book = self._book(order_ref)
+        parent = book.parent()
+        if parent is None or parent.status in DONE_STATUSES:
+            return
+        trade = self._trade(parent)
+        if trade is None:
+            raise OrderRejected(f"{order_ref}: the entry order is not known to this connection")
+        self._ib.cancelOrder(trade.order)
+        try:
+            await asyncio.wait_for(parent.done.wait(), self._ack_timeout)
+        except TimeoutError:
+            await self.resync()
+
+    async def modify_exits(self, order_ref: str, tp: tuple[int, ...] | None,
+                           sl: int | None) -> None:
+        """Move the take-profit prices (one per rung) and/or the stop of an entry."""
+        book = self._book(order_ref)
+        if tp is not None:
+            rungs = sorted((o for o in book.orders.values() if o.role == TAKE_PROFIT),
+                           key=lambda o: o.rung)
+            if len(tp) != len(rungs):
+                raise OrderRejected(f"{order_ref}: {len(tp)} take-profit prices for "
+                                    f"{len(rungs)} rungs")
+            for o, price in zip(rungs, tp, strict=True):
+                self._modify_logged(o, lmt=price)
+            book.prices = tuple(tp)
+            if book.entry.ladder is not None:
+                book.entry.ladder = book.entry.ladder._replace(prices=tp[:len(book.entry.ladder.prices)])
+        if sl is not None:
+            stop = book.orders.get((STOP, 0))
+            if stop is None:
+                raise OrderRejected(f"{order_ref}: the entry has no stop to move")
+            self._modify_logged(stop, lmt=round_to_tick(sl - STOP_LIMIT_OFFSET), aux=sl)
+            book.stop = sl
+            if book.entry.ladder is not None:
+                book.entry.ladder = book.entry.ladder._replace(stop=sl)
+
+    def _modify_logged(self, o: _Order, lmt: int | None = None, aux: int | None = None) -> None:
+        order = self._modify(o, lmt=lmt, aux=aux)
+        if order is not None:
+            self._emit(OrderModified(
+                at=self._clock(), order_ref=o.book.entry.order_ref, role=o.role,  # type: ignore[arg-type]
+                rung=o.rung, order_id=o.order_id, qty=int(order.totalQuantity),
+                limit=_dec(lmt), stop=_dec(aux), reason="operator"))
+
+    def _modify(self, o: _Order, qty: int | None = None, lmt: int | None = None,
+                aux: int | None = None) -> Order | None:
+        trade = self._trade(o)
+        if trade is None or o.status in DONE_STATUSES:
+            return None
+        if o.client_id != self._ib.client.clientId:
+            logger.warning("{}: order {} belongs to client {}; it cannot be modified from here",
+                           o.book.entry.order_ref, o.order_id, o.client_id)
+            return None
+        if trade.isDone():  # ib_async's verdict on an error; the gateway says it is live
+            trade.orderStatus.status = o.status or "PendingSubmit"
+        order = trade.order
+        if qty is not None:
+            order.totalQuantity = qty
+        if lmt is not None:
+            order.lmtPrice = to_float(lmt)
+        if aux is not None:
+            order.auxPrice = to_float(aux)
+        # A modify replaces the whole order: restate what must not change.
+        order.transmit, order.outsideRth, order.tif = True, o.outside_rth, o.tif
+        order.account = order.account or self._account
+        self._ib.placeOrder(trade.contract, order)
+        return order
+
+    def _book(self, order_ref: str) -> _Book:
+        book = self._books.get(order_ref)
+        if book is None:
+            raise OrderRejected(f"{order_ref}: no such entry")
+        return book
+
+    def _trade(self, o: _Order) -> Trade | None:
+        # Looked up each time: ib_async replaces its Trade objects on every reconnect.
+        trade: Trade | None = self._ib.wrapper.trades.get((o.client_id, o.order_id))
+        return trade
+
+    # --- what the broker says ------------------------------------------------------------
+
+    def _order_of(self, order: Order) -> _Order | None:
+        return self._orders.get((order.clientId, order.orderId))
+
+    def _on_open_order(self, trade: Trade) -> None:
+        o = self._order_of(trade.order)
+        if o is not None:
+            self._note_perm_id(o, trade.order.permId)
+
+    def _on_status(self, trade: Trade) -> None:
+        o = self._order_of(trade.order)
+        if o is None:
+            return
+        st = trade.orderStatus
+        self._note_perm_id(o, st.permId or trade.order.permId)
+        if trade.log and trade.log[-1].errorCode:
+            # ib_async's reading of an error, not a status from the gateway.
+            if st.status != (o.status or "PendingSubmit"):
+                st.status = o.status or "PendingSubmit"
+            return
+        if st.status in BROKER_STATUSES:
+            self._apply_status(o, st.status, int(st.filled), int(st.remaining))
+
+    def _note_perm_id(self, o: _Order, perm_id: int) -> None:
+        if perm_id and not o.perm_id:
+            o.perm_id = perm_id
+            self._emit(OrderIdAssigned(at=self._clock(), order_ref=o.book.entry.order_ref,
+                                       role=o.role, order_id=o.order_id,  # type: ignore[arg-type]
+                                       perm_id=perm_id))
+
+    def _apply_status(self, o: _Order, status: str, filled: int, remaining: int) -> None:
+        key = (status, filled, remaining)
+        if key == o.last:
+            return
+        o.last, o.status = key, status
+        detail, o.detail = o.detail, ""
+        entry = o.book.entry
+        self._emit(OrderStatusChanged(
+            at=self._clock(), order_ref=entry.order_ref, role=o.role,  # type: ignore[arg-type]
+            rung=o.rung, order_id=o.order_id, status=status, filled=filled,
+            remaining=remaining, detail=detail))
+        if status in DONE_STATUSES:
+            o.done.set()
+            if o.role == ENTRY:
+                self._ensure_ladder(o.book)
+        self._refresh(o.book)
+
+    def _on_exec(self, trade: Trade | None, fill: Fill) -> None:
+        ex = fill.execution
+        if ex.execId in self._execs:
+            return
+        parts = parse_ref(ex.orderRef or "")
+        book = self._books.get(parts.base) if parts else None
+        o = book.orders.get((parts.role, parts.rung)) if book and parts else None
+        if o is None:
+            return
+        self._execs.add(ex.execId)
+        qty, price = int(ex.shares), price_to_micros(ex.price) or 0
+        o.filled += qty
+        entry = o.book.entry
+        report = fill.commissionReport
+        event = OrderFilled(
+            at=self._clock(), order_ref=entry.order_ref, role=o.role,  # type: ignore[arg-type]
+            rung=o.rung, order_id=o.order_id, exec_id=ex.execId, symbol=entry.symbol,
+            side=ex.side, qty=qty, price=to_decimal(price), cum_qty=o.filled,
+            commission=report.commission if report.execId else None)
+        moved = None
+        if o.role == ENTRY:
+            entry.filled += qty
+            entry.cost += qty * price
+            entry.avg_price = (2 * entry.cost + entry.filled) // (2 * entry.filled)
+        else:
+            entry.sold += qty
+            moved = self._on_exit_fill(o, qty)  # the stop's modify goes out before the journal
+        self._emit(event)
+        if moved is not None:
+            self._emit(moved)
+        if report.execId:
+            self._commissions.add(ex.execId)
+        self._refresh(o.book)
+        for hook in self.on_fill:
+            hook(entry, event)
+
+    def _on_commission(self, trade: Trade, fill: Fill, report: CommissionReport) -> None:
+        self._on_exec(trade, fill)  # a fill first seen in a reqExecutions answer
+        exec_id = fill.execution.execId
+        parts = parse_ref(fill.execution.orderRef or "")
+        if exec_id not in self._execs or exec_id in self._commissions or parts is None:
+            return
+        self._commissions.add(exec_id)
+        self._emit(CommissionReported(at=self._clock(), order_ref=parts.base, exec_id=exec_id,
+                                      commission=report.commission,
+                                      realized_pnl=report.realizedPNL))
+
+    def _on_error(self, req_id: int, code: int, message: str, _contract: Any) -> None:
+        o = self._orders.get((self._ib.client.clientId, req_id))
+        if o is None:
+            return
+        o.detail = f"{code} {message}"
+        if o.status not in DONE_STATUSES:
+            self._resync_soon()
+
+    def _refresh(self, book: _Book) -> None:
+        parent = book.parent()
+        entry = book.entry
+        entry.status = entry_status(parent.status if parent else "", _bought(book), entry.sold)
+
+    # --- ladders ---------------------------------------------------------------------
+
+    def _ensure_ladder(self, book: _Book) -> LadderState | None:
+        entry = book.entry
+        bought = _bought(book)
+        if entry.ladder is None and len(book.prices) > 1 and book.stop is not None \
+                and bought > 0 and book.thresholds:
+            level = entry.level if entry.level is not None else \
+                breakeven_level(entry.avg_price, book.stop)
+            entry.ladder = ladder_for(level, book.prices, book.thresholds, bought, book.stop)
+        return entry.ladder
+
+    def _on_exit_fill(self, o: _Order, qty: int) -> StopMoved | None:
+        state = self._ensure_ladder(o.book)
+        if state is None:
+            return None
+        if o.role == STOP:  # the stop is selling: only its size is left to track
+            o.book.entry.ladder = state._replace(stop_qty=max(state.stop_qty - qty, 0))
+            return None
+        new, _ = credit_rungs(state, qty)
+        return self._move_stop(o.book, state, new)
+
+    def _move_stop(self, book: _Book, old: LadderState, new: LadderState) -> StopMoved | None:
+        """Modify the stop to the ladder's price and size; the event is the caller's to emit."""
+        book.entry.ladder = new
+        stop = book.orders.get((STOP, 0))
+        if stop is None or (new.stop, new.stop_qty) == (old.stop, old.stop_qty):
+            return None
+        if new.stop_qty > 0:
+            trade = self._trade(stop)
+            size = stop.filled + new.stop_qty
+            current = int(trade.order.totalQuantity) if trade is not None else size
+            if new.stop != old.stop or current > size:
+                # Never above the size the broker last reported: its OCA may have cut it already.
+                self._modify(stop, qty=min(size, current), lmt=new.stop_limit, aux=new.stop)
+        return StopMoved(at=self._clock(), order_ref=book.entry.order_ref, order_id=stop.order_id,
+                         stop=to_decimal(new.stop), stop_limit=to_decimal(new.stop_limit),
+                         qty=new.stop_qty)
+
+    # --- the broker's truth ----------------------------------------------------------------
+
+    def _resync_soon(self) -> None:
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.get_running_loop().create_task(self.resync())
+
+    async def resync(self) -> None:
+        """Ask the gateway for open orders, executions and completed orders, and apply them.
+
+        Called after an error ib_async misreads and after a reconnect (fills made
+        while the daemon was away arrive here, once each).
+        """
+        async with self._resync_lock:
+            ib, timeout = self._ib, self._ack_timeout
+            try:
+                await asyncio.wait_for(ib.reqOpenOrdersAsync(), timeout)
+                fills = await asyncio.wait_for(
+                    ib.reqExecutionsAsync(ExecutionFilter(clientId=ib.client.clientId)), timeout)
+                completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(True), timeout)
+            except (TimeoutError, ConnectionError) as exc:
+                logger.warning("order resync failed: {}", exc or "timeout")
+                return
+            for fill in fills:
+                self._on_exec(None, fill)
+            self._apply_completed(completed)
+
+    def _apply_completed(self, trades: Iterable[Trade]) -> None:
+        for trade in trades:
+            parts = parse_ref(trade.order.orderRef or "")
+            book = self._books.get(parts.base) if parts else None
+            o = book.orders.get((parts.role, parts.rung)) if book and parts else None
+            if o is None or trade.orderStatus.status not in DONE_STATUSES:
+                continue
+            total = int(trade.order.totalQuantity)
+            filled = min(whole_shares(trade.order.filledQuantity), total)
+            self._apply_status(o, trade.orderStatus.status, filled, total - filled)
+
+    # --- adoption after a restart ------------------------------------------------------------
+
+    def adopt(self, found: Mapping[str, ReconciledEntry],
+              levels: Mapping[str, int] | None = None) -> None:
+        """Take over reconciled entries: never send them again, follow and manage their exits."""
+        for ref, rec in found.items():
+            self._sent_refs.add(ref)
+            if ref not in self._books:
+                level = (levels or {}).get(rec.watcher_id)
+                self._adopt(rec, level)
+
+    def _adopt(self, rec: ReconciledEntry, level: int | None) -> None:
+        parent = rec.order(ENTRY)
+        tps = sorted((o for o in rec.orders if o.role == TAKE_PROFIT), key=lambda o: o.rung)
+        stop = rec.order(STOP)
+        entry = RoutedEntry(
+            order_ref=rec.order_ref, watcher_id=rec.watcher_id, symbol=rec.symbol,
+            parent_id=parent.order_id if parent else 0,
+            take_profit_ids=tuple(o.order_id for o in tps),
+            stop_id=stop.order_id if stop else None, level=level, status=rec.status,
+            filled=rec.bought, avg_price=rec.avg_price, sold=rec.sold,
+            cost=sum(f.qty * f.price for f in rec.fills if f.role == ENTRY))
+        book = _Book(entry, prices=tuple(o.limit or 0 for o in tps),
+                     stop=stop.stop if stop else None,
+                     # Untouched by OCA reductions until something is sold: the sizes as sent.
+                     thresholds=tuple(o.qty for o in tps) if rec.sold == 0 else ())
+        self._books[rec.order_ref] = book
+        for r in rec.orders:
+            self._adopt_order(book, r)
+        for f in rec.fills:
+            self._execs.add(f.exec_id)
+            if f.commission is not None:
+                self._commissions.add(f.exec_id)
+        if len(tps) > 1 and stop is not None and stop.live and stop.stop and rec.bought:
+            self._adopt_ladder(book, rec, tps, stop, level)
+
+    def _adopt_order(self, book: _Book, r: ReconciledOrder) -> None:
+        if not r.order_id:
+            return  # a completed order without its id: nothing left to manage
+        o = self._track(book, r.role, r.rung, r.order_id, r.client_id, r.outside_rth, r.tif)
+        o.status, o.filled, o.perm_id = r.status, r.filled, r.perm_id
+        o.last = (r.status, r.filled, r.qty - r.filled)
+        if not r.live:
+            o.done.set()
+
+    def _adopt_ladder(self, book: _Book, rec: ReconciledEntry, tps: list[ReconciledOrder],
+                      stop: ReconciledOrder, level: int | None) -> None:
+        assert stop.stop is not None
+        lvl = level if level is not None else breakeven_level(rec.avg_price, stop.stop)
+        rungs = [(o.limit or 0, o.qty - o.filled if o.live else None) for o in tps]
+        rung_sold = sum(f.qty for f in rec.fills if f.role == TAKE_PROFIT)
+        state = rebuild_ladder(lvl, rungs, rec.bought, rung_sold, rec.sold, stop.stop)
+        book.entry.ladder = state
+        if state.stop != stop.stop:  # a rung filled before the last process could move the stop
+            moved = self._move_stop(book, state._replace(stop=stop.stop), state)
+            if moved is not None:
+                self._emit(moved)
+
+
+def _bought(book: _Book) -> int:
+    """Shares the entry bought: its executions, or the broker's count if that is ahead."""
+    parent = book.parent()
+    reported = parent.last[1] if parent is not None and parent.last is not None else 0
+    return max(book.entry.filled, reported)
+
+
+def _dec(micros: int | None) -> Decimal | None:
+    return None if micros is None else to_decimal(micros)
