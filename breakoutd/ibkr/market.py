@@ -44,6 +44,7 @@ class _Feed:
     ticker: Ticker | None = None
     bars: RealTimeBarList | None = None
     refs: int = 0
+    snapshots: int = 0  # snapshot requests in flight
     quote_waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
 
@@ -164,10 +165,16 @@ class MarketData:
 
     async def _snapshot(self, symbol: str) -> Quote | None:
         contract = self._instruments[symbol].contract
+        feed = self._feeds[symbol]
+        # ib_async delivers the snapshot to the streaming ticker of the same contract;
+        # while it is in flight, a re-reported last trade must not count as a new print.
+        feed.snapshots += 1
         try:
             tickers = await asyncio.wait_for(self._ib.reqTickersAsync(contract), 2.0)
         except TimeoutError:
             return None
+        finally:
+            feed.snapshots -= 1
         if not tickers:
             return None
         t = tickers[0]
@@ -203,6 +210,8 @@ class MarketData:
             if prints:
                 stamp = ticker.lastTimestamp
                 second = datetime_to_ns(stamp) if stamp is not None else None
+                if feed.snapshots and second is not None and second <= feed.stream.newest_second:
+                    continue  # the snapshot repeating the last trade
                 feed.stream.on_prints(prints, second)
 
     def _bar_handler(self, feed: _Feed) -> Callable[[RealTimeBarList, bool], None]:

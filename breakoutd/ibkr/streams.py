@@ -55,6 +55,7 @@ class SymbolStream:
         self.last_data_at = 0
         self._seconds = BarAggregator(NS)
         self._second_open: int | None = None  # start of the second being built
+        self.newest_second = 0  # start of the latest second that had prints
         self._closed_through = 0  # every 1-second bar ending at or before this was delivered
         self._close: dict[int, BarAggregator] = {}
         self._listeners: dict[int, list[StreamListener]] = {}
@@ -105,6 +106,7 @@ class SymbolStream:
         for price, size in prints:
             self._seconds.add(Bar(start, NS, price, price, price, price, size))
         self._second_open = start
+        self.newest_second = max(self.newest_second, start)
         if start + NS <= now:  # the gateway reported a second that has already ended
             self._deliver_second(self._seconds.close_until(start + NS))
 

@@ -1,0 +1,76 @@
+"""``breakoutd run``: the daemon, against a gateway or the embedded simulated one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from breakoutd.config import ConfigError
+from breakoutd.daemon.console import setup_console
+from breakoutd.errors import OperationalError
+from breakoutd.ibkr.clock import BrokerClock
+from breakoutd.ibkr.settings import BrokerSettings
+
+
+def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``breakoutd run``."""
+    p = sub.add_parser(
+        "run", help="run the daemon",
+        description="Arm the watchlists' watchers on the broker's clock and trade them. "
+                    "Connection settings come from IB_HOST, IB_PORT, IB_CLIENT_ID, IB_ACCOUNT "
+                    "and BREAKOUTD_LIVE.")
+    p.add_argument("--watchlists", type=Path, default=Path("watchlists"), metavar="DIR",
+                   help="watchlist directory or file (default: watchlists)")
+    p.add_argument("--var", type=Path, default=Path("var"), metavar="DIR",
+                   help="where journals and state go (default: var)")
+    p.add_argument("--sim", action="store_true",
+                   help="run against the embedded simulated gateway on a virtual trading day")
+    p.add_argument("--sim-seed", type=int, default=7, metavar="SEED",
+                   help="seed of the simulated market (with --sim)")
+    p.add_argument("--log-json", action="store_true",
+                   help="one JSON object per log line, for log shipping")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show debug lines")
+    p.set_defaults(func=run_daemon_cmd)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from breakoutd.daemon.app import Daemon
+
+    log_event = setup_console(args.log_json, verbose=args.verbose)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    settings = BrokerSettings.from_env()
+    sim = None
+    clock: Callable[[], int] = BrokerClock()
+    if args.sim:
+        from breakoutd.daemon.simmode import start_embedded_sim
+
+        sim = await start_embedded_sim([args.watchlists], seed=args.sim_seed)
+        settings = BrokerSettings(host="127.0.0.1", port=sim.port, client_id=settings.client_id)
+        clock = sim.now_ns
+    try:
+        daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
+                        clock=clock, log_event=log_event)
+        return await daemon.run(stop)
+    finally:
+        if sim is not None:
+            await sim.stop()
+
+
+def run_daemon_cmd(args: argparse.Namespace) -> int:
+    """Run until SIGTERM or SIGINT; exit 0 on a clean stop."""
+    try:
+        return asyncio.run(_run(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        print(f"breakoutd: {exc}", file=sys.stderr)
+        return 2
