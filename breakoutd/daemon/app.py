@@ -236,6 +236,10 @@ class _Port:
                           ) -> tuple[Quote | None, int | None]:
         return await self._daemon.market.fresh_quote(symbol, max_age, warmup)
 
+    def last_quote(self, symbol: str) -> Quote | None:
+        stream = self._daemon.market.stream(symbol)
+        return stream.quote if stream is not None else None
+
     async def send(self, plan: OrderPlan, level: int) -> None:
         router = self._daemon.router
         assert router is not None

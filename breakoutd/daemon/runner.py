@@ -30,6 +30,8 @@ class EntryPort(Protocol):
 
     async def send(self, plan: OrderPlan, level: int) -> None: ...
 
+    def last_quote(self, symbol: str) -> Quote | None: ...
+
 
 def _dec(micros: int | None) -> Decimal | None:
     return None if micros is None else to_decimal(micros)
@@ -109,8 +111,10 @@ class WatcherRunner:
         quote, age = await self._port.fresh_quote(spec.symbol, max_age, float(params.quote_warmup))
         age_s = age / NS if age is not None else None
         if quote is None or age is None or age > max_age:
-            limit = quote.valid_ask() if quote is not None else None
-            await self._reject(trigger, Rejection("quote_stale", "no fresh ask after warmup and snapshot", limit), age_s)
+            stale = self._port.last_quote(spec.symbol)
+            limit = stale.valid_ask() if stale is not None else None
+            await self._reject(trigger, Rejection(
+                "quote_stale", "no fresh ask after the warmup and a snapshot", limit), age_s)
             return
         plan = plan_order(spec, quote, ref)
         if isinstance(plan, Rejection):

@@ -139,13 +139,15 @@ class MarketData:
     async def fresh_quote(self, symbol: str, max_age: int, warmup: float) -> tuple[Quote | None, int | None]:
         """A quote no older than ``max_age`` ns: wait ``warmup`` s, then one snapshot.
 
-        Returns the quote (None when there is no valid ask) and its age in ns.
+        Returns the quote and its age in ns; when none is fresh with a valid ask,
+        None and the age the quote in force had when this was asked.
         """
         feed = self._feeds.get(symbol)
         if feed is None:
             return None, None
+        first_age = self._age(feed.stream.quote)
         if _fresh(feed.stream.quote, self._clock(), max_age):
-            return feed.stream.quote, self._age(feed.stream.quote)
+            return feed.stream.quote, first_age
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         feed.quote_waiters.append(waiter)
         try:
@@ -160,8 +162,7 @@ class MarketData:
         snap = await self._snapshot(symbol)
         if snap is not None and snap.valid_ask() is not None:
             return snap, 0
-        quote = feed.stream.quote
-        return (quote if quote and quote.valid_ask() else None), self._age(quote)
+        return None, first_age
 
     async def _snapshot(self, symbol: str) -> Quote | None:
         contract = self._instruments[symbol].contract

@@ -75,3 +75,65 @@ def test_breakout_to_filled_bracket_with_complete_journals(tmp_path: Path) -> No
 
     run(body())
 
+
+
+def test_stale_quote_waits_snapshots_and_rejects_with_the_age(tmp_path: Path) -> None:
+    # The offer goes away at 09:30:30 (ask 0) and the quote then stays as it is:
+    # at the 09:31:00 trigger the quote is 30 s old with no valid ask, the warmup
+    # brings nothing new and the snapshot has no ask either.
+    rows = ramp("09:29:50", 40, "9.95") + [
+        r._replace(ask=0, ask_size=0, bid_size=100) for r in ramp("09:30:30", 40, "10.02")]
+
+    async def body() -> None:
+        async with running_daemon(rows, BRACKET, tmp_path) as r:
+            e = r.events
+            await r.step(100, until=lambda: bool(e.of(ev.Rejected)))
+            rejected = e.of(ev.Rejected)
+            assert len(rejected) == 1
+            rej = rejected[0]
+            assert (rej.reason, rej.kind, rej.trigger_at) == ("quote_stale", "close", at("09:31:00"))
+            # The ask-less quote of the 09:30:30 row arrived at 09:30:31.
+            assert rej.quote_age is not None and 29 <= rej.quote_age < 30
+            assert not e.of(ev.OrderSent)
+            assert await r.finish() == 0
+
+    run(body())
+
+
+def test_fast_rule_fires_first_and_the_close_rule_is_bypassed(tmp_path: Path) -> None:
+    # 09:30:23 (k = 2, m = 1.25: D 14c, S 4c): high 10.14, low 10.11, close 10.13.
+    spike = trade_row("09:30:23", "DEMO", "10.12", "10.14", "10.11", "10.13", "10.12", "10.14")
+    rows = ramp("09:29:50", 33, "9.95") + [spike] + ramp("09:30:24", 60, "10.13")
+
+    async def body() -> None:
+        async with running_daemon(rows, BRACKET, tmp_path) as r:
+            e = r.events
+            await r.step(60, until=lambda: bool(e.of(ev.OrderFilled)))
+            fast = e.of(ev.FastTriggered)
+            assert [f.at for f in fast] == [at("09:30:24")]
+            intent = e.of(ev.OrderIntent)[0]
+            assert (intent.kind, intent.limit) == ("fast", Decimal("10.14"))
+            await r.step(40)  # past the 09:30 minute's close: nothing more happens
+            assert not e.of(ev.Confirmed) and len(e.of(ev.OrderIntent)) == 1
+            assert await r.finish() == 0
+
+    run(body())
+
+
+def test_the_paper_guard_refuses_a_live_account(tmp_path: Path) -> None:
+    rows = ramp("09:29:50", 20, "9.95")
+
+    async def body() -> None:
+        from breakoutd.errors import OperationalError
+
+        try:
+            async with running_daemon(rows, BRACKET, tmp_path, account="U7654321") as r:
+                await r.finish()
+        except OperationalError as exc:
+            assert "U7654321 is a live account" in str(exc)
+        else:
+            raise AssertionError("a live account was accepted")
+        ops = (tmp_path / "journal" / DAY.isoformat() / "events.jsonl").read_text()
+        assert "OrderSent" not in ops
+
+    run(body())
