@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from breakoutd import __version__
 from breakoutd.cli.backtest_cmd import add_backtest_parser
+from breakoutd.cli.run_cmd import add_run_parser
+from breakoutd.cli.sim_cmd import add_sim_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,13 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breakoutd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"breakoutd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_run_parser(sub)
     add_backtest_parser(sub)
-    try:
-        from breakoutd.cli.sim_cmd import add_sim_parser
-    except ImportError:  # the simulated gateway is optional at import time
-        pass
-    else:
-        add_sim_parser(sub)
+    add_sim_parser(sub)
     return parser
 
 

@@ -1,0 +1,243 @@
+"""Market-data subscriptions and their fan-out as the tape is replayed.
+
+Streaming quotes send what changed on each row (bid, ask and their sizes),
+then each of the row's prints as a LAST tick with its size, the cumulative
+volume and the last trade time. Realtime bars are
+5-second bars sent once closed; keepUpToDate bars are re-sent each time a
+replayed trade changes them (IB's historicalDataUpdate). Tick-by-tick sends
+the row's prints (market.py) or its quote. Bars with no trade are not sent,
+as the backtest has no such bars. A paused feed (1100, 2103) or a stalled
+symbol (fault) sends nothing while the matching engine keeps trading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from breakoutd.calendar import DaySessions, day_sessions, exchange_date
+from breakoutd.core.bars import NS
+from breakoutd.sim import outgoing as out
+from breakoutd.sim.market import (
+    AggBar,
+    Market,
+    QuoteChange,
+    Row,
+    SymbolState,
+    aggregate,
+    row_prints,
+)
+
+REALTIME_BAR_NS = 5 * NS
+
+
+class Subscriber(Protocol):
+    """The side of a client session that feeds write to."""
+
+    def send_md(self, symbol: str, fields: list[object], bar: bool = False) -> None:
+        """Queue a market-data message about ``symbol`` (``bar``: a bar message)."""
+
+
+@dataclass(eq=False, slots=True)
+class Sub:
+    """One market-data request of one client."""
+
+    session: Subscriber
+    req_id: int
+    symbol: str
+    kind: str  # "quotes" | "rtbars" | "bars" | "ticks"
+    use_rth: bool = False
+    size_ns: int = 0
+    format_date: int = 1
+    tick_type: str = ""
+    next_bucket: int = 0
+    touched: set[int] = field(default_factory=set)
+
+
+def quote_snapshot(req_id: int, state: SymbolState) -> list[list[object]]:
+    """The ticks describing a symbol's current quote, last trade and volume."""
+    msgs: list[list[object]] = [out.market_data_type(req_id)]
+    if state.bid is not None:
+        msgs.append(out.tick_price(req_id, out.BID, state.bid, state.bid_size))
+    if state.ask is not None:
+        msgs.append(out.tick_price(req_id, out.ASK, state.ask, state.ask_size))
+    if state.last is not None:
+        msgs.append(out.tick_price(req_id, out.LAST, state.last, state.last_size))
+        msgs.append(out.tick_size(req_id, out.VOLUME, state.volume))
+        msgs.append(out.tick_string(req_id, out.LAST_TIMESTAMP, str(state.last_time // NS)))
+    return msgs
+
+
+def in_rth(instant_ns: int) -> bool:
+    """True when an instant falls in its day's regular session."""
+    sessions = _sessions(exchange_date(instant_ns))
+    return sessions is not None and sessions.rth[0] <= instant_ns < sessions.rth[1]
+
+
+def _sessions(day: dt.date) -> DaySessions | None:
+    try:
+        return day_sessions(day)
+    except ValueError:  # outside the calendar's range: treat as closed
+        return None
+
+
+class FeedHub:
+    """All market-data subscriptions of all clients, fed by the replay."""
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        self._by_symbol: dict[str, dict[str, list[Sub]]] = defaultdict(lambda: defaultdict(list))
+        self._by_req: dict[tuple[int, int], Sub] = {}
+        self.paused = False
+        self.stalled: set[str] = set()
+
+    def subs(self, symbol: str, kind: str) -> list[Sub]:
+        """The subscriptions of one kind on a symbol."""
+        return self._by_symbol[symbol][kind]
+
+    def all_subs(self) -> Iterator[Sub]:
+        """Every live subscription."""
+        return iter(list(self._by_req.values()))
+
+    def lines_in_use(self) -> int:
+        """Market-data lines held: streaming quotes and tick-by-tick (account-wide)."""
+        return sum(1 for s in self._by_req.values() if s.kind in ("quotes", "ticks"))
+
+    def find(self, session: Subscriber, req_id: int) -> Sub | None:
+        """The subscription a client holds under ``req_id``."""
+        return self._by_req.get((id(session), req_id))
+
+    def add(self, sub: Sub) -> None:
+        """Register a subscription."""
+        self._by_req[(id(sub.session), sub.req_id)] = sub
+        self._by_symbol[sub.symbol][sub.kind].append(sub)
+
+    def cancel(self, session: Subscriber, req_id: int, kind: str) -> bool:
+        """Remove a client's subscription of ``kind``; False when there is none."""
+        sub = self._by_req.get((id(session), req_id))
+        if sub is None or sub.kind != kind:
+            return False
+        self._remove(sub)
+        return True
+
+    def _remove(self, sub: Sub) -> None:
+        del self._by_req[(id(sub.session), sub.req_id)]
+        self._by_symbol[sub.symbol][sub.kind].remove(sub)
+
+    def drop_session(self, session: Subscriber) -> int:
+        """Remove every subscription of a client; return how many."""
+        mine = [s for s in self._by_req.values() if s.session is session]
+        for sub in mine:
+            self._remove(sub)
+        return len(mine)
+
+    def drop_all(self) -> int:
+        """Remove every subscription (IB 1101: data lost, clients resubscribe)."""
+        subs = list(self._by_req.values())
+        for sub in subs:
+            self._remove(sub)
+        return len(subs)
+
+    def _silent(self, symbol: str) -> bool:
+        return self.paused or symbol in self.stalled
+
+    def on_row(self, row: Row, change: QuoteChange) -> None:
+        """Send a replayed row to the symbol's subscribers."""
+        kinds = self._by_symbol.get(row.symbol)
+        if not kinds or self._silent(row.symbol):
+            if kinds and row.close is not None:
+                self._touch(kinds.get("bars", ()), row.time)
+            return
+        state = self.market.states[row.symbol]
+        for sub in kinds.get("quotes", ()):
+            self._send_quote_ticks(sub, row, state, change)
+        if row.close is not None:
+            self._touch(kinds.get("bars", ()), row.time)
+        for sub in kinds.get("ticks", ()):
+            self._send_tick_by_tick(sub, row, state, change)
+
+    @staticmethod
+    def _touch(subs: list[Sub] | tuple[()], time_ns: int) -> None:
+        for sub in subs:
+            sub.touched.add(time_ns - time_ns % sub.size_ns)
+
+    @staticmethod
+    def _send_quote_ticks(sub: Sub, row: Row, state: SymbolState, change: QuoteChange) -> None:
+        send, req = sub.session.send_md, sub.req_id
+        sym = row.symbol
+        if change.bid and state.bid is not None:
+            send(sym, out.tick_price(req, out.BID, state.bid, state.bid_size))
+        elif change.bid_size:
+            send(sym, out.tick_size(req, out.BID_SIZE, state.bid_size))
+        if change.ask and state.ask is not None:
+            send(sym, out.tick_price(req, out.ASK, state.ask, state.ask_size))
+        elif change.ask_size:
+            send(sym, out.tick_size(req, out.ASK_SIZE, state.ask_size))
+        if row.close is not None and state.last is not None:
+            # Every print of the second as a LAST tick (IBKR streams trades this
+            # way, sampled when busy), so a client's 1-second bars equal the tape's.
+            for price, size in row_prints(row):
+                send(sym, out.tick_price(req, out.LAST, price, size))
+            send(sym, out.tick_size(req, out.VOLUME, state.volume))
+            send(sym, out.tick_string(req, out.LAST_TIMESTAMP, str(row.time // NS)))
+
+    @staticmethod
+    def _send_tick_by_tick(sub: Sub, row: Row, state: SymbolState, change: QuoteChange) -> None:
+        time_s = row.time // NS
+        if sub.tick_type in ("Last", "AllLast"):
+            kind = 1 if sub.tick_type == "Last" else 2
+            for price, size in row_prints(row):
+                sub.session.send_md(row.symbol, out.tick_by_tick_last(
+                    sub.req_id, kind, time_s, price, size, "NYSE"))
+        elif change.any and sub.tick_type == "BidAsk":
+            sub.session.send_md(row.symbol, out.tick_by_tick_bid_ask(
+                sub.req_id, time_s, state.bid, state.ask, state.bid_size, state.ask_size))
+        elif change.any and state.bid and state.ask and sub.tick_type == "MidPoint":
+            sub.session.send_md(row.symbol, out.tick_by_tick_midpoint(
+                sub.req_id, time_s, (state.bid + state.ask) // 2))
+
+    def flush(self, now_ns: int) -> None:
+        """After a replay step: close realtime bars and send keepUpToDate updates."""
+        for sub in list(self._by_req.values()):
+            if sub.kind == "rtbars":
+                self._flush_realtime(sub, now_ns)
+            elif sub.kind == "bars" and sub.touched:
+                self._flush_updates(sub)
+
+    def _flush_realtime(self, sub: Sub, now_ns: int) -> None:
+        closed_until = now_ns - now_ns % REALTIME_BAR_NS
+        if closed_until <= sub.next_bucket:
+            return
+        bars = self.market.bars_between(sub.symbol, sub.next_bucket, closed_until)
+        sub.next_bucket = closed_until
+        if self._silent(sub.symbol):
+            return
+        for agg in aggregate(bars, REALTIME_BAR_NS):
+            if not sub.use_rth or in_rth(agg.bar.start):
+                sub.session.send_md(sub.symbol, out.realtime_bar(sub.req_id, agg), bar=True)
+
+    def _flush_updates(self, sub: Sub) -> None:
+        buckets = sorted(sub.touched)
+        sub.touched.clear()
+        if self._silent(sub.symbol):
+            return
+        for bucket in buckets:
+            for agg in self.bucket_bars(sub.symbol, bucket, sub.size_ns, sub.use_rth):
+                sub.session.send_md(sub.symbol, out.historical_update(
+                    sub.req_id, agg, sub.format_date), bar=True)
+
+    def bucket_bars(self, symbol: str, bucket: int, size_ns: int, use_rth: bool) -> list[AggBar]:
+        """The (possibly partial) bar of one bucket, as far as the tape is known."""
+        bars = self.market.bars_between(symbol, bucket, bucket + size_ns)
+        if use_rth:
+            bars = [b for b in bars if in_rth(b.start)]
+        return aggregate(bars, size_ns)
+
+    def next_wake(self, now_ns: int) -> int | None:
+        """The next instant a realtime bar can close, when anyone wants them."""
+        if not any(s.kind == "rtbars" for s in self._by_req.values()):
+            return None
+        return now_ns - now_ns % REALTIME_BAR_NS + REALTIME_BAR_NS

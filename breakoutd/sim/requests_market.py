@@ -1,0 +1,210 @@
+"""Handlers of the market-data and reference requests (client message ids)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from breakoutd.calendar import exchange_date
+from breakoutd.core.bars import NS
+from breakoutd.sim import outgoing as out
+from breakoutd.sim.contracts import contract_details_message, read_contract
+from breakoutd.sim.feeds import REALTIME_BAR_NS, Sub, quote_snapshot
+from breakoutd.sim.history import (
+    HistoryError,
+    history_bars,
+    parse_bar_size,
+    parse_duration,
+    parse_end,
+)
+from breakoutd.sim.wire import FieldReader
+
+if TYPE_CHECKING:
+    from breakoutd.sim.gateway import SimGateway
+    from breakoutd.sim.session import ClientSession
+
+log = logging.getLogger("breakoutd.sim")
+NO_SECURITY = "No security definition has been found for the request"
+TICK_TYPES = ("Last", "AllLast", "BidAsk", "MidPoint")
+
+
+def _resolve(gw: SimGateway, session: ClientSession, req_id: int, r: FieldReader) -> str | None:
+    spec = read_contract(r)
+    symbol = gw.instruments.resolve(spec)
+    if symbol is None:
+        session.send(out.error(req_id, 200, NO_SECURITY))
+        log.info("client %s: unknown contract %s (req %d)", session.client_id,
+                 spec.symbol or spec.con_id, req_id)
+    return symbol
+
+
+def contract_details(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqContractDetails (9) -> contractDetails (10) and its end (52)."""
+    r.skip()  # version
+    req_id = r.integer("reqId")
+    symbol = _resolve(gw, session, req_id, r)
+    if symbol is None:
+        return
+    now = gw.clock.now_ns()
+    state = gw.market.states[symbol]
+    session.send(contract_details_message(req_id, symbol, exchange_date(now),
+                                          state.last or state.ask or 0))
+    session.send(out.contract_details_end(req_id))
+
+
+def mkt_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqMktData (1): a snapshot, or a stream of ticks while subscribed."""
+    r.skip()  # version
+    req_id = r.integer("reqId")
+    symbol = _resolve(gw, session, req_id, r)
+    if symbol is None:
+        return
+    if r.flag("deltaNeutral"):
+        r.skip(3)
+    r.text("genericTickList")
+    snapshot = r.flag("snapshot")
+    state = gw.market.states[symbol]
+    if snapshot or r.flag("regulatorySnapshot"):
+        for msg in quote_snapshot(req_id, state):
+            session.send_md(symbol, msg)
+        session.send(out.tick_snapshot_end(req_id))
+        return
+    if not _line_available(gw, session, req_id):
+        return
+    gw.feeds.add(Sub(session, req_id, symbol, "quotes"))
+    log.info("client %s: streaming quotes for %s (req %d)", session.client_id, symbol, req_id)
+    if not gw.feeds.paused and symbol not in gw.feeds.stalled:
+        for msg in quote_snapshot(req_id, state):
+            session.send_md(symbol, msg)
+
+
+def _line_available(gw: SimGateway, session: ClientSession, req_id: int) -> bool:
+    if gw.feeds.lines_in_use() < gw.md_lines:
+        return True
+    session.send(out.error(req_id, 354, f"Requested market data is not subscribed. "
+                           f"Max number of market data lines ({gw.md_lines}) reached."))
+    log.info("client %s: market data line limit (%d) reached", session.client_id, gw.md_lines)
+    return False
+
+
+def cancel_mkt_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """cancelMktData (2)."""
+    r.skip()
+    _cancel(gw, session, r.integer("reqId"), "quotes")
+
+
+def _cancel(gw: SimGateway, session: ClientSession, req_id: int, kind: str) -> None:
+    if gw.feeds.cancel(session, req_id, kind):
+        log.info("client %s: cancelled %s (req %d)", session.client_id, kind, req_id)
+    else:
+        session.send(out.error(req_id, 300, f"Can't find EId with tickerId:{req_id}"))
+
+
+def realtime_bars(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqRealTimeBars (50): 5-second TRADES bars as they close."""
+    r.skip()  # version
+    req_id = r.integer("reqId")
+    symbol = _resolve(gw, session, req_id, r)
+    if symbol is None:
+        return
+    bar_size, what, use_rth = r.integer("barSize"), r.text("whatToShow"), r.flag("useRTH")
+    if bar_size != 5 or what.upper() != "TRADES":
+        session.send(out.error(req_id, 420, f"Invalid Real-time Query: the sim serves 5-second "
+                               f"TRADES bars only (got {bar_size} s {what})"))
+        return
+    now = gw.clock.now_ns()
+    gw.feeds.add(Sub(session, req_id, symbol, "rtbars", use_rth=use_rth,
+                     next_bucket=now - now % REALTIME_BAR_NS))
+    gw.wake()
+    log.info("client %s: realtime bars for %s (req %d)", session.client_id, symbol, req_id)
+
+
+def cancel_realtime_bars(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """cancelRealTimeBars (51)."""
+    r.skip()
+    _cancel(gw, session, r.integer("reqId"), "rtbars")
+
+
+def historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqHistoricalData (20): bars from the tape, optionally kept up to date."""
+    req_id = r.integer("reqId")
+    symbol = _resolve(gw, session, req_id, r)
+    if symbol is None:
+        return
+    r.skip()  # includeExpired
+    end_text, size_text, duration_text = r.text("endDateTime"), r.text("barSize"), r.text("duration")
+    use_rth, what, format_date = r.flag("useRTH"), r.text("whatToShow"), r.integer("formatDate", 1)
+    keep = r.flag("keepUpToDate")
+    now = gw.clock.now_ns()
+    try:
+        if what.upper() != "TRADES":
+            raise HistoryError(f"whatToShow={what} is not served by the sim (TRADES only)")
+        if keep and end_text:
+            raise HistoryError("keepUpToDate needs an empty end date/time")
+        size = parse_bar_size(size_text)
+        end = parse_end(end_text, now)
+        start = end - parse_duration(duration_text)
+    except HistoryError as exc:
+        session.send(out.error(req_id, 162, f"Historical Market Data Service error message:{exc}"))
+        return
+    bars = history_bars(gw.market, symbol, start, end, size, use_rth)
+    session.send_md(symbol, out.historical_data(req_id, out.ib_time(start), out.ib_time(end),
+                                                bars, format_date), bar=True)
+    log.info("client %s: %d bars of %s for %s%s (req %d)", session.client_id, len(bars),
+             size_text, symbol, ", kept up to date" if keep else "", req_id)
+    if keep:
+        if size >= 86_400 * NS:
+            session.send(out.error(req_id, 162, "Historical Market Data Service error message:"
+                                   "keepUpToDate is served for intraday bars only"))
+            return
+        gw.feeds.add(Sub(session, req_id, symbol, "bars", use_rth=use_rth, size_ns=size,
+                         format_date=format_date))
+
+
+def cancel_historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """cancelHistoricalData (25): ends keepUpToDate updates."""
+    r.skip()
+    req_id = r.integer("reqId")
+    if gw.feeds.cancel(session, req_id, "bars"):
+        log.info("client %s: cancelled bars (req %d)", session.client_id, req_id)
+
+
+def tick_by_tick(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqTickByTickData (97): every print, or every quote change."""
+    req_id = r.integer("reqId")
+    symbol = _resolve(gw, session, req_id, r)
+    if symbol is None:
+        return
+    tick_type = r.text("tickType")
+    if tick_type not in TICK_TYPES:
+        session.send(out.error(req_id, 10189, f"Failed to request tick-by-tick data: "
+                               f"tick type {tick_type!r} is not one of {', '.join(TICK_TYPES)}"))
+        return
+    if not _line_available(gw, session, req_id):
+        return
+    gw.feeds.add(Sub(session, req_id, symbol, "ticks", tick_type=tick_type))
+    state = gw.market.states[symbol]
+    if tick_type == "BidAsk" and state.bid is not None and state.ask is not None:
+        session.send_md(symbol, out.tick_by_tick_bid_ask(
+            req_id, gw.clock.now_ns() // NS, state.bid, state.ask, state.bid_size, state.ask_size))
+    log.info("client %s: tick-by-tick %s for %s (req %d)", session.client_id, tick_type,
+             symbol, req_id)
+
+
+def cancel_tick_by_tick(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """cancelTickByTickData (98)."""
+    _cancel(gw, session, r.integer("reqId"), "ticks")
+
+
+def current_time(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqCurrentTime (49): the virtual clock."""
+    session.send(out.current_time(gw.clock.now_ns()))
+
+
+def market_data_type(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqMarketDataType (59): the sim's data is always live (type 1)."""
+    r.skip()
+    kind = r.integer("marketDataType")
+    if kind != 1:
+        log.info("client %s asked for market data type %d; the sim serves live data",
+                 session.client_id, kind)

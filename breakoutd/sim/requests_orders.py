@@ -1,0 +1,228 @@
+"""Handlers of the order requests: placeOrder decoding into a SimOrder, cancels,
+and the open/completed order and execution queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+from breakoutd.calendar import EXCHANGE_TZ
+from breakoutd.core.bars import NS
+from breakoutd.core.prices import format_price, to_micros
+from breakoutd.sim import outgoing as out
+from breakoutd.sim.contracts import con_id_for, read_contract
+from breakoutd.sim.match_types import SimOrder
+from breakoutd.sim.requests_market import NO_SECURITY
+from breakoutd.sim.wire import FieldReader, MessageError
+
+if TYPE_CHECKING:
+    from breakoutd.sim.gateway import SimGateway
+    from breakoutd.sim.session import ClientSession
+
+log = logging.getLogger("breakoutd.sim")
+_MICRO = Decimal("0.000001")
+_UNSET_DOUBLE = 1.7976931348623157e308
+
+
+def _price(value: float | None) -> int | None:
+    """A wire price as micro-dollars; doubles are rounded to the micro-dollar as IB does."""
+    if value is None or value >= _UNSET_DOUBLE:
+        return None
+    try:
+        return to_micros(Decimal(repr(value)).quantize(_MICRO))
+    except (InvalidOperation, ValueError) as exc:
+        raise MessageError(f"price {value!r} is not a number") from exc
+
+
+class _Terms:
+    """The order terms read from a placeOrder, before the symbol is resolved."""
+
+    def __init__(self, r: FieldReader) -> None:
+        self.order_id = r.integer("orderId")
+        self.spec = read_contract(r)
+        r.skip(2)  # secIdType, secId
+        self.action = r.text("action").upper()
+        self.qty = r.number("totalQuantity") or 0.0
+        self.order_type = r.text("orderType").upper()
+        self.lmt = _price(r.number("lmtPrice"))
+        self.aux = _price(r.number("auxPrice"))
+        self.tif = r.text("tif").upper() or "DAY"
+        self.oca_group = r.text("ocaGroup")
+        self.account = r.text("account")
+        r.skip(2)  # openClose, origin
+        self.order_ref = r.text("orderRef")
+        self.transmit = r.flag("transmit")
+        self.parent_id = r.integer("parentId")
+        r.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
+        self.outside_rth = r.flag("outsideRth")
+        r.skip()  # hidden
+        if self.spec.sec_type == "BAG":
+            raise MessageError("combo (BAG) orders are not supported by the sim")
+        r.skip(11)  # "", discretionaryAmt .. faPercentage, modelCode .. exemptCode
+        self.oca_type = r.integer("ocaType")
+        self.what_if = _read_what_if(r)
+
+
+def _read_what_if(r: FieldReader) -> bool:
+    """Walk the variable middle of a placeOrder (v178) up to its whatIf flag."""
+    r.skip(17)  # rule80A .. volatilityType
+    if r.text("deltaNeutralOrderType"):
+        r.skip(9)
+    else:
+        r.skip(1)
+    r.skip(6)  # continuousUpdate .. scaleSubsLevelSize
+    increment = r.number("scalePriceIncrement")
+    if increment is not None and 0 < increment < _UNSET_DOUBLE:
+        r.skip(7)
+    r.skip(3)  # scaleTable, activeStartTime, activeStopTime
+    if r.text("hedgeType"):
+        r.skip()
+    r.skip(4)  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+    if r.flag("deltaNeutralContract"):
+        r.skip(3)
+    if r.text("algoStrategy"):
+        r.skip(2 * r.integer("algoParams"))
+    r.skip()  # algoId
+    return r.flag("whatIf")
+
+
+def place_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """placeOrder (3): a new order or a modify, handed to the matching engine."""
+    terms = _Terms(r)
+    oid = terms.order_id
+    symbol = gw.instruments.resolve(terms.spec)
+    if symbol is None:
+        session.send_order_msg(out.error(oid, 200, NO_SECURITY))
+        return
+    gw.stats.record_order(session, oid, symbol, session.last_received_ns)
+    problem = _refusal(gw, terms)
+    if problem is not None:
+        code, text = problem
+        log.info("client %s order %d refused: %s", session.client_id, oid, text)
+        session.send_order_msg(out.error(oid, code, text))
+        return
+    assert session.client_id is not None
+    order = SimOrder(
+        client_id=session.client_id, order_id=oid, symbol=symbol, con_id=con_id_for(symbol),
+        action=terms.action, total_qty=int(terms.qty), order_type=terms.order_type,
+        lmt_price=terms.lmt, aux_price=terms.aux, tif=terms.tif,
+        outside_rth=terms.outside_rth, order_ref=terms.order_ref, parent_id=terms.parent_id,
+        transmit=terms.transmit, oca_group=terms.oca_group, oca_type=terms.oca_type,
+        account=terms.account or gw.account)
+    log.info("client %s order %d: %s %d %s %s%s%s tif=%s%s%s%s", session.client_id, oid,
+             order.action, order.total_qty, symbol, order.order_type,
+             f" lmt {format_price(order.lmt_price)}" if order.lmt_price is not None else "",
+             f" aux {format_price(order.aux_price)}" if order.aux_price is not None else "",
+             order.tif, " outsideRth" if order.outside_rth else "",
+             f" parent={order.parent_id}" if order.parent_id else "",
+             f" ref={order.order_ref!r}" if order.order_ref else "")
+    gw.emit(gw.engine.place(order))
+
+
+def _refusal(gw: SimGateway, terms: _Terms) -> tuple[int, str] | None:
+    if terms.what_if:
+        return 503, "The simulated gateway does not support what-if orders"
+    if terms.account and terms.account != gw.account:
+        return 201, f"Order rejected - reason:account {terms.account} is not {gw.account}"
+    if terms.qty != int(terms.qty):
+        return 10243, "Fractional-sized order cannot be placed via API."
+    return None
+
+
+def cancel_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """cancelOrder (4)."""
+    r.skip()
+    order_id = r.integer("orderId")
+    assert session.client_id is not None
+    log.info("client %s cancels order %d", session.client_id, order_id)
+    gw.emit(gw.engine.cancel(session.client_id, order_id))
+
+
+def global_cancel(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqGlobalCancel (58): every live order of every client."""
+    log.info("client %s: global cancel", session.client_id)
+    gw.emit(gw.engine.cancel_all())
+
+
+def _send_open_orders(gw: SimGateway, session: ClientSession, client_id: int | None) -> None:
+    for order, status in gw.engine.open_orders(client_id):
+        session.send(out.open_order(order, status))
+        ev = gw.engine.order_status(order.client_id, order.order_id)
+        if ev is not None:
+            session.send(out.order_status(ev))
+    session.send(out.open_order_end())
+
+
+def open_orders(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqOpenOrders (5): this client's live orders."""
+    _send_open_orders(gw, session, session.client_id)
+
+
+def all_open_orders(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqAllOpenOrders (16): every client's live orders."""
+    _send_open_orders(gw, session, None)
+
+
+def auto_open_orders(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqAutoOpenOrders (15): binds manual TWS orders, of which the sim has none."""
+    r.skip()
+    log.info("client %s: auto open orders %s (no manual orders in the sim)",
+             session.client_id, "on" if r.flag("autoBind") else "off")
+
+
+def completed_orders(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqCompletedOrders (99): today's filled, cancelled and inactive orders."""
+    last_exec: dict[tuple[int, int], int] = {}
+    for ex, _ in gw.engine.executions():
+        last_exec[(ex.client_id, ex.order_id)] = ex.time_ns
+    now = gw.clock.now_ns()
+    for order, status in gw.engine.completed_orders():
+        ev = gw.engine.order_status(order.client_id, order.order_id)
+        filled = ev.filled if ev is not None else 0
+        done = last_exec.get((order.client_id, order.order_id), now)
+        session.send(out.completed_order(order, status, filled, done))
+    session.send(out.completed_orders_end())
+
+
+def executions(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqExecutions (7): today's executions of the account matching the filter."""
+    r.skip()
+    req_id = r.integer("reqId")
+    client_id, account, since = r.integer("clientId"), r.text("acctCode"), r.text("time")
+    symbol, _sec_type, _exchange, side = r.text("symbol"), r.text("secType"), r.text(
+        "exchange"), r.text("side")
+    since_ns = _filter_time(since)
+    for ex, commission in gw.engine.executions():
+        if client_id and ex.client_id != client_id:
+            continue
+        if (account and ex.account != account) or (symbol and ex.symbol != symbol.upper()):
+            continue
+        if side and ex.side != {"BUY": "BOT", "SELL": "SLD"}.get(side.upper(), side.upper()):
+            continue
+        if ex.time_ns < since_ns:
+            continue
+        session.send(out.exec_details(req_id, ex))
+        session.send(out.commission_report(commission.exec_id, commission.commission,
+                                           commission.currency, commission.realized_pnl))
+    session.send(out.exec_details_end(req_id))
+
+
+def _filter_time(text: str) -> int:
+    """An execution filter time ``yyyymmdd hh:mm:ss`` (exchange time) as epoch ns."""
+    text = text.strip()
+    if not text:
+        return 0
+    try:
+        parts = text.replace("-", " ").split()
+        local = dt.datetime.strptime(parts[0] + parts[1], "%Y%m%d%H:%M:%S")
+    except (ValueError, IndexError) as exc:
+        raise MessageError(f"execution filter time {text!r} is not yyyymmdd hh:mm:ss") from exc
+    return int(local.replace(tzinfo=EXCHANGE_TZ).timestamp()) * NS
+
+
+def next_ids(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqIds (8) -> nextValidId."""
+    assert session.client_id is not None
+    session.send(out.next_valid_id(gw.engine.next_valid_id(session.client_id)))
