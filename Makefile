@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/breakoutd backtest --synthetic 7 --watchlist watchlists
+	$(BIN)/breakoutd run --sim --watchlists watchlists
 
 test: $(STAMP)
 	$(BIN)/ruff check breakoutd tests

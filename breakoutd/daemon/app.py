@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ib_async import IB
+from loguru import logger
 
 from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
 from breakoutd.config import Watchlist, load_watchlists
@@ -53,6 +55,7 @@ class Daemon:
         self.day = exchange_date(clock())
         self.journal: Journal | None = None
         self._early: list[ev.Event] = []  # events before the broker's day is known
+        self._early_ops: list[dict[str, Any]] = []
         self.store = StateStore(var, self.day)
         self.config: Watchlist | None = None
         self.runners: dict[str, WatcherRunner] = {}
@@ -84,6 +87,9 @@ class Daemon:
         early, self._early = self._early, []
         for event in early:
             self.journal.write(event, "gateway" if isinstance(event, GATEWAY_EVENTS) else "events")
+        early_ops, self._early_ops = self._early_ops, []
+        for fields in early_ops:
+            self.journal.record("ops", **fields)
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -91,8 +97,23 @@ class Daemon:
 
     # --- life cycle --------------------------------------------------------------------
 
+    def _ops_sink(self, message: Any) -> None:
+        """Every warning or error logged anywhere in the process goes to ops.jsonl."""
+        record = message.record
+        if "event" in record["extra"]:
+            return  # events have their own journal
+        fields = {"level": record["level"].name, "message": record["message"],
+                  "where": f'{record["name"]}:{record["function"]}:{record["line"]}'}
+        if record["exception"] is not None:
+            fields["exception"] = repr(record["exception"].value)
+        if self.journal is not None:
+            self.journal.record("ops", **fields)
+        else:
+            self._early_ops.append(fields)
+
     async def run(self, stop: asyncio.Event) -> int:
         """Start, trade until ``stop`` is set, stop cleanly; the exit code is returned."""
+        sink = logger.add(self._ops_sink, level="WARNING", format="{message}")
         self._set_state("starting")
         try:
             self.config = load_watchlists(self.watchlist_paths)
@@ -112,8 +133,12 @@ class Daemon:
             await self._plan_arming(self.config.watchers)
             self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
+        except Exception as exc:
+            logger.opt(exception=exc).error("the daemon stops on an error: {}", exc)
+            raise
         finally:
             await self._shutdown()
+            logger.remove(sink)
         return 2 if self.halted else 0
 
     def _halt(self, reason: str, stop: asyncio.Event) -> None:

@@ -19,8 +19,8 @@ from breakoutd.config import load_watchlists
 from breakoutd.sim import Market, SimGateway
 from breakoutd.tape import synthetic_tape
 
-VIRTUAL_START = dt.time(9, 29, 40)
-BREAKOUTS_BETWEEN = (dt.time(9, 30, 10), dt.time(9, 31, 20))
+VIRTUAL_START = dt.time(9, 29, 50)
+BREAKOUTS_BETWEEN = (dt.time(9, 30, 5), dt.time(9, 31, 0))
 
 
 def virtual_day(now: dt.datetime | None = None) -> dt.date:

@@ -185,8 +185,7 @@ class ConnectionSupervisor:
         except OperationalError:
             self.ib.disconnect()  # never leave a session open on an account we refuse
             raise
-        self._session_up(account, attempt)
-        logger.info("connected to the gateway at {}, account {}", where, account)
+        self._session_up(account, attempt)  # ConnectionUp says it on the console
         for callback in list(self.on_connected):
             await self._call(callback, attempt > 0)
 
@@ -260,7 +259,6 @@ class ConnectionSupervisor:
         self._cancel_grace()
         if was_connected:  # after 1100 the loss was already announced
             self._emit(ConnectionLost(at=self._clock(), reason=reason))
-        logger.warning("lost the gateway connection ({}); reconnecting", reason)
         for callback in list(self.on_disconnected):
             try:
                 callback(reason)

@@ -137,3 +137,9 @@ def test_the_paper_guard_refuses_a_live_account(tmp_path: Path) -> None:
         assert "OrderSent" not in ops
 
     run(body())
+
+
+def test_a_refused_start_is_journalled_with_its_error(tmp_path: Path) -> None:
+    test_the_paper_guard_refuses_a_live_account(tmp_path)
+    ops = (tmp_path / "journal" / DAY.isoformat() / "ops.jsonl").read_text()
+    assert "U7654321 is a live account" in ops
