@@ -57,6 +57,8 @@ class SymbolStream:
         self._second_open: int | None = None  # start of the second being built
         self.newest_second = 0  # start of the latest second that had prints
         self._closed_through = 0  # every 1-second bar ending at or before this was delivered
+        self._fresh = True  # a new subscription first repeats the last trade: not a print
+        self._start_fresh()
         self._close: dict[int, BarAggregator] = {}
         self._listeners: dict[int, list[StreamListener]] = {}
 
@@ -98,9 +100,11 @@ class SymbolStream:
         self.last_data_at = now
         start = second if second is not None else now - now % NS
         if start < self._closed_through:
-            self._on_health(self.symbol, "late_print", (now - start) / NS,
-                            f"{len(prints)} print(s) for a second already closed")
+            if not self._fresh:
+                self._on_health(self.symbol, "late_print", (now - start) / NS,
+                                f"{len(prints)} print(s) for a second already closed")
             return
+        self._fresh = False
         if self._second_open is not None and start > self._second_open:
             self._deliver_second(self._seconds.close_until(start))
         for price, size in prints:
@@ -131,6 +135,13 @@ class SymbolStream:
         self._seconds = BarAggregator(NS)
         self._second_open = None
         self._close = {size: BarAggregator(size) for size in self._close}
+        self._start_fresh()
+
+    def _start_fresh(self) -> None:
+        # Seconds before the subscription can never be complete bars.
+        now = self._clock()
+        self._closed_through = max(self._closed_through, now - now % NS)
+        self._fresh = True
 
     # --- delivery ----------------------------------------------------------------------
 

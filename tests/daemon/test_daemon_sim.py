@@ -143,3 +143,31 @@ def test_a_refused_start_is_journalled_with_its_error(tmp_path: Path) -> None:
     test_the_paper_guard_refuses_a_live_account(tmp_path)
     ops = (tmp_path / "journal" / DAY.isoformat() / "ops.jsonl").read_text()
     assert "U7654321 is a live account" in ops
+
+
+def test_gateway_restart_and_1101_mid_session_watchers_go_on(tmp_path: Path) -> None:
+    # The break comes at 09:31 (minute closes 10.02), after a gateway restart at
+    # 09:30:05 and a 1101 (data lost) at 09:30:20: both must be survived.
+    rows = ramp("09:29:50", 70, "9.95") + ramp("09:31:00", 60, "10.02")
+
+    async def body() -> None:
+        async with running_daemon(rows, BRACKET, tmp_path) as r:
+            e = r.events
+            await r.step(15)
+            r.gw.restart(keep_state=True, down_seconds=0.0)
+            await e.wait(lambda: len(e.of(ev.ConnectionUp)) >= 2, timeout=20)
+            assert e.of(ev.ConnectionLost) and e.of(ev.Reconnecting)
+            await e.wait(lambda: any(d.reason == "reconnect" for d in e.of(ev.DataResubscribed)))
+            await r.step(15)
+            r.gw.send_notice(1101)
+            await e.wait(lambda: any(d.reason.startswith("1101") or d.reason == "data lost"
+                                     for d in e.of(ev.DataResubscribed))
+                         or len(e.of(ev.DataResubscribed)) >= 2)
+            await r.step(120, until=lambda: bool(e.of(ev.OrderFilled)))
+            assert [c.at for c in e.of(ev.Confirmed)] == [at("09:32:00")]
+            assert not e.of(ev.BarStreamHealth)  # the resubscriptions' snapshots are not prints
+            assert [f.role for f in e.of(ev.OrderFilled)] == ["entry"]
+            assert len(e.of(ev.WatcherStarted)) == 1  # armed once, never re-armed
+            assert await r.finish() == 0
+
+    run(body())

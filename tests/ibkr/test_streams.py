@@ -37,7 +37,8 @@ def stream(t: str) -> tuple[SymbolStream, Clock, Recorder, list[str]]:
 
 
 def test_a_second_reported_after_its_end_closes_at_once() -> None:
-    s, clock, rec, _ = stream("10:00:01")
+    s, clock, rec, _ = stream("09:59:59.500")
+    clock.t = at("10:00:01")
     s.on_prints([(px("5.00"), 100), (px("5.05"), 100), (px("4.99"), 50)], at("10:00:00"))
     assert rec.seen == [("fast", Bar(at("10:00:00"), NS, px("5.00"), px("5.05"), px("4.99"),
                                      px("4.99"), 250))]
@@ -56,7 +57,8 @@ def test_a_second_in_progress_waits_for_the_next_second_or_the_clock() -> None:
 
 
 def test_late_prints_for_a_closed_second_are_reported_not_counted() -> None:
-    s, clock, rec, health = stream("10:00:01")
+    s, clock, rec, health = stream("09:59:59.500")
+    clock.t = at("10:00:01")
     s.on_prints([(px("5.00"), 100)], at("10:00:00"))
     s.on_prints([(px("9.00"), 100)], at("10:00:00"))
     assert len(rec.seen) == 1 and health == ["late_print"]
@@ -94,3 +96,12 @@ def test_ib_hours_text_gives_sessions_and_closed_days() -> None:
     assert day.rth == (at("09:30:00", day.day), at("13:00:00", day.day))
     assert day.afterhours == (at("13:00:00", day.day), at("17:00:00", day.day))
     assert sessions[dt.date(2026, 11, 28)] is None
+
+
+def test_a_new_subscription_repeating_the_last_trade_is_not_a_print() -> None:
+    s, clock, rec, health = stream("10:00:05.300")
+    s.on_prints([(px("5.00"), 100)], at("10:00:04"))  # the snapshot of the last trade
+    assert rec.seen == [] and health == []
+    clock.t = at("10:00:06")
+    s.on_prints([(px("5.01"), 100)], at("10:00:05"))
+    assert [b.start for _, b in rec.seen] == [at("10:00:05")]
