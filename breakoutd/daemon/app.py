@@ -9,7 +9,7 @@ arming, so a watcher that fired before a restart is never armed again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,13 @@ from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
 from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import WatcherMachine
-from breakoutd.daemon.journal import Journal
+from breakoutd.daemon.journal import Journal, read_journal
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.market import Instrument, MarketData
-from breakoutd.ibkr.reconcile import reconcile
+from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
 from breakoutd.ibkr.router import OrderRouter
 from breakoutd.ibkr.settings import BrokerSettings
 
@@ -159,10 +159,39 @@ class Daemon:
         found = await reconcile(self.ib, self.day, self.clock, self.emit)
         assert self.config is not None
         self.router.adopt(found, levels={s.id: s.level for s in self.config.watchers})
+        self._journal_missed_fills(found.values())
         for entry in found.values():
-            if not self.store.has_fired(entry.watcher_id):
+            fired = self.store.state.fired.get(entry.watcher_id)
+            if fired is None or fired.outcome == "sending":
                 self.store.mark_fired(entry.watcher_id,
                                       FiredEntry(entry.order_ref, self.clock(), "entered"))
+        at_broker = {e.order_ref for e in found.values()}
+        for wid, fired in list(self.store.state.fired.items()):
+            if fired.outcome == "sending" and fired.order_ref not in at_broker:
+                # Stopped between deciding and sending: the moment has passed, and the
+                # watcher has had its one attempt today. Say so; never send late.
+                self.store.mark_fired(wid, FiredEntry(fired.order_ref, fired.at, "rejected",
+                                                      "send_interrupted", fired.kind))
+                self.emit(ev.Rejected(at=self.clock(), watcher_id=wid, reason="send_interrupted",
+                                      kind=fired.kind, trigger_at=fired.at,  # type: ignore[arg-type]
+                                      detail="the daemon stopped before the entry reached the broker"))
+
+    def _journal_missed_fills(self, found: Iterable[ReconciledEntry]) -> None:
+        """Fills that happened while the daemon was down reach the journal now."""
+        assert self.journal is not None
+        seen = {e.get("exec_id") for e in read_journal(self.journal.dir / "events.jsonl")
+                if e.get("event") == "OrderFilled"}
+        for entry in found:
+            cum = 0
+            for f in entry.fills:
+                cum += f.qty if f.role == "entry" else 0
+                if f.exec_id in seen:
+                    continue
+                self.emit(ev.OrderFilled(
+                    at=self.clock(), order_ref=entry.order_ref, role=f.role,  # type: ignore[arg-type]
+                    rung=f.rung, order_id=f.order_id, exec_id=f.exec_id, symbol=entry.symbol,
+                    side=f.side, qty=f.qty, price=to_decimal(f.price),
+                    cum_qty=cum if f.role == "entry" else f.qty, commission=f.commission))
 
     async def _plan_arming(self, specs: Sequence[WatcherSpec]) -> None:
         now = self.clock()

@@ -126,16 +126,16 @@ class WatcherRunner:
             return
         self._emit(_intent(plan, trigger))
         # Recorded as fired before anything is sent: a crash now can never send twice.
-        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "sending"))
+        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "sending", kind=trigger.kind))
         self._risk.on_entry(plan)
         try:
             await self._port.send(plan, spec.level)
         except Exception as exc:  # the broker refused: the watcher is done either way
-            self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "rejected", str(exc)))
+            self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "rejected", str(exc), trigger.kind))
             await self._reject(trigger, Rejection("order_failed", str(exc), plan.limit), age_s,
                                record=False)
             return
-        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "entered"))
+        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "entered", kind=trigger.kind))
         self.outcome = "entered"
         self._on_done(self)
 
@@ -143,7 +143,7 @@ class WatcherRunner:
                       record: bool = True) -> None:
         if record:
             ref = order_ref(self._day, self._session_of(trigger.at), self.spec.id)
-            self._store.mark_fired(self.spec.id, FiredEntry(ref, trigger.at, "rejected", r.reason))
+            self._store.mark_fired(self.spec.id, FiredEntry(ref, trigger.at, "rejected", r.reason, trigger.kind))
         self.outcome = "rejected"
         self._emit(ev.Rejected(at=self._clock(), watcher_id=self.spec.id, reason=r.reason,
                                kind=trigger.kind, trigger_at=trigger.at,  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ class FiredEntry(msgspec.Struct, frozen=True):
     at: int
     outcome: str  # "sending", "entered", "rejected", ...
     reason: str | None = None
+    kind: str = "close"  # the rule that triggered: close | fast
 
 
 class DayState(msgspec.Struct):
