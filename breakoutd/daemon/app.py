@@ -205,7 +205,8 @@ class Daemon:
             window = watcher_window(spec, sessions)
             if window is None or window[1] <= now:
                 continue
-            self.pending[spec.id] = (window[0], spec, inst, sessions)
+            # Armed at its window's start, or at once (now) when that start has passed.
+            self.pending[spec.id] = (max(window[0], now), spec, inst, sessions)
         self._arm_due()
 
     async def _instrument(self, symbol: str) -> Instrument:
@@ -215,14 +216,16 @@ class Daemon:
 
     def _arm_due(self) -> None:
         now = self.clock()
-        for wid, (start, spec, inst, sessions) in list(self.pending.items()):
-            if start > now:
+        for wid, (arm_at, spec, inst, sessions) in list(self.pending.items()):
+            if arm_at > now:
                 continue
             del self.pending[wid]
             window = watcher_window(spec, sessions)
             if window is None or window[1] <= now:
                 continue
-            self._arm(spec, inst, sessions, max(window[0], now), window[1])
+            # A is the planned instant, not when this loop noticed it: a bar starting
+            # exactly at the session's start is the watcher's (strategy.md).
+            self._arm(spec, inst, sessions, arm_at, window[1])
 
     def _arm(self, spec: WatcherSpec, inst: Instrument, sessions: DaySessions, a: int, z: int) -> None:
         assert self.risk is not None

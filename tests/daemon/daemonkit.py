@@ -73,13 +73,18 @@ class Run:
 
 @contextlib.asynccontextmanager
 async def running_daemon(rows: list[Row], watchlist: str, var: Path, start: str = "09:29:50",
-                         day: dt.date = DAY, **sim_kwargs: Any) -> AsyncIterator[Run]:
-    """Gateway + daemon on a watchlist text, armed and running."""
+                         day: dt.date = DAY, manual_clock: bool = True,
+                         **sim_kwargs: Any) -> AsyncIterator[Run]:
+    """Gateway + daemon on a watchlist text, armed and running.
+
+    With ``manual_clock`` the test moves the virtual clock (:meth:`Run.step`);
+    without, the gateway's clock runs at 1x.
+    """
     wl = var / "watchlists"
     wl.mkdir(parents=True, exist_ok=True)
     (wl / "test.yaml").write_text(watchlist)
     gw = SimGateway(Market(rows), port=0, start=dt.time.fromisoformat(start), day=day,
-                    manual_clock=True, **sim_kwargs)
+                    manual_clock=manual_clock, **sim_kwargs)
     await gw.start()
     events = Events()
     stop = asyncio.Event()
