@@ -57,6 +57,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
                         clock=clock, log_event=log_event)
+        loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
         return await daemon.run(stop)
     finally:
         if sim is not None:

@@ -261,6 +261,18 @@ class BarStreamHealth(Event, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class ConfigReloaded(Event, frozen=True, kw_only=True):
+    """The watchlists were read again (``result``: applied | unchanged | invalid)."""
+
+    result: str
+    trigger: str
+    digest: str
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
 class DaemonState(Event, frozen=True, kw_only=True):
     """The daemon changed state: starting, running, degraded, halted, stopping, stopped."""
 
@@ -291,5 +303,6 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     DataResubscribed,
     GatewayMessage,
     BarStreamHealth,
+    ConfigReloaded,
     DaemonState,
 )

@@ -17,7 +17,15 @@ from ib_async import IB
 from loguru import logger
 
 from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
-from breakoutd.config import Watchlist, load_watchlists
+from breakoutd.config import (
+    ConfigError,
+    ReloadPlan,
+    Watchlist,
+    load_watchlists,
+    plan_reload,
+    snapshot_path,
+    write_snapshot,
+)
 from breakoutd.core import events as ev
 from breakoutd.core.params import WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote
@@ -25,6 +33,7 @@ from breakoutd.core.prices import to_decimal
 from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.journal import Journal, read_journal
+from breakoutd.daemon.reload import watch_watchlists
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
@@ -67,6 +76,8 @@ class Daemon:
         self.router: OrderRouter | None = None
         self.state = "starting"
         self.halted = False
+        self._reload_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[object]] = []
 
     # --- events ----------------------------------------------------------------------
 
@@ -131,6 +142,8 @@ class Daemon:
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._halt(str(exc), stop))
             await self._plan_arming(self.config.watchers)
+            write_snapshot(snapshot_path(self.var), self.config)
+            self._start_watching(stop)
             self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
         except Exception as exc:
@@ -194,20 +207,93 @@ class Daemon:
                     cum_qty=cum if f.role == "entry" else f.qty, commission=f.commission))
 
     async def _plan_arming(self, specs: Sequence[WatcherSpec]) -> None:
-        now = self.clock()
         for spec in specs:
-            if not spec.enabled or self.store.has_fired(spec.id):
-                continue
-            inst = await self._instrument(spec.symbol)
-            sessions = inst.sessions.get(self.day) or day_sessions(self.day)
-            if sessions is None:
-                continue
-            window = watcher_window(spec, sessions)
-            if window is None or window[1] <= now:
-                continue
-            # Armed at its window's start, or at once (now) when that start has passed.
-            self.pending[spec.id] = (max(window[0], now), spec, inst, sessions)
+            await self._plan_one(spec)
         self._arm_due()
+
+    async def _plan_one(self, spec: WatcherSpec) -> None:
+        """Arm a watcher at its window's start, or at once when its window is open."""
+        if not spec.enabled or self.store.has_fired(spec.id):
+            return
+        inst = await self._instrument(spec.symbol)
+        sessions = inst.sessions.get(self.day) or day_sessions(self.day)
+        if sessions is None:
+            return
+        window = watcher_window(spec, sessions)
+        now = self.clock()
+        if window is None or window[1] <= now:
+            return
+        # Armed at its window's start, or at once (now) when that start has passed.
+        self.pending[spec.id] = (max(window[0], now), spec, inst, sessions)
+
+    # --- reload ------------------------------------------------------------------------
+
+    def _start_watching(self, stop: asyncio.Event) -> None:
+        dirs = sorted({p if p.is_dir() else p.parent for p in self.watchlist_paths})
+        loop = asyncio.get_running_loop()
+        for d in dirs:
+            self._tasks.append(loop.create_task(watch_watchlists(d, self.reload, stop)))
+
+    def request_reload(self, trigger: str) -> None:
+        """Reload soon (from a signal handler: SIGHUP)."""
+        self._tasks.append(asyncio.get_running_loop().create_task(self.reload(trigger)))
+
+    async def reload(self, trigger: str) -> ev.ConfigReloaded:
+        """Read the watchlists again; if valid, apply the plan, else change nothing."""
+        async with self._reload_lock:
+            try:
+                new = load_watchlists(self.watchlist_paths)
+            except ConfigError as exc:
+                errors = tuple(str(p) for p in exc.problems)
+                for problem in errors:
+                    logger.error("watchlist error, nothing changed: {}", problem)
+                event = ev.ConfigReloaded(at=self.clock(), result="invalid", trigger=trigger,
+                                          digest=self.config.digest if self.config else "",
+                                          errors=errors)
+                self.emit(event)
+                return event
+            plan = plan_reload(self.config, new)
+            self.config = new
+            if self.risk is not None:
+                self.risk.limits = new.risk
+            if not plan.is_empty():
+                await self._apply(plan)
+            write_snapshot(snapshot_path(self.var), new)
+            event = ev.ConfigReloaded(
+                at=self.clock(), result="unchanged" if plan.is_empty() else "applied",
+                trigger=trigger, digest=new.digest,
+                added=tuple(w.id for w in plan.added), removed=tuple(w.id for w in plan.removed),
+                changed=tuple(new_w.id for _, new_w in plan.changed))
+            self.emit(event)
+            return event
+
+    async def _apply(self, plan: ReloadPlan) -> None:
+        for spec in plan.removed:
+            await self._disarm(spec.id, "removed")
+        for old, new in plan.changed:
+            fired = self.store.state.fired.get(new.id)
+            if fired is None:  # not fired: re-arm with the new values
+                await self._disarm(old.id, "disabled" if not new.enabled else "changed")
+                await self._plan_one(new)
+            elif fired.outcome == "entered" and (old.tp, old.sl) != (new.tp, new.sl) and self.router:
+                await self.router.modify_exits(fired.order_ref, new.tp or None, new.sl)
+        for spec in plan.added:
+            await self._plan_one(spec)
+        self._arm_due()
+
+    async def _disarm(self, watcher_id: str, reason: str) -> None:
+        """Stop a watcher that has not fired; cancel an unfilled entry it sent."""
+        self.pending.pop(watcher_id, None)
+        runner = self.runners.get(watcher_id)
+        if runner is not None and runner.task is None:
+            self.market.unsubscribe(runner.spec.symbol, runner)
+            self.runners.pop(watcher_id, None)
+            self.emit(ev.Stopped(at=self.clock(), watcher_id=watcher_id, reason=reason))
+        fired = self.store.state.fired.get(watcher_id)
+        if fired is not None and self.router is not None:
+            entry = self.router.entry(fired.order_ref)
+            if entry is not None and entry.filled == 0 and entry.status == "working":
+                await self.router.cancel_entry(fired.order_ref)
 
     async def _instrument(self, symbol: str) -> Instrument:
         if symbol not in self.instruments:
@@ -262,6 +348,9 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         self._set_state("stopping")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for runner in list(self.runners.values()):
             if runner.task is None:
                 self.market.unsubscribe(runner.spec.symbol, runner)

@@ -1,0 +1,117 @@
+"""Hot reload: a plan applied to exactly the watchers an edit touches."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from breakoutd.core import events as ev
+from breakoutd.daemon.journal import read_journal
+from tests.daemon.daemonkit import DAY, Run, running_daemon
+from tests.daemon.test_daemon_sim import ramp
+
+BASE = """\
+breakouts:
+  - symbol: AAA
+    level: 10.00
+    qty: 10
+  - symbol: BBB
+    level: 20.00
+    qty: 10
+"""
+ADD_CCC = BASE + "  - symbol: CCC\n    level: 30.00\n    qty: 10\n"
+
+
+def market() -> list:  # type: ignore[type-arg]
+    return (ramp("09:29:50", 120, "9.50", "AAA") + ramp("09:29:50", 120, "19.50", "BBB")
+            + ramp("09:29:50", 120, "29.50", "CCC"))
+
+
+def save_by_rename(path: Path, text: str) -> None:
+    """What editors do: write a temporary file beside it, then rename it over."""
+    tmp = path.with_name(f".{path.name}.swp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def subscriptions(r: Run) -> dict[str, list[int]]:
+    """The sim's market-data request ids per symbol: a resubscription changes them."""
+    return {sym: sorted(s.req_id for s in r.gw.feeds.subs(sym, "quotes"))
+            for sym in ("AAA", "BBB", "CCC")}
+
+
+async def reloaded(r: Run, n: int) -> ev.ConfigReloaded:
+    await r.events.wait(lambda: len(r.events.of(ev.ConfigReloaded)) >= n)
+    return r.events.of(ev.ConfigReloaded)[n - 1]
+
+
+def test_add_change_remove_touch_only_their_watcher(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_daemon(market(), BASE, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            before = subscriptions(r)
+            runner_a = r.daemon.runners["AAA@10.00"]
+            save_by_rename(wl, ADD_CCC)
+            rel = await reloaded(r, 1)
+            assert (rel.result, rel.added, rel.removed, rel.changed) == (
+                "applied", ("CCC@30.00",), (), ())
+            assert "CCC@30.00" in r.daemon.runners  # its session is open: armed at once
+            after = subscriptions(r)
+            assert after["AAA"] == before["AAA"] and after["BBB"] == before["BBB"]
+            assert after["CCC"]  # and only CCC was requested
+            assert r.daemon.runners["AAA@10.00"] is runner_a
+
+            save_by_rename(wl, ADD_CCC.replace("level: 20.00", "level: 20.50"))
+            rel = await reloaded(r, 2)
+            # The id follows the level (BBB@20.00 -> BBB@20.50): a remove and an add.
+            assert (rel.added, rel.removed) == (("BBB@20.50",), ("BBB@20.00",))
+            stopped = r.events.of(ev.Stopped)
+            assert [(s.watcher_id, s.reason) for s in stopped] == [("BBB@20.00", "removed")]
+            assert r.daemon.runners["AAA@10.00"] is runner_a
+
+            save_by_rename(wl, ADD_CCC.replace("level: 20.00", "level: 20.50").replace(
+                "  - symbol: AAA\n    level: 10.00\n    qty: 10\n",
+                "  - symbol: AAA\n    level: 10.00\n    qty: 20\n"))
+            rel = await reloaded(r, 3)
+            assert rel.changed == ("AAA@10.00",)  # same id, new qty: re-armed
+            assert r.daemon.runners["AAA@10.00"] is not runner_a
+            assert r.daemon.runners["AAA@10.00"].spec.qty == 20
+            assert await r.finish() == 0
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_an_invalid_edit_changes_nothing_and_says_where(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_daemon(market(), BASE, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            runners = dict(r.daemon.runners)
+            save_by_rename(wl, BASE.replace("level: 20.00", "levle: 20.00"))
+            rel = await reloaded(r, 1)
+            assert rel.result == "invalid"
+            assert any(e.startswith(f"{wl}:6: ") and "levle" in e for e in rel.errors), rel.errors
+            assert r.daemon.runners == runners
+            assert await r.finish() == 0
+        ops = read_journal(tmp_path / "journal" / DAY.isoformat() / "ops.jsonl")
+        assert any("levle" in o["message"] and o["level"] == "ERROR" for o in ops)
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_burst_of_saves_applies_once_and_sighup_reloads(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_daemon(market(), BASE, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            for n in range(5):
+                save_by_rename(wl, ADD_CCC + f"# save {n}\n")
+            rel = await reloaded(r, 1)
+            assert rel.added == ("CCC@30.00",)
+            await asyncio.sleep(0.5)  # longer than the debounce: nothing else may follow
+            assert len(r.events.of(ev.ConfigReloaded)) == 1
+            r.daemon.request_reload("SIGHUP")
+            rel = await reloaded(r, 2)
+            assert (rel.trigger, rel.result) == ("SIGHUP", "unchanged")
+            assert await r.finish() == 0
+
+    asyncio.run(asyncio.wait_for(body(), 60))
