@@ -35,6 +35,7 @@ from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.journal import Journal, read_journal
 from breakoutd.daemon.reload import watch_watchlists
 from breakoutd.daemon.runner import WatcherRunner
+from breakoutd.daemon.schedule import SessionScheduler
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
@@ -72,6 +73,7 @@ class Daemon:
         self.instruments: dict[str, Instrument] = {}
         self.risk: RiskLedger | None = None
         self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
+        self.scheduler = SessionScheduler(clock)
         self.market = MarketData(self.ib, clock=clock, emit=self.emit)
         self.router: OrderRouter | None = None
         self.state = "starting"
@@ -144,6 +146,8 @@ class Daemon:
             await self._plan_arming(self.config.watchers)
             write_snapshot(snapshot_path(self.var), self.config)
             self._start_watching(stop)
+            self.scheduler.daily("replan", self._new_day)
+            self.scheduler.start()
             self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
         except Exception as exc:
@@ -224,7 +228,10 @@ class Daemon:
         if window is None or window[1] <= now:
             return
         # Armed at its window's start, or at once (now) when that start has passed.
-        self.pending[spec.id] = (max(window[0], now), spec, inst, sessions)
+        arm_at = max(window[0], now)
+        self.pending[spec.id] = (arm_at, spec, inst, sessions)
+        if arm_at > now:
+            self.scheduler.at(f"arm:{spec.id}", arm_at, self._arm_due)
 
     # --- reload ------------------------------------------------------------------------
 
@@ -284,6 +291,7 @@ class Daemon:
     async def _disarm(self, watcher_id: str, reason: str) -> None:
         """Stop a watcher that has not fired; cancel an unfilled entry it sent."""
         self.pending.pop(watcher_id, None)
+        self.scheduler.cancel(f"arm:{watcher_id}")
         runner = self.runners.get(watcher_id)
         if runner is not None and runner.task is None:
             self.market.unsubscribe(runner.spec.symbol, runner)
@@ -346,8 +354,24 @@ class Daemon:
             except TimeoutError:
                 pass
 
+    async def _new_day(self) -> None:
+        """The daily re-plan: a new exchange day gets its journal, state and watchers."""
+        if exchange_date(self.clock()) == self.day or self.config is None:
+            return
+        assert self.journal is not None
+        self.journal.close()
+        self._open_day()
+        self.instruments.clear()  # the contracts' hours are read again for the new days
+        self.market.forget_instruments()
+        self.risk = RiskLedger(self.config.risk)
+        await self._reconcile()
+        await self._plan_arming(self.config.watchers)
+        self._set_state("running", f"new day {self.day}: {len(self.runners)} armed, "
+                                   f"{len(self.pending)} waiting")
+
     async def _shutdown(self) -> None:
         self._set_state("stopping")
+        self.scheduler.shutdown()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -76,6 +76,10 @@ class MarketData:
         self._instruments[symbol] = inst
         return inst
 
+    def forget_instruments(self) -> None:
+        """Read contract details (and their trading hours) again on next use."""
+        self._instruments = {s: i for s, i in self._instruments.items() if s in self._feeds}
+
     # --- subscriptions ---------------------------------------------------------------
 
     def subscribe(self, inst: Instrument, listener: StreamListener, close_size: int) -> SymbolStream:
