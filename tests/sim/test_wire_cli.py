@@ -107,8 +107,11 @@ def test_breakoutd_sim_process_as_a_new_user_runs_it() -> None:
                                                keepUpToDate=True)
         assert len(bars) > 0 and str(bars[-1].date).startswith("2013-10-07 09:3")
         await until(ib, lambda: ticker.ask > 0)
-        parent, take, stop = ib.bracketOrder("BUY", 10, round(ticker.ask + 0.05, 2),
-                                             round(ticker.ask + 5, 2), round(ticker.ask - 5, 2))
+        # Prices relative to the ask: the synthetic fallback's SPY may trade below $1.
+        digits = 2 if ticker.ask >= 1 else 4
+        parent, take, stop = ib.bracketOrder("BUY", 10, round(ticker.ask * 1.001, digits),
+                                             round(ticker.ask * 1.05, digits),
+                                             round(ticker.ask * 0.95, digits))
         trades = [ib.placeOrder(spy, o) for o in (parent, take, stop)]
         await until(ib, lambda: trades[0].orderStatus.status == "Filled")
         await until(ib, lambda: len(ib.positions()) == 1)
