@@ -11,7 +11,12 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import NamedTuple
 
 from breakoutd.core.params import EntryKind, WatcherSpec
-from breakoutd.core.prices import MICROS_PER_CENT, MICROS_PER_DOLLAR, round_to_tick
+from breakoutd.core.prices import (
+    MICROS_PER_CENT,
+    MICROS_PER_DOLLAR,
+    format_price,
+    round_to_tick,
+)
 
 STOP_LIMIT_OFFSET = 2 * MICROS_PER_CENT  # the stop's limit is sl - 0.02
 
@@ -125,7 +130,8 @@ def _with_exits(
     rungs: tuple[Rung, ...] = ()
     if spec.tp:
         if spec.tp[0] <= reference:
-            return Rejection("entry_above_tp", f"entry {reference} is not below tp {spec.tp[0]}", limit)
+            return Rejection("entry_above_tp", f"entry {format_price(reference)} is not below "
+                                               f"tp {format_price(spec.tp[0])}", limit)
         shares = split_ladder(qty, spec.tp_split, len(spec.tp)) if spec.is_ladder else (qty,)
         if min(shares) < 1:
             return Rejection("ladder_too_small", f"{qty} shares cannot fill {len(spec.tp)} rungs", limit)
@@ -133,7 +139,8 @@ def _with_exits(
     stop = stop_limit = None
     if spec.sl is not None:
         if spec.sl >= reference:
-            return Rejection("entry_below_stop", f"entry {reference} is not above sl {spec.sl}", limit)
+            return Rejection("entry_below_stop", f"entry {format_price(reference)} is not above "
+                                                 f"sl {format_price(spec.sl)}", limit)
         stop = spec.sl
         stop_limit = round_to_tick(spec.sl - STOP_LIMIT_OFFSET)
         if stop_limit <= 0:

@@ -49,7 +49,9 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Stopped: lambda e: f"{e.watcher_id}: stopped ({e.reason})",
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: (f"sent {e.role} #{e.order_id} {e.action} {e.qty} {e.symbol} "
-                             f"{e.order_type} {_fmt_price(e.limit if e.limit is not None else e.stop)}"),
+                             f"{e.order_type} "
+                             + (f"{e.stop}/{_fmt_price(e.limit)}" if e.stop is not None
+                                else _fmt_price(e.limit))),
     ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}: {e.status} "
                                       f"{e.filled}/{e.filled + e.remaining}"
                                       + (f" ({e.detail})" if e.detail else "")),
