@@ -33,6 +33,8 @@ from breakoutd.core.plans import Quote
 
 SECOND_GRACE = NS // 2
 CLOSE_GRACE = 2 * NS
+LAG_LIMIT = 2 * NS  # a 5-second bar arriving later than this after its end is lag
+GAP_LIMIT = 60 * NS  # no data at all for this long is a gap
 
 
 class StreamListener(Protocol):
@@ -52,7 +54,8 @@ class SymbolStream:
         self._clock = clock
         self._on_health = on_health or (lambda *_: None)
         self.quote: Quote | None = None
-        self.last_data_at = 0
+        self.last_data_at = clock()
+        self._in_gap = False
         self._seconds = BarAggregator(NS)
         self._second_open: int | None = None  # start of the second being built
         self.newest_second = 0  # start of the latest second that had prints
@@ -90,14 +93,14 @@ class SymbolStream:
         """The quote changed; it is in force from now."""
         now = self._clock()
         self.quote = Quote(now, bid, bid_size, ask, ask_size)
-        self.last_data_at = now
+        self._data_arrived(now)
 
     def on_prints(self, prints: list[tuple[int, int]], second: int | None) -> None:
         """Trade prints (price, size) of one batch; ``second`` from the gateway if known."""
         if not prints:
             return
         now = self._clock()
-        self.last_data_at = now
+        self._data_arrived(now)
         start = second if second is not None else now - now % NS
         if start < self._closed_through:
             if not self._fresh:
@@ -116,15 +119,30 @@ class SymbolStream:
 
     def on_bar5(self, bar: Bar) -> None:
         """A closed 5-second TRADES bar (realtime bars)."""
-        self.last_data_at = self._clock()
+        now = self._clock()
+        self._data_arrived(now)
+        if now - bar.end > LAG_LIMIT:
+            self._on_health(self.symbol, "lag", (now - bar.end) / NS,
+                            "5-second bar arrived late against the broker clock")
         for size, agg in self._close.items():
             self._emit_close(size, agg.add(bar))
             if bar.end % size == 0:  # the last 5 seconds of the bucket: it is complete
                 self._emit_close(size, agg.close_until(bar.end))
 
+    def _data_arrived(self, now: int) -> None:
+        if self._in_gap:
+            self._in_gap = False
+            self._on_health(self.symbol, "gap", (now - self.last_data_at) / NS,
+                            "data is flowing again")
+        self.last_data_at = now
+
     def on_clock(self) -> None:
-        """Close bars whose end (plus grace) the clock has passed."""
+        """Close bars whose end (plus grace) the clock has passed; notice a silent symbol."""
         now = self._clock()
+        if not self._in_gap and now - self.last_data_at > GAP_LIMIT:
+            self._in_gap = True
+            self._on_health(self.symbol, "gap", (now - self.last_data_at) / NS,
+                            "no quotes, prints or bars")
         if self._second_open is not None and self._second_open + NS + SECOND_GRACE <= now:
             self._deliver_second(self._seconds.close_until(now))
         for size, agg in self._close.items():

@@ -105,3 +105,14 @@ def test_a_new_subscription_repeating_the_last_trade_is_not_a_print() -> None:
     clock.t = at("10:00:06")
     s.on_prints([(px("5.01"), 100)], at("10:00:05"))
     assert [b.start for _, b in rec.seen] == [at("10:00:05")]
+
+
+def test_silence_and_late_bars_are_reported() -> None:
+    s, clock, rec, health = stream("10:00:00")
+    clock.t = at("10:01:01")
+    s.on_clock()
+    assert health == ["gap"]
+    s.on_clock()
+    assert health == ["gap"]  # once per silence
+    s.on_bar5(Bar(at("10:00:50"), 5 * NS, px("5"), px("5"), px("5"), px("5"), 100))
+    assert health == ["gap", "gap", "lag"]  # data again (gap over), and that bar was 6 s late
