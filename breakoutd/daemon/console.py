@@ -20,6 +20,7 @@ from loguru import logger
 from breakoutd.core import events as ev
 
 NOTIFY = (ev.OrderFilled, ev.Rejected, ev.ConnectionLost)
+# ConfigReloaded(invalid) is logged as an error too, which marks it notify-worthy.
 QUIET = (ev.OrderIdAssigned, ev.GatewayMessage, ev.BarStreamHealth, ev.CommissionReported)
 _json = msgspec.json.Encoder(decimal_format="number")
 
@@ -68,6 +69,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.DataResubscribed: lambda e: f"market data requested again ({e.reason}, {e.symbols} symbols)",
     ev.GatewayMessage: lambda e: f"gateway {e.code}: {e.message}",
     ev.BarStreamHealth: lambda e: f"{e.symbol}: bar stream {e.kind} {e.seconds:.1f}s {e.detail}",
+    ev.ConfigReloaded: lambda e: (
+        f"watchlists {e.result} ({e.trigger}): " + (
+            f"{len(e.errors)} error(s), nothing changed" if e.result == "invalid" else
+            f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}")),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
 }
 

@@ -29,7 +29,7 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> 
     raise AssertionError(f"no {needle!r} within {timeout}s:\n" + "".join(lines))
 
 
-def test_sigterm_mid_session_stops_cleanly_with_nothing_lost(tmp_path: Path) -> None:
+def test_sighup_reloads_and_sigterm_stops_cleanly_with_nothing_lost(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "breakoutd.cli.main", "run", "--sim", "--var", str(tmp_path),
          "--watchlists", str(ROOT / "watchlists")],
@@ -37,6 +37,8 @@ def test_sigterm_mid_session_stops_cleanly_with_nothing_lost(tmp_path: Path) -> 
     try:
         lines = _wait_for_line(proc, "daemon running", 60)
         assert any("armed, level" in line for line in lines)
+        proc.send_signal(signal.SIGHUP)  # systemctl reload
+        _wait_for_line(proc, "watchlists unchanged (SIGHUP)", 30)
         proc.send_signal(signal.SIGTERM)
         _, rest = proc.communicate(timeout=30)
     finally:

@@ -115,3 +115,24 @@ def test_a_burst_of_saves_applies_once_and_sighup_reloads(tmp_path: Path) -> Non
             assert await r.finish() == 0
 
     asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_save_that_changes_nothing_sends_nothing_to_the_broker(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_daemon(market(), BASE, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            received: list[str] = []
+            dispatch = r.gw.dispatch
+
+            def counting(session, fields, received_ns):  # type: ignore[no-untyped-def]
+                received.append(fields[0])
+                return dispatch(session, fields, received_ns)
+            r.gw.dispatch = counting  # type: ignore[method-assign]
+            runners = dict(r.daemon.runners)
+            save_by_rename(wl, BASE.replace("qty: 10\n", "qty: 10   # same value, new comment\n"))
+            rel = await reloaded(r, 1)
+            assert rel.result == "unchanged"
+            assert received == [] and r.daemon.runners == runners
+            assert await r.finish() == 0
+
+    asyncio.run(asyncio.wait_for(body(), 60))
