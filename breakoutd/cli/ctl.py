@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from breakoutd.cli.ctl_status import add_status_parsers
 from breakoutd.config import (
     ConfigError,
     Problem,
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--var", metavar="DIR", help="runtime directory (default: $BREAKOUTD_VAR or var)")
     plan.add_argument("paths", nargs="*", metavar="PATH", help=paths_help)
     plan.set_defaults(run=cmd_plan)
+    add_status_parsers(commands)
     return parser
 
 

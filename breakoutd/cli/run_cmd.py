@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from loguru import logger
+
 from breakoutd.config import ConfigError
 from breakoutd.daemon.console import setup_console
 from breakoutd.errors import OperationalError
@@ -69,9 +71,13 @@ def run_daemon_cmd(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))
     except ConfigError as exc:
+        logger.remove()  # drain the console queue first
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
     except OperationalError as exc:
+        logger.remove()
         print(f"breakoutd: {exc}", file=sys.stderr)
         return 2
+    finally:
+        logger.remove()  # waits until every queued line is written

@@ -138,7 +138,7 @@ class Daemon:
             assert self.journal is not None
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, store=self.store,
-                                      before_send=self.journal.sync)
+                                      after_send=self.journal.sync)
             await self._reconcile()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
@@ -178,20 +178,10 @@ class Daemon:
         self.router.adopt(found, levels={s.id: s.level for s in self.config.watchers})
         self._journal_missed_fills(found.values())
         for entry in found.values():
-            fired = self.store.state.fired.get(entry.watcher_id)
-            if fired is None or fired.outcome == "sending":
+            # Sent, but the daemon stopped before recording it: the broker remembers.
+            if not self.store.has_fired(entry.watcher_id):
                 self.store.mark_fired(entry.watcher_id,
                                       FiredEntry(entry.order_ref, self.clock(), "entered"))
-        at_broker = {e.order_ref for e in found.values()}
-        for wid, fired in list(self.store.state.fired.items()):
-            if fired.outcome == "sending" and fired.order_ref not in at_broker:
-                # Stopped between deciding and sending: the moment has passed, and the
-                # watcher has had its one attempt today. Say so; never send late.
-                self.store.mark_fired(wid, FiredEntry(fired.order_ref, fired.at, "rejected",
-                                                      "send_interrupted", fired.kind))
-                self.emit(ev.Rejected(at=self.clock(), watcher_id=wid, reason="send_interrupted",
-                                      kind=fired.kind, trigger_at=fired.at,  # type: ignore[arg-type]
-                                      detail="the daemon stopped before the entry reached the broker"))
 
     def _journal_missed_fills(self, found: Iterable[ReconciledEntry]) -> None:
         """Fills that happened while the daemon was down reach the journal now."""

@@ -96,10 +96,13 @@ def setup_console(json_lines: bool = False, stream: TextIO | None = None,
     """Configure loguru's single sink; return the function that logs an event."""
     out = stream or sys.stderr
     logger.remove()
+    # enqueue: formatting and writing happen on loguru's thread, off the hot path
+    # between a closed bar and the order on the socket.
     if json_lines:
-        logger.add(_json_sink(out), level="DEBUG" if verbose else "INFO", format="{message}")
+        logger.add(_json_sink(out), level="DEBUG" if verbose else "INFO", format="{message}",
+                   enqueue=True)
     else:
-        logger.add(out, level="DEBUG" if verbose else "INFO", colorize=False,
+        logger.add(out, level="DEBUG" if verbose else "INFO", colorize=False, enqueue=True,
                    format="{time:YYYY-MM-DD HH:mm:ss.SSS Z} {level: <7} {message}")
 
     def log_event(e: ev.Event) -> None:

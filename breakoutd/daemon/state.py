@@ -2,9 +2,10 @@
 
 ``var/state/YYYY-MM-DD.json`` records, per watcher id, the order reference of
 its entry attempt and its outcome, and the broker order-id high-water mark.
-A watcher is recorded as fired *before* its entry is sent, so a crash between
-the two can never lead to a second entry: at start-up the daemon reconciles
-the record with the broker's open orders and executions by ``orderRef``.
+A watcher is recorded as fired as soon as its entry is sent (or rejected); a
+crash between the send and the record cannot lead to a second entry, since
+at start-up the daemon reconciles the record with the broker's open orders,
+completed orders and executions by ``orderRef``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class FiredEntry(msgspec.Struct, frozen=True):
 
     order_ref: str
     at: int
-    outcome: str  # "sending", "entered", "rejected", ...
+    outcome: str  # "entered" or "rejected"
     reason: str | None = None
     kind: str = "close"  # the rule that triggered: close | fast
 
@@ -52,7 +53,7 @@ class StateStore:
         return watcher_id in self.state.fired
 
     def mark_fired(self, watcher_id: str, entry: FiredEntry) -> None:
-        """Record an attempt (before sending it) or its final outcome, durably."""
+        """Record a watcher's entry attempt and its outcome, durably."""
         self.state.fired[watcher_id] = entry
         self.save()
 

@@ -16,9 +16,11 @@ Once only: ``send`` refuses (``DuplicateOrderError``, nothing sent) a ref it
 sent, one ``adopt`` ed from reconciliation, or one ib_async knows from the
 broker's orders and executions. Order ids follow ib_async's counter, bumped
 with ``client.updateReqId`` (the only way ib_async offers) to stay above the
-high-water mark of the ``StateStore``, which is saved before anything is sent.
-A send emits one ``OrderSent`` per order, calls ``before_send`` (the daemon's
-journal sync), then places the orders.
+high-water mark of the ``StateStore``. Nothing slow stands between a decision
+and the socket: a send places the orders first, then emits one ``OrderSent``
+per order, calls ``after_send`` (the daemon's journal sync: these events are
+on disk before any other order can be sent, since nothing yields in between)
+and saves the high-water mark.
 
 What the broker says: events come from the gateway's own messages only. ib_async
 marks an order Cancelled on error 10148 (it may have filled), 10349 (it is
@@ -146,14 +148,14 @@ class OrderRouter:
 
     def __init__(self, ib: IB, *, account: str, emit: Callable[[Event], None],
                  clock: Callable[[], int], store: StateStore | None = None,
-                 before_send: Callable[[], None] = lambda: None,
+                 after_send: Callable[[], None] = lambda: None,
                  ack_timeout: float = 5.0) -> None:
         self._ib = ib
         self._account = account
         self._emit = emit
         self._clock = clock
         self._store = store
-        self._before_send = before_send
+        self._after_send = after_send
         self._ack_timeout = ack_timeout
         self._books: dict[str, _Book] = {}
         self._orders: dict[tuple[int, int], _Order] = {}  # (client id, order id)
@@ -200,15 +202,18 @@ class OrderRouter:
         planned = plan_to_orders(plan, self._account, ids)
         self._sent_refs.add(ref)
         self._register(plan, level, planned)
-        now = self._clock()
-        for p in planned:
-            self._emit(order_sent_event(now, ref, plan.symbol, p))
-        self._before_send()
         try:
             for p in planned:
                 self._ib.placeOrder(contract, p.order)
         except (ConnectionError, OSError) as exc:
             raise OrderRejected(f"{ref}: sending failed ({exc}); it will not be sent again") from exc
+        now = self._clock()
+        for p in planned:
+            self._emit(order_sent_event(now, ref, plan.symbol, p))
+        self._after_send()
+        if self._store is not None:
+            self._store.note_order_id(ids[-1])
+            self._store.save()  # a restart never reuses these ids
         return self._books[ref].entry
 
     def _refuse_duplicate(self, ref: str) -> None:
@@ -224,11 +229,7 @@ class OrderRouter:
         if self._store is not None:
             client.updateReqId(  # type: ignore[no-untyped-call]
                 self._store.state.order_id_high_water + 1)
-        ids = [client.getReqId() for _ in range(count)]
-        if self._store is not None:
-            self._store.note_order_id(ids[-1])
-            self._store.save()  # before anything is sent: a restart never reuses these ids
-        return ids
+        return [client.getReqId() for _ in range(count)]
 
     def _register(self, plan: OrderPlan, level: int, planned: list[Any]) -> None:
         by_role = {(p.role, p.rung): p.order.orderId for p in planned}

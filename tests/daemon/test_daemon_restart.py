@@ -97,28 +97,3 @@ def test_kill_9_after_sending_then_restart_sends_nothing_again(tmp_path: Path) -
     assert sum(1 for e in journal if e["event"] == "WatcherStarted") == 1  # not armed again
 
 
-
-def test_an_entry_that_never_reached_the_broker_is_rejected_not_sent_late(tmp_path: Path) -> None:
-    from breakoutd.daemon.state import FiredEntry, StateStore
-
-    (tmp_path / "wl").mkdir()
-    (tmp_path / "wl" / "w.yaml").write_text(BRACKET)
-    # A crash after the state said "sending" and before the orders left the host.
-    StateStore(tmp_path, DAY).mark_fired(
-        "DEMO@10.00", FiredEntry("bo:20260309:rth:DEMO@10.00", at("09:31:00"), "sending"))
-
-    async def body() -> None:
-        gw = SimGateway(Market(rows()), port=0, start=dt.time(9, 31, 2), day=DAY)
-        await gw.start()
-        try:
-            proc = await start_daemon(tmp_path, gw.port)
-            await read_until(proc, "send_interrupted")
-            proc.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(proc.wait(), 30) == 0
-            assert gw.engine.open_orders(None) == [] and gw.engine.completed_orders() == []
-        finally:
-            await gw.stop()
-
-    asyncio.run(asyncio.wait_for(body(), 60))
-    state = StateStore(tmp_path, DAY).state.fired["DEMO@10.00"]
-    assert (state.outcome, state.reason) == ("rejected", "send_interrupted")

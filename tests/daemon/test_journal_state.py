@@ -53,12 +53,12 @@ def test_a_torn_last_line_is_cut_when_the_journal_reopens(tmp_path: Path) -> Non
 def test_state_survives_a_restart_and_leaves_no_temp_files(tmp_path: Path) -> None:
     store = StateStore(tmp_path, DAY)
     assert not store.has_fired("A@1.00")
-    store.mark_fired("A@1.00", FiredEntry("bo:20260309:rth:A@1.00", 5, "sending"))
+    store.mark_fired("A@1.00", FiredEntry("bo:20260309:rth:A@1.00", 5, "entered"))
     store.note_order_id(41)
     store.save()
     again = StateStore(tmp_path, DAY)
     assert again.has_fired("A@1.00")
-    assert again.state.fired["A@1.00"].outcome == "sending"
+    assert again.state.fired["A@1.00"].outcome == "entered"
     assert again.state.order_id_high_water == 41
     assert os.listdir(tmp_path / "state") == ["2026-03-09.json"]
     assert not StateStore(tmp_path, DAY + dt.timedelta(days=1)).has_fired("A@1.00")
