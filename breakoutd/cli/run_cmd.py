@@ -13,6 +13,7 @@ from loguru import logger
 
 from breakoutd.config import ConfigError
 from breakoutd.daemon.console import setup_console
+from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.errors import OperationalError
 from breakoutd.ibkr.clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
@@ -58,7 +59,7 @@ async def _run(args: argparse.Namespace) -> int:
         clock = sim.now_ns
     try:
         daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
-                        clock=clock, log_event=log_event)
+                        clock=clock, log_event=log_event, notifier=SystemdNotifier())
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
         return await daemon.run(stop)
     finally:

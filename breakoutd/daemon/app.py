@@ -33,6 +33,7 @@ from breakoutd.core.prices import to_decimal
 from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.journal import Journal, read_journal
+from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.reload import watch_watchlists
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
@@ -45,6 +46,7 @@ from breakoutd.ibkr.router import OrderRouter
 from breakoutd.ibkr.settings import BrokerSettings
 
 TICK_SECONDS = 0.05
+HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
 GATEWAY_EVENTS = (ev.GatewayMessage,)
 
 
@@ -53,7 +55,7 @@ class Daemon:
 
     def __init__(self, *, watchlists: Sequence[Path], var: Path, settings: BrokerSettings,
                  clock: Callable[[], int], log_event: Callable[[ev.Event], None],
-                 ib: IB | None = None) -> None:
+                 ib: IB | None = None, notifier: SystemdNotifier | None = None) -> None:
         """``clock`` is the broker's: a :class:`BrokerClock` is aligned with the
         gateway after connecting; any other callable (the embedded sim's) is used as is."""
         self.watchlist_paths = list(watchlists)
@@ -78,6 +80,8 @@ class Daemon:
         self.router: OrderRouter | None = None
         self.state = "starting"
         self.halted = False
+        self.notifier = notifier or SystemdNotifier(env={})  # silent unless given one
+        self._last_tick = 0.0
         self._reload_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[object]] = []
 
@@ -90,6 +94,7 @@ class Daemon:
         else:
             stream = "gateway" if isinstance(event, GATEWAY_EVENTS) else "events"
             self.journal.write(event, stream)
+        self.notifier.observe(event)
         self._log(event)
 
     def _open_day(self) -> None:
@@ -148,6 +153,8 @@ class Daemon:
             self._start_watching(stop)
             self.scheduler.daily("replan", self._new_day)
             self.scheduler.start()
+            self._tasks.append(asyncio.get_running_loop().create_task(
+                self.notifier.watchdog(self.healthy, stop)))
             self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
         except Exception as exc:
@@ -235,8 +242,18 @@ class Daemon:
         """Reload soon (from a signal handler: SIGHUP)."""
         self._tasks.append(asyncio.get_running_loop().create_task(self.reload(trigger)))
 
+    def healthy(self) -> bool:
+        """For the watchdog: not halted, and the main loop ticked within a few seconds."""
+        loop_time = asyncio.get_running_loop().time()
+        return not self.halted and loop_time - self._last_tick < HEALTHY_TICK_AGE
+
     async def reload(self, trigger: str) -> ev.ConfigReloaded:
-        """Read the watchlists again; if valid, apply the plan, else change nothing."""
+        """Read the watchlists again; if valid, apply the plan, else change nothing.
+
+        systemd hears RELOADING=1 before and READY=1 after (through the event)."""
+        return await self.notifier.around_reload(self._reload(trigger))
+
+    async def _reload(self, trigger: str) -> ev.ConfigReloaded:
         async with self._reload_lock:
             try:
                 new = load_watchlists(self.watchlist_paths)
@@ -333,7 +350,9 @@ class Daemon:
         self.runners.pop(runner.spec.id, None)
 
     async def _loop(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            self._last_tick = loop.time()
             self._arm_due()
             self.market.on_clock()
             now = self.clock()
