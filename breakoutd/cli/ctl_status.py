@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,6 +31,7 @@ STALE_PERIODS = 3
 DEFAULT_INTERVAL = 2.0
 STATUS_FILE = "status.json"
 _DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_status_decoder = msgspec.json.Decoder(float_hook=Decimal)  # prices print as written: 190.00
 
 
 def var_dir(value: str | None) -> Path:
@@ -48,7 +50,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _when(iso: str | None, now: dt.datetime | None = None) -> str:
+def _when(iso: str | None) -> str:
     """An ISO instant for a person: the time alone when it is today."""
     if not iso:
         return "-"
@@ -57,7 +59,7 @@ def _when(iso: str | None, now: dt.datetime | None = None) -> str:
     except ValueError:
         return iso
     local = moment.astimezone()
-    today = (now or dt.datetime.now().astimezone()).date()
+    today = dt.datetime.now().astimezone().date()
     return f"{local:%H:%M:%S}" if local.date() == today else f"{local:%Y-%m-%d %H:%M:%S}"
 
 
@@ -145,7 +147,7 @@ def _watcher_lines(watchers: list[dict[str, Any]]) -> list[str]:
 
 
 def _order_lines(orders: list[dict[str, Any]]) -> list[str]:
-    rows = [[o["ref"], o["role"] + (str(o["rung"]) if o.get("rung") else ""), str(o["id"]),
+    rows = [[o["ref"], f"tp{o['rung']}" if o["role"] == "take_profit" else o["role"], str(o["id"]),
              o.get("action", ""), o.get("type", ""), o.get("status", ""), str(o.get("qty")),
              str(o.get("filled")), _num(o.get("limit")), _num(o.get("stop"))] for o in orders]
     return [f"orders     {len(orders)} open"] + (
@@ -185,7 +187,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"breakoutd is NOT RUNNING: no status file at {path}")
         return NOT_RUNNING
     try:
-        status = msgspec.json.decode(raw)
+        status = _status_decoder.decode(raw)
         if not isinstance(status, dict):
             raise msgspec.DecodeError("not a JSON object")
     except msgspec.DecodeError as exc:

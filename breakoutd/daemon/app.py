@@ -38,6 +38,8 @@ from breakoutd.daemon.reload import watch_watchlists
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
 from breakoutd.daemon.state import FiredEntry, StateStore
+from breakoutd.daemon.status import StatusBoard, status_path
+from breakoutd.daemon.status_replay import journal_events
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.market import Instrument, MarketData
@@ -81,6 +83,7 @@ class Daemon:
         self.state = "starting"
         self.halted = False
         self.notifier = notifier or SystemdNotifier(env={})  # silent unless given one
+        self.status = StatusBoard(status_path(var), clock=clock, last_price=self._last_price)
         self._last_tick = 0.0
         self._reload_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[object]] = []
@@ -95,11 +98,15 @@ class Daemon:
             stream = "gateway" if isinstance(event, GATEWAY_EVENTS) else "events"
             self.journal.write(event, stream)
         self.notifier.observe(event)
+        self.status.on_event(event)
         self._log(event)
 
     def _open_day(self) -> None:
         """The broker's day is known: open its journal and state, write what came before."""
         self.day = exchange_date(self.clock())
+        journal_dir = self.var / "journal" / self.day.isoformat()
+        # A restart shows the day so far in status (before this run's first events).
+        self.status.replay(journal_events(journal_dir / "events.jsonl"))
         self.journal = Journal(self.var, self.day)
         self.store = StateStore(self.var, self.day)
         early, self._early = self._early, []
@@ -132,9 +139,12 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> int:
         """Start, trade until ``stop`` is set, stop cleanly; the exit code is returned."""
         sink = logger.add(self._ops_sink, level="WARNING", format="{message}")
+        board_stop = asyncio.Event()
+        board = asyncio.get_running_loop().create_task(self.status.run(board_stop))
         self._set_state("starting")
         try:
             self.config = load_watchlists(self.watchlist_paths)
+            self._show_config("initial")
             self.risk = RiskLedger(self.config.risk)
             await self.supervisor.start()
             if isinstance(self.clock, BrokerClock):
@@ -149,6 +159,7 @@ class Daemon:
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._halt(str(exc), stop))
             await self._plan_arming(self.config.watchers)
+            self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
             self._start_watching(stop)
             self.scheduler.daily("replan", self._new_day)
@@ -162,6 +173,8 @@ class Daemon:
             raise
         finally:
             await self._shutdown()
+            board_stop.set()  # the board writes the final state, then ends
+            await board
             logger.remove(sink)
         return 2 if self.halted else 0
 
@@ -242,6 +255,21 @@ class Daemon:
         """Reload soon (from a signal handler: SIGHUP)."""
         self._tasks.append(asyncio.get_running_loop().create_task(self.reload(trigger)))
 
+    def _show_config(self, result: str, errors: Sequence[str] = ()) -> None:
+        assert self.config is not None
+        self.status.set_config(files=list(self.config.files), digest=self.config.digest,
+                               reloaded_at=None if result == "initial" else self.clock(),
+                               result=result, errors=list(errors))
+
+    def _show_watchers(self) -> None:
+        assert self.config is not None
+        sessions = {w.id: "+".join(s.value for s in w.params.sessions) for w in self.config.watchers}
+        self.status.set_watcher_specs(self.config.watchers, sessions)
+
+    def _last_price(self, symbol: str) -> int | None:
+        stream = self.market.stream(symbol)
+        return stream.last_price if stream is not None else None
+
     def healthy(self) -> bool:
         """For the watchdog: not halted, and the main loop ticked within a few seconds."""
         loop_time = asyncio.get_running_loop().time()
@@ -272,6 +300,7 @@ class Daemon:
                 self.risk.limits = new.risk
             if not plan.is_empty():
                 await self._apply(plan)
+            self._show_watchers()
             write_snapshot(snapshot_path(self.var), new)
             event = ev.ConfigReloaded(
                 at=self.clock(), result="unchanged" if plan.is_empty() else "applied",

@@ -232,6 +232,9 @@ class StatusModel:
     def _reconciled(self, e: ev.OrderReconciled) -> None:
         self._ref_watcher[e.order_ref] = e.watcher_id
         self._entered(e.watcher_id, e.order_ref)
+        if e.status in DONE_STATUSES and e.filled == 0:  # ended unfilled while we were away
+            row = self._row(e.watcher_id)
+            row.state, row.reason = "done", f"entry {e.status}"
 
     def _trade_over(self, ref: str) -> None:
         """An entered watcher is done when its entry is over and nothing is held."""
@@ -281,6 +284,8 @@ class StatusModel:
         o.symbol = o.symbol or e.symbol
         o.fill_qty += e.qty
         o.fill_value += e.price * e.qty
+        if o.qty and o.fill_qty >= o.qty:  # whole: done even if its status event was missed
+            o.status = "Filled"
         if e.commission is not None and e.commission < UNSET_DOUBLE:
             self.commissions[e.exec_id] = e.commission
         signed = e.qty if e.side in ("BOT", "BUY") else -e.qty

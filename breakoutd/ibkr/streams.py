@@ -54,6 +54,7 @@ class SymbolStream:
         self._clock = clock
         self._on_health = on_health or (lambda *_: None)
         self.quote: Quote | None = None
+        self.last_price: int | None = None  # the latest print
         self.last_data_at = clock()
         self._in_gap = False
         self._seconds = BarAggregator(NS)
@@ -112,6 +113,7 @@ class SymbolStream:
             self._deliver_second(self._seconds.close_until(start))
         for price, size in prints:
             self._seconds.add(Bar(start, NS, price, price, price, price, size))
+        self.last_price = prints[-1][0]
         self._second_open = start
         self.newest_second = max(self.newest_second, start)
         if start + NS <= now:  # the gateway reported a second that has already ended

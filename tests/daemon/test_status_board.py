@@ -49,7 +49,8 @@ class Scenario:
             self.board.on_event(e)
 
     def status(self) -> dict[str, Any]:
-        return json.loads(self.board.encode(), parse_float=Decimal)
+        status: dict[str, Any] = json.loads(self.board.encode(), parse_float=Decimal)
+        return status
 
     def watcher(self, wid: str) -> dict[str, Any]:
         return next(w for w in self.status()["watchers"] if w["id"] == wid)
@@ -317,3 +318,14 @@ def test_a_new_exchange_day_starts_today_s_pnl_over(tmp_path: Path, day_two: boo
     pnl = s.status()["pnl"]
     assert pnl["realized"] == (0 if day_two else D("43.00"))
     assert [p["qty"] for p in s.status()["positions"]] == [50]  # held overnight
+
+
+def test_an_entry_found_at_the_broker_after_a_restart_shows_entered(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    started(s)
+    s.feed(ev.OrderReconciled(at=at(5), order_ref=REF, watcher_id="AAPL@190",
+                              status="Filled", filled=100),
+           ev.OrderReconciled(at=at(5), order_ref="bo:20260309:rth:MSFT@420",
+                              watcher_id="MSFT@420", status="Cancelled", filled=0))
+    assert [(w["state"], w["outcome"], w["reason"]) for w in s.status()["watchers"][:2]] == [
+        ("entered", "entered", None), ("done", "entered", "entry Cancelled")]

@@ -1,0 +1,138 @@
+"""``breakoutctl status``: the table, and exit codes a script can act on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from breakoutd.cli.ctl import main
+from breakoutd.core import events as ev
+from breakoutd.core.params import StrategyParams, WatcherSpec
+from breakoutd.daemon.status import StatusBoard, status_path
+
+NOW_NS = 1_773_063_000 * 1_000_000_000
+
+
+def write_status(var: Path, *events: ev.Event, pid: int | None = None,
+                 heartbeat_age: float = 0.0) -> None:
+    """A status file as the daemon writes it: two watchers, one armed, connected, running."""
+    board = StatusBoard(status_path(var), clock=lambda: NOW_NS,
+                        wall=lambda: time.time() - heartbeat_age, pid=pid,
+                        last_price=lambda s: 189_500_000 if s == "AAPL" else None)
+    board.set_config(files=["watchlists/today.yaml"], digest="c0ffee" * 10, reloaded_at=None,
+                     result="initial", errors=[])
+    board.set_watcher_specs([WatcherSpec("AAPL@190", "AAPL", 190_000_000, StrategyParams()),
+                             WatcherSpec("MSFT@420", "MSFT", 420_000_000, StrategyParams())],
+                            {"AAPL@190": "rth"})
+    for e in (ev.ConnectionUp(at=NOW_NS, host="127.0.0.1", port=4002, client_id=7,
+                              account="DU1234567", server_version=178, attempt=0),
+              ev.DaemonState(at=NOW_NS, state="running", detail="1 armed, 1 waiting"),
+              ev.WatcherStarted(at=NOW_NS, watcher_id="AAPL@190", symbol="AAPL",
+                                level=Decimal("190.00"), session_day="2026-03-09",
+                                disarm_at=NOW_NS + 10**12), *events):
+        board.on_event(e)
+    board.write()
+
+
+def status(var: Path, *args: str) -> int:
+    return main(["status", "--var", str(var), *args])
+
+
+def test_a_running_daemon_exits_0_and_its_table_shows_every_watcher(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_status(tmp_path)
+    assert status(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "RUNNING (1 armed, 1 waiting)" in out
+    assert "connected DU1234567 at 127.0.0.1:4002" in out
+    aapl = next(line for line in out.splitlines() if "AAPL@190" in line)
+    assert "armed" in aapl and "190.00" in aapl and "189.50" in aapl and "50c (0.26%)" in aapl
+    msft = next(line for line in out.splitlines() if "MSFT@420" in line)
+    assert "waiting" in msft
+    assert "NOT RUNNING" not in out and "STALE" not in out
+
+
+@pytest.mark.parametrize(("events", "shown"), [
+    ((ev.ConnectionLost(at=NOW_NS, reason="socket closed"),), "DEGRADED"),
+    ((ev.DaemonState(at=NOW_NS, state="halted", detail="live account"),), "HALTED (live account)"),
+])
+def test_degraded_or_halted_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    events: tuple[ev.Event, ...], shown: str) -> None:
+    write_status(tmp_path, *events)
+    assert status(tmp_path) == 1
+    assert shown in capsys.readouterr().out
+
+
+def test_no_status_file_exits_3_and_says_so(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert status(tmp_path) == 3
+    assert "NOT RUNNING: no status file at" in capsys.readouterr().out
+
+
+def test_a_stale_file_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_status(tmp_path, heartbeat_age=60)
+    assert status(tmp_path) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("status is STALE: last heartbeat 60s ago")
+    assert "AAPL@190" in out  # the last known state is still shown
+
+
+def test_a_dead_pid_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    write_status(tmp_path, pid=int(gone.stdout))
+    assert status(tmp_path) == 3
+    assert "NOT RUNNING: pid" in capsys.readouterr().out
+
+
+def test_a_stopped_daemon_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_status(tmp_path, ev.DaemonState(at=NOW_NS, state="stopped"))
+    assert status(tmp_path) == 3
+    assert "stopped" in capsys.readouterr().out
+
+
+def test_json_prints_the_file_and_var_comes_from_the_environment(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    write_status(tmp_path)
+    monkeypatch.setenv("BREAKOUTD_VAR", str(tmp_path))
+    assert main(["status", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(status_path(tmp_path).read_text())
+    assert [w["id"] for w in printed["watchers"]] == ["AAPL@190", "MSFT@420"]
+
+
+def test_an_unreadable_file_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status_path(tmp_path).write_text("{not json")
+    assert status(tmp_path) == 3
+    assert "unreadable status file" in capsys.readouterr().out
+
+
+def test_orders_positions_and_pnl_are_in_the_table(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    ref = "bo:20260309:rth:AAPL@190"
+    write_status(
+        tmp_path,
+        ev.OrderSent(at=NOW_NS, order_ref=ref, role="take_profit", rung=1, order_id=12,
+                     parent_id=11, symbol="AAPL", action="SELL", order_type="LMT", qty=100,
+                     limit=Decimal("191.00"), stop=None, oca_group="g", transmit=False),
+        ev.OrderSent(at=NOW_NS, order_ref=ref, role="stop", rung=0, order_id=14, parent_id=11,
+                     symbol="AAPL", action="SELL", order_type="STP LMT", qty=100,
+                     limit=Decimal("188.90"), stop=Decimal("189.00"), oca_group="g",
+                     transmit=True),
+        ev.OrderFilled(at=NOW_NS, order_ref=ref, role="entry", rung=0, order_id=11,
+                       exec_id="e1", symbol="AAPL", side="BOT", qty=100,
+                       price=Decimal("190.10"), cum_qty=100, commission=1.0),
+        ev.OrderStatusChanged(at=NOW_NS, order_ref=ref, role="entry", rung=0, order_id=11,
+                              status="Filled", filled=100, remaining=0))
+    assert status(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "orders     2 open" in out
+    assert "AAPL  100 @ 190.10  last 189.50  unrealized -60.00  tp 191.00x100  sl 189.00/188.90x100" in out
+    assert "realized -1.00  unrealized -60.00  commissions 1.00" in out
