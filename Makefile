@@ -25,8 +25,11 @@ lint: $(STAMP)
 	$(BIN)/mypy breakoutd
 
 bench: $(STAMP)
-	$(BIN)/python tests/bench/bench_backtest.py
 	$(BIN)/python tests/bench/bench_tape.py
+	$(BIN)/python tests/bench/bench_backtest.py
+	$(BIN)/python tests/bench/bench_sim.py
+	$(BIN)/python tests/bench/bench_latency.py
+	$(BIN)/python tests/bench/bench_reload.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
