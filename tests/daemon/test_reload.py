@@ -136,3 +136,31 @@ def test_a_save_that_changes_nothing_sends_nothing_to_the_broker(tmp_path: Path)
             assert await r.finish() == 0
 
     asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_removing_a_watcher_cancels_its_unfilled_entry(tmp_path: Path) -> None:
+    # Two watchers trigger at 09:31:00; the 100 shares offered go to the first entry,
+    # the second rests unfilled (the market moves up), until its watcher is removed.
+    two = ("breakouts:\n"
+           "  - {symbol: AAA, level: 10.00, qty: 100, fast: false}\n"
+           "  - {id: second, symbol: AAA, level: 9.99, qty: 100, fast: false}\n")
+    rows = ramp("09:29:50", 60, "9.95", "AAA") + ramp("09:30:50", 10, "10.02", "AAA")
+    rows = [r._replace(ask_size=100) for r in rows] + ramp("09:31:00", 60, "10.10", "AAA")
+
+    async def body() -> None:
+        async with running_daemon(rows, two, tmp_path) as r:
+            e = r.events
+            await r.step(80, until=lambda: len(e.of(ev.OrderSent)) >= 2)
+            await r.step(5)
+            entries = {s.order_ref.rsplit(":", 1)[1]: s.order_id for s in e.of(ev.OrderSent)}
+            filled = {f.order_ref.rsplit(":", 1)[1] for f in e.of(ev.OrderFilled)}
+            assert filled == {"AAA@10.00"}  # the second entry rests unfilled
+            save_by_rename(tmp_path / "watchlists" / "test.yaml",
+                           "breakouts:\n  - {symbol: AAA, level: 10.00, qty: 100, fast: false}\n")
+            rel = await reloaded(r, 1)
+            assert rel.removed == ("second",)
+            await e.wait(lambda: any(s.order_id == entries["second"] and s.status == "Cancelled"
+                                     for s in e.of(ev.OrderStatusChanged)))
+            assert await r.finish() == 0
+
+    asyncio.run(asyncio.wait_for(body(), 60))
