@@ -14,7 +14,10 @@ from breakoutd.cli.sim_cmd import add_sim_parser
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``breakoutd`` command line."""
-    parser = argparse.ArgumentParser(prog="breakoutd", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="breakoutd",
+        description="Trade price breakouts on Interactive Brokers: the daemon (run), the "
+                    "simulated IB Gateway (sim) and the backtest (backtest).")
     parser.add_argument("--version", action="version", version=f"breakoutd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_parser(sub)
