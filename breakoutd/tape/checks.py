@@ -23,8 +23,8 @@ INT_COLUMNS = ("volume", "bid_size", "ask_size")
 TRADE_PRICES = ("open", "high", "low", "close")
 SYMBOL_RE = re.compile(rb"[A-Z][A-Z0-9.]{0,11}")
 MAX_PRICE = 1_000_000.0  # prices convert exactly below this (see decimal_floats_to_micros)
-_MIN_SECONDS = 0  # 1970-01-01
-_MAX_SECONDS = int(dt.datetime(2200, 1, 1, tzinfo=dt.UTC).timestamp())
+MIN_SECONDS = 0  # 1970-01-01
+MAX_SECONDS = int(dt.datetime(2200, 1, 1, tzinfo=dt.UTC).timestamp())
 
 
 def decimal_floats_to_micros(floats: np.ndarray,
@@ -176,7 +176,7 @@ def _blank_line_check(cols: ParsedColumns) -> Check:
 def _time_checks(cols: ParsedColumns) -> Iterator[Check]:
     s, valid = cols.seconds, cols.time_valid
     yield ~valid, "time", _fixed("missing")
-    out = (s < _MIN_SECONDS) | (s >= _MAX_SECONDS)
+    out = (s < MIN_SECONDS) | (s >= MAX_SECONDS)
     yield out, "time", lambda i: f"{int(s[i])} s since the epoch is out of range (1970-2199)"
     back = np.zeros(len(s), dtype=bool)
     back[1:] = s[1:] < s[:-1]

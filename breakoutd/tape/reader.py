@@ -1,18 +1,20 @@
 """Read tape v1 files (tape-format.md) into column arrays, fast.
 
-pyarrow's C++ CSV parser reads the text with explicit column types, numpy
-validates every row at once (``checks``), and only when something is wrong
-does slow Python re-read the text to say which line (``locate``).
+Files as the writer and the recorder write them go through ``compiled``, a
+one-pass reader that parses, converts and checks every row. Any other file,
+and any file with something wrong, goes through the general path: pyarrow's
+C++ CSV parser with explicit column types (the time as raw bytes, which
+``times`` converts faster than arrow would), then ``fast`` converts and
+checks a valid file in few passes; only when something is wrong do the
+slower row-by-row masks of ``checks`` (and, for unreadable text, ``locate``)
+say which line. Either way ``split`` cuts the rows per symbol.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
-import zlib
+import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -29,35 +31,22 @@ from .checks import (
     exchange_iso,
     first_problem,
 )
+from .fast import fast_columns
 from .locate import locate_parse_error
-from .model import COLUMNS, HEADER, SymbolTape, Tape, TapeError
+from .model import COLUMNS, SymbolTape, Tape, TapeError
+from .source import body_start, load
+from .split import FileTape, cut, cut_file_order, gather, group_by_symbol
+from .times import Times, epoch_seconds
 
 _BLOCK_SIZE = 4 << 20
 _ARRAY_FIELDS = ("time", "has_trade", "open", "high", "low", "close", "volume",
                  "has_bid", "bid", "bid_size", "has_ask", "ask", "ask_size")
-_BOM = b"\xef\xbb\xbf"
 _TYPES = {
-    "time": pa.timestamp("s", tz="UTC"),
+    "time": pa.binary(),  # converted by ``times``
     "symbol": pa.dictionary(pa.int32(), pa.binary()),
     **{name: pa.float64() for name in PRICE_COLUMNS},
     **{name: pa.int64() for name in INT_COLUMNS},
 }
-
-
-@dataclass(frozen=True)
-class _FileTape:
-    """One file's symbols, and where their rows were in the file."""
-
-    path: str
-    symbols: dict[str, SymbolTape]
-    order: np.ndarray | None  # file row of each grouped row (None: the identity)
-    spans: dict[str, tuple[int, int]]  # each symbol's slice of the grouped rows
-
-    def lines(self, symbol: str) -> np.ndarray:
-        """The file line of each of the symbol's rows."""
-        lo, hi = self.spans[symbol]
-        rows = np.arange(lo, hi) if self.order is None else self.order[lo:hi]
-        return rows + 2
 
 
 def read_tape(path: str | os.PathLike[str], *, use_threads: bool = False) -> Tape:
@@ -80,63 +69,72 @@ def parse_tape(data: bytes, source: str = "<memory>", *, use_threads: bool = Fal
     return Tape(part.symbols, (source,))
 
 
-def _load(path: str | os.PathLike[str]) -> memoryview:
-    """The file's bytes, gunzipped in memory when the name ends in .gz."""
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if not os.fspath(path).endswith(".gz"):
-        return memoryview(raw)
-    return _gunzip(raw, os.fspath(path))
+def _read_file(path: str | os.PathLike[str], use_threads: bool) -> FileTape:
+    return _parse(load(path), os.fspath(path), use_threads)
 
 
-def _gunzip(raw: bytes, path: str) -> memoryview:
-    # Arrow's zlib inflates into a buffer of the size the gzip trailer states,
-    # about twice as fast as the gzip module, which grows its buffer. It
-    # refuses anything else (several gzip members, a size over 4 GiB,
-    # corruption); the gzip module then handles it or says what is wrong.
-    if len(raw) >= 18:
-        size = struct.unpack("<I", raw[-4:])[0]
-        try:
-            return memoryview(pa.Codec("gzip").decompress(raw, decompressed_size=size))
-        except (pa.ArrowException, OSError, ValueError):
-            pass
-    try:
-        return memoryview(gzip.decompress(raw))
-    except (OSError, EOFError, zlib.error) as exc:
-        raise TapeError(path, None, "gzip", f"not a readable gzip file ({exc})") from exc
-
-
-def _read_file(path: str | os.PathLike[str], use_threads: bool) -> _FileTape:
-    return _parse(_load(path), os.fspath(path), use_threads)
-
-
-def _parse(data: memoryview, source: str, use_threads: bool) -> _FileTape:
-    body_start = _check_header(data, source)
-    body = data[body_start:]
+def _parse(data: memoryview, source: str, use_threads: bool) -> FileTape:
+    body = data[body_start(data, source):]
     if len(body) == 0:
-        return _FileTape(source, {}, None, {})
+        return FileTape(source, {}, None, {})
+    fast = _compiled_parse(body, source)
+    return fast if fast is not None else _parse_general(body, source, use_threads)
+
+
+def _compiled_parse(body: memoryview, source: str) -> FileTape | None:
+    """The compiled path, or None to read with arrow: for text it does not take, and
+    also when numba cannot compile here (a platform without it, W^X memory)."""
+    global _compiled_unavailable
+    if _compiled_unavailable:
+        return None
+    try:
+        from . import compiled  # here: importing numba takes 0.4 s, not worth it unless reading
+
+        parsed = compiled.parse_canonical(body)
+        if parsed is None:
+            return None
+        seconds, values, bounds = compiled.group_rows(parsed)
+    except Exception as exc:  # noqa: BLE001 - any failure of the JIT: the arrow path is exact too
+        _compiled_unavailable = True
+        warnings.warn(f"the compiled tape reader is unavailable ({exc!r}); reading with arrow",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    return cut(source, parsed.symbol_names, parsed.symbol_ids, bounds, seconds, values)
+
+
+_compiled_unavailable = False
+
+
+def _parse_general(body: memoryview, source: str, use_threads: bool) -> FileTape:
+    """Any tape text: arrow's parser, then the fast checks or, when they fail, the
+    row-by-row ones that say where."""
     try:
         table = _arrow_read(pa.py_buffer(body), use_threads)
     except pa.ArrowInvalid as exc:
         message = _first_error(body, exc) if use_threads else str(exc)
         raise locate_parse_error(bytes(body), source, _parses, message) from None
-    cols = _columns(table)
+    table = table.unify_dictionaries().combine_chunks()
+    times = epoch_seconds(_chunk(table, "time"))
+    if times.unreadable is not None:
+        row = times.unreadable
+        text = _chunk(table, "time")[row].as_py().decode("utf-8", "replace")
+        message = f"Row #{row + 1}: {text!r} is not a time arrow can read"
+        raise locate_parse_error(bytes(body), source, _parses, message)
+    fast = fast_columns(table, times)
+    if fast is not None:
+        part = cut_file_order(source, fast.symbol_names, fast.symbol_index, fast.seconds,
+                              fast.values)
+        if part is not None:
+            return part
+    cols = _columns(table, times)
     problem = first_problem(cols)
     if problem is not None:
         raise TapeError(source, problem.row + 2, problem.column, problem.reason)
-    return _split(cols, source)
-
-
-def _check_header(data: memoryview, source: str) -> int:
-    head = bytes(data[:4096])  # the header is one short line
-    end = head.find(b"\n")
-    line = head if end < 0 else head[:end]
-    start = len(_BOM) if line.startswith(_BOM) else 0
-    header = line[start:].removesuffix(b"\r").decode("utf-8", "replace")
-    if header != HEADER:
-        found = repr(header[:200]) if header else "an empty line"
-        raise TapeError(source, 1, "header", f"expected {HEADER!r}, found {found}")
-    return len(data) if end < 0 else end + 1
+    values = {name: cols.prices[name].micros for name in PRICE_COLUMNS}
+    values.update((name, cols.ints[name].values) for name in INT_COLUMNS)
+    part = cut_file_order(source, cols.symbol_names, cols.symbol_index, cols.seconds, values)
+    assert part is not None  # first_problem found no duplicate
+    return part
 
 
 def _arrow_read(body: pa.Buffer, use_threads: bool = False) -> pa.Table:
@@ -166,10 +164,15 @@ def _first_error(body: memoryview, exc: pa.ArrowInvalid) -> str:
 
 def _parses(prefix: bytes) -> bool:
     try:
-        _arrow_read(pa.py_buffer(prefix))
+        table = _arrow_read(pa.py_buffer(prefix))
     except pa.ArrowInvalid:
         return False
-    return True
+    return epoch_seconds(_chunk(table.combine_chunks(), "time")).unreadable is None
+
+
+def _chunk(table: pa.Table, name: str) -> pa.Array:
+    col = table.column(name)
+    return col.chunk(0) if col.num_chunks else pa.nulls(0, col.type)
 
 
 def _numpy(arr: pa.Array, dtype: type) -> tuple[np.ndarray, np.ndarray]:
@@ -193,26 +196,20 @@ def _valid_mask(arr: pa.Array) -> np.ndarray:
     return bits[arr.offset:arr.offset + n].view(np.bool_)  # 0/1 bytes are valid bools
 
 
-def _columns(table: pa.Table) -> ParsedColumns:
-    table = table.unify_dictionaries().combine_chunks()
-
-    def chunk(name: str) -> pa.Array:
-        col = table.column(name)
-        return col.chunk(0) if col.num_chunks else pa.nulls(0, col.type)
-
-    seconds, time_valid = _numpy(chunk("time"), np.int64)
-    if not time_valid.all():
-        seconds = np.where(time_valid, seconds, 0)
-    index, names = _symbols(chunk("symbol"))
-    order, bounds = _group_by_symbol(index, len(names))
+def _columns(table: pa.Table, times: Times) -> ParsedColumns:
+    """Every column with its row-by-row masks, for ``checks`` (the slow path)."""
+    seconds = times.seconds
+    time_valid = np.ones(len(seconds), dtype=bool) if times.empty is None else ~times.empty
+    index, names = _symbols(_chunk(table, "symbol"))
+    order, bounds = group_by_symbol(index, len(names))
     scratch = (np.empty(len(seconds)), np.empty(len(seconds)))
-    prices = {name: PriceColumn.from_floats(*_numpy(chunk(name), np.float64), scratch)
+    prices = {name: PriceColumn.from_floats(*_numpy(_chunk(table, name), np.float64), scratch)
               for name in PRICE_COLUMNS}
     ints = {}
     for name in INT_COLUMNS:
-        values, valid = _numpy(chunk(name), np.int64)
+        values, valid = _numpy(_chunk(table, name), np.int64)
         ints[name] = IntColumn(values if valid.all() else np.where(valid, values, 0), valid)
-    grouped = seconds if order is None else _gather(seconds, order)
+    grouped = gather(seconds, order)
     return ParsedColumns(seconds, time_valid, index, names, order, grouped, bounds, prices, ints)
 
 
@@ -225,52 +222,7 @@ def _symbols(arr: pa.DictionaryArray) -> tuple[np.ndarray, list[bytes]]:
     return index, names
 
 
-def _group_by_symbol(index: np.ndarray, count: int) -> tuple[np.ndarray | None, np.ndarray]:
-    """A stable order grouping rows by symbol (None: one symbol), and group offsets."""
-    bounds = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.bincount(index, minlength=count), out=bounds[1:])
-    if count <= 1:
-        return None, bounds
-    # numpy sorts small unsigned ints by radix: several times faster than int32.
-    narrow = index.astype(np.uint8 if count <= 256 else np.uint16 if count <= 65536 else np.int64)
-    return np.argsort(narrow, kind="stable"), bounds
-
-
-def _gather(values: np.ndarray, order: np.ndarray) -> np.ndarray:
-    return np.take(values, order, mode="clip")  # order is in range; clip skips the check
-
-
-def _split(cols: ParsedColumns, source: str) -> _FileTape:
-    """Cut the (valid) rows into one SymbolTape per symbol."""
-    order = cols.symbol_order
-
-    def grouped(arr: np.ndarray) -> np.ndarray:
-        return arr if order is None else _gather(arr, order)
-
-    p, n = cols.prices, cols.ints
-    columns = {
-        "time": cols.grouped_seconds * NS,
-        **{name: grouped(p[name].micros) for name in ("open", "high", "low", "close")},
-        "volume": grouped(n["volume"].values),
-        "bid": grouped(p["bid"].micros), "bid_size": grouped(n["bid_size"].values),
-        "ask": grouped(p["ask"].micros), "ask_size": grouped(n["ask_size"].values),
-    }
-    # Valid prices are positive, so presence is "non-zero" after the gather.
-    columns["has_trade"] = columns["open"] != 0
-    columns["has_bid"] = columns["bid"] != 0
-    columns["has_ask"] = columns["ask"] != 0
-    symbols, spans = {}, {}
-    for k, raw_name in enumerate(cols.symbol_names):
-        lo, hi = int(cols.group_bounds[k]), int(cols.group_bounds[k + 1])
-        if lo == hi:
-            continue
-        name = raw_name.decode()
-        symbols[name] = SymbolTape(name, **{key: arr[lo:hi] for key, arr in columns.items()})
-        spans[name] = (lo, hi)
-    return _FileTape(source, symbols, order, spans)
-
-
-def _merge_symbol(symbol: str, parts: list[_FileTape]) -> SymbolTape:
+def _merge_symbol(symbol: str, parts: list[FileTape]) -> SymbolTape:
     if len(parts) == 1:
         return parts[0].symbols[symbol]
     tapes = [p.symbols[symbol] for p in parts]
@@ -289,7 +241,7 @@ def _merge_symbol(symbol: str, parts: list[_FileTape]) -> SymbolTape:
     return SymbolTape(symbol, **fields)
 
 
-def _raise_duplicate(symbol: str, parts: list[_FileTape], order: np.ndarray,
+def _raise_duplicate(symbol: str, parts: list[FileTape], order: np.ndarray,
                      dup: np.ndarray) -> None:
     file_of = np.concatenate([np.full(len(p.symbols[symbol]), k) for k, p in enumerate(parts)])
     line_of = np.concatenate([p.lines(symbol) for p in parts])
