@@ -56,7 +56,7 @@ class WatcherMachine:
 
     __slots__ = (
         "spec", "armed_at", "disarm_at", "level", "state", "bars_evaluated",
-        "decision", "_fast", "_max_bars", "_bar_size",
+        "decision", "_fast", "_fast_floor", "_max_bars", "_bar_size",
     )
 
     def __init__(self, spec: WatcherSpec, armed_at: int, disarm_at: int) -> None:
@@ -73,6 +73,7 @@ class WatcherMachine:
         self._fast: FastThresholds | None = (
             fast_thresholds(fast, spec.level) if fast is not None else None
         )
+        self._fast_floor = spec.level + min(self._fast.distance) if self._fast else 0
         self._max_bars = spec.params.max_bars
         self._bar_size = spec.params.bar_seconds * NS
 
@@ -96,12 +97,15 @@ class WatcherMachine:
 
     def on_fast_bar(self, bar: Bar) -> Trigger | None:
         """Evaluate a closed 1-second bar under the fast rule."""
-        if (
-            self.state is not WatcherState.ARMED
-            or self._fast is None
-            or not self.fast_bar_in_window(bar)
-            or not fast_rule_fires(bar, self.level, self._fast)
-        ):
+        th = self._fast
+        if th is None or self.state is not WatcherState.ARMED:
+            return None
+        start, size, _, high = bar[0], bar[1], bar[2], bar[3]
+        if start < self.armed_at or start + size > self.disarm_at:
+            return None
+        # Most bars are far below level + the smallest distance: a cheap necessary
+        # condition first, then the rule itself.
+        if high < self._fast_floor or not fast_rule_fires(bar, self.level, th):
             return None
         trigger = Trigger("fast", bar.end, bar)
         self._finish(trigger, WatcherState.TRIGGERED)
