@@ -116,6 +116,10 @@ class Daemon:
         for fields in early_ops:
             self.journal.record("ops", **fields)
 
+    def _sync_journal(self) -> None:
+        if self.journal is not None:  # today's journal, also after a day rollover
+            self.journal.sync()
+
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
         self.emit(ev.DaemonState(at=self.clock(), state=state, detail=detail))
@@ -153,7 +157,7 @@ class Daemon:
             assert self.journal is not None
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, store=self.store,
-                                      after_send=self.journal.sync)
+                                      after_send=self._sync_journal)
             await self._reconcile()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
@@ -399,6 +403,8 @@ class Daemon:
         assert self.journal is not None
         self.journal.close()
         self._open_day()
+        if self.router is not None:
+            self.router.use_store(self.store)
         self.instruments.clear()  # the contracts' hours are read again for the new days
         self.market.forget_instruments()
         self.risk = RiskLedger(self.config.risk)

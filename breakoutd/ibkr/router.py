@@ -181,6 +181,11 @@ class OrderRouter:
 
     # --- queries ---------------------------------------------------------------------
 
+    def use_store(self, store: StateStore) -> None:
+        """Keep the order-id high-water mark in a new day's state from now on."""
+        store.note_order_id(self._store.state.order_id_high_water if self._store else 0)
+        self._store = store
+
     def entry(self, order_ref: str) -> RoutedEntry | None:
         """The entry with this ref, if the router knows it."""
         book = self._books.get(order_ref)

@@ -134,3 +134,20 @@ def test_the_daemon_arms_nothing_on_a_holiday(tmp_path: Path) -> None:
             assert await r.finish() == 0
 
     asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_the_daily_replan_rolls_over_to_the_next_trading_day(tmp_path: Path) -> None:
+    async def body() -> None:
+        rows = ramp("09:29:50", 30, "9.50")
+        async with running_daemon(rows, RTH_ONLY, tmp_path, start="09:29:55") as r:
+            await r.step(10, until=lambda: bool(r.events.of(ev.WatcherStarted)))
+            await r.gw.advance_to(at("03:30:00", dt.date(2026, 3, 10)))
+            await r.daemon._new_day()  # what the 03:30 job runs
+            assert r.daemon.day == dt.date(2026, 3, 10)
+            assert r.daemon.store.path.name == "2026-03-10.json"  # written once something fires
+            running = [s.detail for s in r.events.of(ev.DaemonState) if s.state == "running"]
+            assert running[-1] == "new day 2026-03-10: 0 armed, 1 waiting"
+            assert await r.finish() == 0
+        assert (tmp_path / "journal" / "2026-03-10" / "events.jsonl").exists()
+
+    asyncio.run(asyncio.wait_for(body(), 60))
