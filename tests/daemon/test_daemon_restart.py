@@ -65,8 +65,10 @@ def test_kill_9_after_sending_then_restart_sends_nothing_again(tmp_path: Path) -
     async def body() -> None:
         gw = SimGateway(Market(rows()), port=0, start=dt.time(9, 30, 55), day=DAY)
         await gw.start()
+        procs: list[asyncio.subprocess.Process] = []
         try:
             first = await start_daemon(tmp_path, gw.port)
+            procs.append(first)
             await read_until(first, "sent stop")
             await at_the_broker(gw, 3)  # the whole bracket has reached the gateway
             first.send_signal(signal.SIGKILL)
@@ -74,6 +76,7 @@ def test_kill_9_after_sending_then_restart_sends_nothing_again(tmp_path: Path) -
             # The entry fills (09:31:05 trades through it) while no daemon runs.
             await asyncio.sleep(max(0.0, (at("09:31:06") - gw.now_ns()) / 1e9))
             second = await start_daemon(tmp_path, gw.port)
+            procs.append(second)
             await read_until(second, "daemon running")
             second.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(second.wait(), 30) == 0
@@ -82,6 +85,10 @@ def test_kill_9_after_sending_then_restart_sends_nothing_again(tmp_path: Path) -
             assert refs.count("bo:20260309:rth:DEMO@10.00") == 1  # one entry at the broker
             assert gw.engine.positions()["DEMO"][0] == 100
         finally:
+            for proc in procs:  # a failing test must not leave a daemon running
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
             await gw.stop()
 
     asyncio.run(asyncio.wait_for(body(), 90))

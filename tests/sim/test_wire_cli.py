@@ -90,49 +90,54 @@ def test_breakoutd_sim_process_as_a_new_user_runs_it() -> None:
             sys.executable, "-m", "breakoutd.cli.main", "sim", *_tape_args(), "--start",
             "09:35:00", "--port", "0", "--stats", cwd=ROOT, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        assert proc.stderr is not None and proc.stdout is not None
-        port = None
-        log: list[str] = []
-        while port is None:
-            line = (await proc.stderr.readline()).decode()
-            assert line, "breakoutd sim exited early:\n" + "".join(log)
-            log.append(line)
-            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            port = int(found.group(1)) if found else None
-        ib = IB()
-        await ib.connectAsync("127.0.0.1", port, clientId=3)
-        spy = await stock(ib, "SPY")
-        ticker = ib.reqMktData(spy)
-        bars = await ib.reqHistoricalDataAsync(spy, "", "1800 S", "1 min", "TRADES", False,
-                                               keepUpToDate=True)
-        assert len(bars) > 0 and str(bars[-1].date).startswith("2013-10-07 09:3")
-        await until(ib, lambda: ticker.ask > 0)
-        # Prices relative to the ask: the synthetic fallback's SPY may trade below $1.
-        digits = 2 if ticker.ask >= 1 else 4
-        parent, take, stop = ib.bracketOrder("BUY", 10, round(ticker.ask * 1.001, digits),
-                                             round(ticker.ask * 1.05, digits),
-                                             round(ticker.ask * 0.95, digits))
-        trades = [ib.placeOrder(spy, o) for o in (parent, take, stop)]
-        await until(ib, lambda: trades[0].orderStatus.status == "Filled")
-        await until(ib, lambda: len(ib.positions()) == 1)
-        assert ib.positions()[0].position == 10.0
-        assert [f.execution.side for f in ib.fills()] == ["BOT"]
-        ib.disconnect()
-        again = IB()
-        await again.connectAsync("127.0.0.1", port, clientId=3)
-        children = await again.reqOpenOrdersAsync()
-        assert sorted(t.order.orderId for t in children) == [take.orderId, stop.orderId]
-        assert [f.execution.orderId for f in again.fills()] == [parent.orderId]
-        for trade in children:
-            again.cancelOrder(trade.order)
-        await until(again, lambda: all(t.orderStatus.status == "Cancelled" for t in children))
-        again.disconnect()
-        proc.send_signal(signal.SIGINT)
-        out, err = await proc.communicate()
-        log.append(err.decode())
-        assert proc.returncode == 0, "".join(log)
-        assert "orders received: 3" in out.decode()
-        text = "".join(log)
-        assert "client 3 connected" in text and "fill: client 3 order" in text
+        try:
+            assert proc.stderr is not None and proc.stdout is not None
+            port = None
+            log: list[str] = []
+            while port is None:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "breakoutd sim exited early:\n" + "".join(log)
+                log.append(line)
+                found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+                port = int(found.group(1)) if found else None
+            ib = IB()
+            await ib.connectAsync("127.0.0.1", port, clientId=3)
+            spy = await stock(ib, "SPY")
+            ticker = ib.reqMktData(spy)
+            bars = await ib.reqHistoricalDataAsync(spy, "", "1800 S", "1 min", "TRADES", False,
+                                                   keepUpToDate=True)
+            assert len(bars) > 0 and str(bars[-1].date).startswith("2013-10-07 09:3")
+            await until(ib, lambda: ticker.ask > 0)
+            # Prices relative to the ask: the synthetic fallback's SPY may trade below $1.
+            digits = 2 if ticker.ask >= 1 else 4
+            parent, take, stop = ib.bracketOrder("BUY", 10, round(ticker.ask * 1.001, digits),
+                                                 round(ticker.ask * 1.05, digits),
+                                                 round(ticker.ask * 0.95, digits))
+            trades = [ib.placeOrder(spy, o) for o in (parent, take, stop)]
+            await until(ib, lambda: trades[0].orderStatus.status == "Filled")
+            await until(ib, lambda: len(ib.positions()) == 1)
+            assert ib.positions()[0].position == 10.0
+            assert [f.execution.side for f in ib.fills()] == ["BOT"]
+            ib.disconnect()
+            again = IB()
+            await again.connectAsync("127.0.0.1", port, clientId=3)
+            children = await again.reqOpenOrdersAsync()
+            assert sorted(t.order.orderId for t in children) == [take.orderId, stop.orderId]
+            assert [f.execution.orderId for f in again.fills()] == [parent.orderId]
+            for trade in children:
+                again.cancelOrder(trade.order)
+            await until(again, lambda: all(t.orderStatus.status == "Cancelled" for t in children))
+            again.disconnect()
+            proc.send_signal(signal.SIGINT)
+            out, err = await proc.communicate()
+            log.append(err.decode())
+            assert proc.returncode == 0, "".join(log)
+            assert "orders received: 3" in out.decode()
+            text = "".join(log)
+            assert "client 3 connected" in text and "fill: client 3 order" in text
+        finally:
+            if proc.returncode is None:  # a failing test must not leave the sim running
+                proc.kill()
+                await proc.wait()
 
     run(body(), timeout=90)

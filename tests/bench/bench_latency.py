@@ -1,0 +1,743 @@
+"""Bar-to-order latency of the daemon, measured by the simulated gateway; memory per watcher.
+
+Run: ``python tests/bench/bench_latency.py [--watchers 10,100,500] [--runs 5,3,3]
+[--speed 5] [--memory]``.
+
+The market: N symbols (S000..), a tape row for every symbol every second (a
+fresh quote each second, a trade in 60% of them), replayed by the sim at the
+tape's pace on a virtual clock running at ``--speed`` times real time. The
+watchlist: per symbol one *trigger* watcher (it fires once, at a second of its
+own) and one *sentinel* (level out of reach, armed all run), so exactly N
+symbols stream for the whole run and 2N..N watchers are armed. Triggers:
+fast-rule spikes at distinct seconds (never in the second that ends a minute),
+and one close-rule break per minute boundary, alone in its instant.
+
+The daemon (``breakoutd.daemon.app.Daemon``, production console logging to a
+file, journals and state on the ``--var`` disk) runs in one process, the sim in
+another, as the real gateway would; both read CLOCK_MONOTONIC, so the sim's
+stamps (market data written, order received) and the daemon's journal stamps
+(``mono_ns``) lie on one time line. The speed does not change the measured
+path: every virtual second's rows still reach the daemon as one burst and the
+trigger is decided from that burst; only the idle time between bursts shrinks
+(``--speed 1`` checks it).
+
+Printed per N and rule: p50 / p99 / max of (entry order received - the
+triggering market data written), as the median over runs and pooled; the
+median breakdown from the daemon's journal; the correctness check (every
+expected trigger produced exactly one intent and one entry order at the sim,
+nothing else fired, and the data each latency is measured from is the trigger's
+own). ``--memory``: RSS and tracemalloc of the daemon with 10 and 500 armed
+watchers (one per symbol), and with a second watcher on each of 500 symbols.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import datetime as dt
+import gc
+import math
+import multiprocessing as mp
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, NamedTuple, TextIO
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from breakoutd.calendar import exchange_ns  # noqa: E402
+from breakoutd.core import events as ev  # noqa: E402
+from breakoutd.core.bars import NS  # noqa: E402
+from breakoutd.core.params import FastSchedule  # noqa: E402
+from breakoutd.core.prices import format_price  # noqa: E402
+from breakoutd.core.rules import fast_thresholds  # noqa: E402
+from breakoutd.daemon.journal import read_journal  # noqa: E402
+from breakoutd.sim import Market, Row, SimGateway  # noqa: E402
+from breakoutd.sim.stats import percentile  # noqa: E402
+
+DAY = dt.date(2026, 3, 9)  # a Monday
+START = dt.time(9, 35)  # the virtual clock waits here until the daemon is armed
+PREROLL = 30  # seconds of tape before the start: every symbol has a quote
+FAST_SECONDS = range(3, 59)  # seconds of a minute a spike may occupy (:59 ends the minute)
+CENT = 10_000  # micro-dollars
+
+
+# --- the market and the watchlist -------------------------------------------------------
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One run's shape; every process rebuilds the same plan from it."""
+
+    n: int  # symbols streaming
+    seed: int = 7
+    speed: float = 5.0
+    sentinels: int = 1  # watchers per symbol that never fire (they keep it streaming)
+    triggers: int = 100  # watchers that fire, one per symbol (at most n)
+    trace_memory: bool = False
+    pin: bool = True  # the sim and the daemon each on a core of its own
+    profile: str = ""  # write the daemon's cProfile stats here
+    console: str = "production"  # the daemon's console: production | sync | off
+    quiet_seconds: int = 20  # virtual seconds streamed when there are no triggers
+
+
+@dataclass
+class Plan:
+    """Rows, watchlist and the triggers they must cause: watcher id -> (kind, at)."""
+
+    rows: list[Row]
+    watchlist: str
+    triggers: dict[str, tuple[str, int]]
+    start_ns: int
+    end_ns: int
+
+
+def symbols(n: int) -> list[str]:
+    """S000, S001, ..."""
+    return [f"S{i:03d}" for i in range(n)]
+
+
+def schedule(cfg: BenchConfig, start: int) -> list[tuple[str, int]]:
+    """(kind, instant) of every trigger: one close break per minute, spikes in between."""
+    count = min(cfg.n, cfg.triggers)
+    if not count:
+        return []
+    minutes = max(1, math.ceil(count / (len(FAST_SECONDS) + 1)))
+    closes = min(minutes, count)
+    slots = [start + (60 * m + s) * NS for m in range(minutes) for s in FAST_SECONDS]
+    fast = count - closes
+    picked = [slots[i * len(slots) // fast] for i in range(fast)] if fast else []
+    # A spike in [s, s+1) triggers at s+1; a minute's close at its end.
+    out = [("fast", s + NS) for s in picked]
+    out += [("close", start + 60 * (m + 1) * NS) for m in range(closes)]
+    return sorted(out, key=lambda x: x[1])
+
+
+def build_plan(cfg: BenchConfig, with_rows: bool = True) -> Plan:
+    """The seeded market and watchlist of a run (the daemon's process needs no rows)."""
+    start = exchange_ns(DAY, START)
+    names = symbols(cfg.n)
+    order = list(range(cfg.n))
+    random.Random(cfg.seed).shuffle(order)  # the trigger symbol's place in the burst varies
+    events = schedule(cfg, start)
+    plan_of = {names[order[i]]: e for i, e in enumerate(events)}
+    last = max((at for _, at in events), default=start + cfg.quiet_seconds * NS)
+    end = last + 3 * NS
+    rows: list[Row] = []
+    entries = ["breakouts:"]
+    for i, sym in enumerate(names):
+        base = (10 + i % 50) * 1_000_000  # $10..$59: the fast rule's 1.25 regime
+        level = base + 50 * CENT
+        if with_rows:
+            rows += symbol_rows(sym, base, level, plan_of.get(sym), start - PREROLL * NS, end,
+                                random.Random(cfg.seed * 1000 + i))
+        if sym in plan_of:
+            entries.append(watcher_yaml(f"T-{sym}", sym, level, base))
+        for j in range(cfg.sentinels):
+            entries.append(watcher_yaml(f"Q{j}-{sym}", sym, base + (50 + j) * 1_000_000, base))
+    triggers = {f"T-{s}": e for s, e in plan_of.items()}
+    return Plan(rows, "\n".join(entries) + "\n", triggers, start, end)
+
+
+def watcher_yaml(wid: str, sym: str, level: int, base: int) -> str:
+    """A bracket watcher whose exits stay far from the market."""
+    return (f"  - id: {wid}\n    symbol: {sym}\n    level: {format_price(level)}\n"
+            f"    qty: 100\n    tp: {format_price(level + 200 * CENT)}\n"
+            f"    sl: {format_price(base - 100 * CENT)}\n")
+
+
+def symbol_rows(sym: str, base: int, level: int, trigger: tuple[str, int] | None,
+                first: int, end: int, rnd: random.Random) -> list[Row]:
+    """A quiet walk within 20 cents of ``base``, with the trigger's spike or closing break."""
+    spike_at = close_from = None
+    if trigger is not None and trigger[0] == "fast":
+        spike_at = trigger[1] - NS
+    elif trigger is not None:
+        close_from = trigger[1] - 10 * NS  # the minute's last 10 seconds trade above the level
+    mid, rows = base, []
+    for t in range(first, end, NS):
+        mid = min(base + 20 * CENT, max(base - 20 * CENT, mid + rnd.choice((-CENT, 0, CENT))))
+        size = 100 * (1 + (t // NS) % 5)  # the quote changes every second: always fresh
+        if t == spike_at:
+            rows.append(spike_row(sym, t, level, size))
+        elif close_from is not None and close_from <= t < close_from + 10 * NS:
+            p = level + 2 * CENT  # above the level, far under any fast distance
+            rows.append(Row(t, sym, p, p, p, p, 500, p - CENT, size, p + CENT, size))
+        elif rnd.random() < 0.6:
+            lo, hi = mid - rnd.choice((0, CENT)), mid + rnd.choice((0, CENT))
+            rows.append(Row(t, sym, rnd.choice((lo, hi)), hi, lo, mid, 100 * rnd.randint(1, 20),
+                            mid - CENT, size, mid + CENT, size))
+        else:
+            rows.append(Row(t, sym, None, None, None, None, None, mid - CENT, size, mid + CENT, size))
+    return rows
+
+
+def spike_row(sym: str, t: int, level: int, size: int) -> Row:
+    """A 1-second bar that meets the fast rule exactly: high L+D, range S, close at the high."""
+    th = fast_thresholds(FastSchedule(), level)
+    k = th.k_of(t)
+    high = level + th.distance[k]
+    low = high - th.spread[k]
+    return Row(t, sym, low, high, low, high, 1000, high - CENT, size, high + CENT, size)
+
+
+# --- the sim's process --------------------------------------------------------------------
+
+def sim_main(cfg: BenchConfig, conn: Connection) -> None:
+    """Serve the plan's market; run the clock on "go"; report what arrived on "report"."""
+    pin(cfg, 0)
+    plan = build_plan(cfg)
+
+    async def main() -> None:
+        gw = SimGateway(Market(plan.rows), port=0, start=START, day=DAY, manual_clock=True,
+                        md_lines=2 * cfg.n + 10, rate_limit=100_000, cash=1e9)
+        await gw.start()
+        conn.send(gw.port)
+        await receive(conn)  # "go"
+        gw.run_clock(cfg.speed)
+        mono = time.monotonic_ns()
+        conn.send((gw.now_ns(), mono, cfg.speed))
+        await receive(conn)  # "report"
+        records = [(r.order_id, r.symbol, r.received_ns, r.md_written_ns, r.bar_written_ns)
+                   for r in gw.stats.records]
+        orders = [(o.order_id, o.symbol, o.parent_id, o.order_ref)
+                  for o, _ in gw.engine.open_orders() + gw.engine.completed_orders()]
+        conn.send((records, orders))
+        await receive(conn)  # "stop"
+        await gw.stop()
+
+    asyncio.run(main())
+
+
+def pin(cfg: BenchConfig, index: int) -> None:
+    """Keep this process on one core, so the sim and the daemon never preempt each other."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if cfg.pin and len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[index]})
+
+
+async def receive(conn: Connection) -> Any:
+    """The next message from the parent, without blocking the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+
+# --- the daemon's process -----------------------------------------------------------------
+
+class MirrorClock:
+    """The sim's virtual clock read in another process (both sides use CLOCK_MONOTONIC)."""
+
+    def __init__(self, start_ns: int) -> None:
+        self._virtual = start_ns
+        self._mono: int | None = None
+        self._speed = 1.0
+
+    def run(self, virtual_ns: int, mono_ns: int, speed: float) -> None:
+        """Follow the sim's clock, which read ``virtual_ns`` at ``mono_ns``."""
+        self._virtual, self._mono, self._speed = virtual_ns, mono_ns, speed
+
+    def __call__(self) -> int:
+        if self._mono is None:
+            return self._virtual
+        return self._virtual + int((time.monotonic_ns() - self._mono) * self._speed)
+
+
+class Collector:
+    """Every event the daemon emits, passed on to the production console."""
+
+    def __init__(self, console: Callable[[ev.Event], None], probe: Probe) -> None:
+        self.items: list[ev.Event] = []
+        self.changed = asyncio.Event()
+        self._console = console
+        self._probe = probe
+
+    def __call__(self, event: ev.Event) -> None:
+        self.items.append(event)
+        self.changed.set()
+        if isinstance(event, ev.FastTriggered | ev.Confirmed):
+            self._probe.triggered(event.watcher_id)
+        self._console(event)
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.items if isinstance(e, kind)]
+
+    async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` (checked on every event and twice a second)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), 0.5)
+            except TimeoutError:
+                pass
+        return True
+
+
+class Probe:
+    """When each read of gateway data was decoded and handed to the daemon (monotonic ns).
+
+    ib_async decodes a whole read, then emits ``pendingTickersEvent`` once; the probe
+    wraps ``Client._onSocketHasData`` (third-party, in this process only) and listens
+    to that event first and last, so each trigger gets: read start, tickers handed
+    over, tickers handled, read end, and the read's size.
+    """
+
+    def __init__(self) -> None:
+        self.hops: dict[str, tuple[int, int, int, int, int]] = {}
+        self._read: list[int] = [0, 0, 0, 0]
+        self._triggered: list[str] = []
+
+    def new_ib(self) -> Any:
+        """An IB whose reads are timed, for the daemon (before its MarketData exists)."""
+        from ib_async import IB
+        from ib_async.client import Client
+
+        original = Client._onSocketHasData
+        probe = self
+
+        def timed(client: Any, data: bytes) -> None:
+            probe._read = [time.monotonic_ns(), 0, 0, len(data)]
+            try:
+                original(client, data)
+            finally:
+                probe.read_done()
+
+        Client._onSocketHasData = timed  # type: ignore[method-assign]
+        ib = IB()  # its Client binds the timed method now
+        ib.pendingTickersEvent += self._pending_start
+        return ib
+
+    def after_daemon(self, ib: Any) -> None:
+        """Listen last to the tickers event, after the daemon's MarketData."""
+        ib.pendingTickersEvent += self._pending_end
+
+    def _pending_start(self, _tickers: object) -> None:
+        self._read[1] = time.monotonic_ns()
+
+    def _pending_end(self, _tickers: object) -> None:
+        self._read[2] = time.monotonic_ns()
+
+    def triggered(self, watcher_id: str) -> None:
+        self._triggered.append(watcher_id)
+
+    def read_done(self) -> None:
+        start, pending, handled, size = self._read
+        for wid in self._triggered:
+            self.hops[wid] = (start, pending, handled, time.monotonic_ns(), size)
+        self._triggered.clear()
+
+
+def daemon_main(cfg: BenchConfig, port: int, var: Path, conn: Connection) -> None:
+    """Run the daemon on the plan's watchlist; report when every entry is out."""
+    pin(cfg, 1)
+    if cfg.trace_memory:
+        tracemalloc.start()
+    profiler = cProfile.Profile() if cfg.profile else None
+    try:
+        if profiler is not None:
+            profiler.enable()
+        asyncio.run(run_daemon(cfg, port, var, conn))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(cfg.profile)
+    except Exception as exc:  # the parent must hear about it, not wait forever
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        from loguru import logger
+
+        logger.remove()  # the console's queue is drained before the process ends
+
+
+async def run_daemon(cfg: BenchConfig, port: int, var: Path, conn: Connection) -> None:
+    from breakoutd.daemon.app import Daemon
+    from breakoutd.ibkr.settings import BrokerSettings
+
+    plan = build_plan(cfg, with_rows=False)
+    (var / "watchlists").mkdir(parents=True)
+    (var / "watchlists" / "bench.yaml").write_text(plan.watchlist)
+    with (var / "console.log").open("w") as console_file:
+        probe = Probe()
+        events = Collector(console_for(cfg.console, console_file), probe)
+        clock = MirrorClock(plan.start_ns)
+        ib = probe.new_ib()
+        daemon = Daemon(watchlists=[var / "watchlists"], var=var, settings=BrokerSettings(port=port),
+                        clock=clock, log_event=events, ib=ib)
+        probe.after_daemon(ib)
+        stop = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(daemon.run(stop))
+        await events.until(lambda: daemon.state != "starting" or task.done(), 600)
+        if daemon.state != "running":
+            raise RuntimeError(f"the daemon is {daemon.state}, not running: {task}")
+        await daemon.ib.reqCurrentTimeAsync()  # every subscription has reached the sim
+        conn.send(("ready", len(daemon.runners), len(daemon.market.symbols), memory()))
+        clock.run(*(await receive(conn))[1])
+        expected = len(plan.triggers)
+        real_limit = (plan.end_ns - plan.start_ns) / NS / cfg.speed + 60
+        await events.until(lambda: (expected and entries_sent(events) >= expected)
+                           or clock() > plan.end_ns + 2 * NS, real_limit)
+        await daemon.ib.reqCurrentTimeAsync()  # the sim has read every order sent
+        conn.send(("done", summary(events, probe), memory()))
+        await receive(conn)  # "stop"
+        stop.set()
+        await task
+
+
+def console_for(kind: str, out: TextIO) -> Callable[[ev.Event], None]:
+    """The daemon's console: production (``setup_console``: loguru, enqueued to its
+    thread), ``sync`` (the same lines written by the caller), or ``off`` (what-if)."""
+    from loguru import logger
+
+    from breakoutd.daemon.console import QUIET, describe, setup_console
+
+    if kind == "production":
+        return setup_console(stream=out)
+    logger.remove()
+    if kind == "off":
+        return lambda _event: None
+    logger.add(out, level="INFO", colorize=False,
+               format="{time:YYYY-MM-DD HH:mm:ss.SSS Z} {level: <7} {message}")
+    return lambda e: logger.bind(event=e).log("DEBUG" if isinstance(e, QUIET) else "INFO",
+                                              describe(e))
+
+
+def entries_sent(events: Collector) -> int:
+    return sum(1 for e in events.of(ev.OrderSent) if e.role == "entry")
+
+
+def summary(events: Collector, probe: Probe) -> dict[str, Any]:
+    """What the parent checks: intents, entry orders, and anything else that ended a watcher."""
+    return {
+        "intents": [(e.watcher_id, e.kind, e.trigger_at, e.order_ref) for e in events.of(ev.OrderIntent)],
+        "entries": [(e.order_ref, e.order_id) for e in events.of(ev.OrderSent) if e.role == "entry"],
+        "rejected": [(e.watcher_id, e.reason) for e in events.of(ev.Rejected)],
+        "expired": [e.watcher_id for e in events.of(ev.Expired)],
+        "health": [(e.symbol, e.kind) for e in events.of(ev.BarStreamHealth)],
+        "reads": probe.hops,
+    }
+
+
+def memory() -> dict[str, int]:
+    """This process's RSS and, when tracing, Python's live allocations (bytes)."""
+    gc.collect()
+    out = {"rss": rss_bytes()}
+    if tracemalloc.is_tracing():
+        out["traced"] = tracemalloc.get_traced_memory()[0]
+    return out
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+# --- one run, from the parent -------------------------------------------------------------
+
+class Hops(NamedTuple):
+    """One entry's way from the sim's write to the sim's read, in ns (and the read's bytes)."""
+
+    to_read: int  # market data written -> the daemon starts decoding the read that holds it
+    decode: int  # ib_async decodes the read (realtime-bar handlers run here)
+    tickers: int  # the daemon handles the read's tickers: streams, bars, rules
+    to_intent: int  # end of the read -> OrderIntent journalled (the entry task: quote, plan, risk)
+    to_sim: int  # OrderIntent -> the entry order read by the sim (router, ib_async, socket)
+    read_bytes: int
+
+
+@dataclass
+class RunResult:
+    """One run's latencies (ns) by rule, journal breakdowns, and problems found."""
+
+    latency: dict[str, list[int]] = field(default_factory=lambda: {"fast": [], "close": []})
+    breakdown: dict[str, list[Hops]] = field(
+        default_factory=lambda: {"fast": [], "close": []})
+    problems: list[str] = field(default_factory=list)
+    armed: int = 0
+    late_stamps: int = 0
+    memory: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def expect(conn: Connection, timeout: float, what: str) -> Any:
+    """A message from a child, or a clear failure."""
+    if not conn.poll(timeout):
+        raise SystemExit(f"no {what} from the child process within {timeout:.0f} s")
+    msg = conn.recv()
+    if isinstance(msg, tuple) and msg and msg[0] == "error":
+        raise SystemExit(f"the daemon process failed: {msg[1]}")
+    return msg
+
+
+def one_run(cfg: BenchConfig, var_root: Path, keep: bool = False) -> RunResult:
+    """Start sim and daemon, replay until every entry is out, and check what arrived."""
+    ctx = mp.get_context("fork")
+    sim_conn, sim_child = ctx.Pipe()
+    d_conn, d_child = ctx.Pipe()
+    var = Path(tempfile.mkdtemp(prefix=f"latency-{cfg.n}-", dir=var_root))
+    sim = ctx.Process(target=sim_main, args=(cfg, sim_child), daemon=True)
+    sim.start()
+    port = expect(sim_conn, 120, "port")
+    dmn = ctx.Process(target=daemon_main, args=(cfg, port, var, d_child), daemon=True)
+    dmn.start()
+    result = RunResult()
+    plan = build_plan(cfg, with_rows=False)
+    try:
+        _, result.armed, _, result.memory["armed"] = expect(d_conn, 900, "ready")
+        sim_conn.send("go")
+        clock = expect(sim_conn, 10, "clock")
+        d_conn.send(("clock", clock))
+        _, daemon_summary, result.memory["end"] = expect(
+            d_conn, (plan.end_ns - plan.start_ns) / NS / cfg.speed + 120, "summary")
+        sim_conn.send("report")
+        records, orders = expect(sim_conn, 30, "records")
+    finally:
+        for conn, proc in ((d_conn, dmn), (sim_conn, sim)):
+            with contextlib.suppress(OSError):
+                conn.send("stop")
+            proc.join(30)
+    check_outcomes(plan, daemon_summary, orders, result.problems)
+    measure(plan, cfg, clock, daemon_summary, records, orders, journal_intents(var), result)
+    if not keep:
+        shutil.rmtree(var, ignore_errors=True)
+    return result
+
+
+def check_outcomes(plan: Plan, summary: dict[str, Any], orders: list[Any],
+                   problems: list[str]) -> None:
+    """Every planned trigger gave one intent and one entry order at the sim; nothing else."""
+    intents = {wid: (kind, at) for wid, kind, at, _ in summary["intents"]}
+    if len(summary["intents"]) != len(intents) or intents != plan.triggers:
+        wrong = {w: (plan.triggers.get(w), intents.get(w)) for w in set(intents) | set(plan.triggers)
+                 if plan.triggers.get(w) != intents.get(w)}
+        problems.append(f"intents differ from the plan (expected, got): {sorted(wrong.items())[:5]}")
+    for key in ("rejected", "expired", "health"):
+        if summary[key]:
+            problems.append(f"{key}: {summary[key][:5]}")
+    refs = [ref for _, _, _, ref in summary["intents"]]
+    parents = [ref for _, _, parent, ref in orders if parent == 0]
+    if sorted(parents) != sorted(refs):
+        problems.append(f"the sim holds {len(parents)} entry orders for {len(refs)} intents")
+
+
+def measure(plan: Plan, cfg: BenchConfig, clock: tuple[int, int, float], summary: dict[str, Any],
+            records: list[Any], orders: list[Any], intents_at: dict[str, int],
+            result: RunResult) -> None:
+    """Each entry's latency and hops, once it is sure to be measured from its trigger's data."""
+    virtual0, mono0, speed = clock
+    refs = {ref: wid for wid, _, _, ref in summary["intents"]}
+    entry_ref = {oid: ref for oid, _, parent, ref in orders if parent == 0}
+    burst = NS / speed  # real ns between two rows of a symbol
+    for oid, _sym, received, md_written, bar_written in records:
+        if oid not in entry_ref:
+            continue  # an exit of a bracket
+        wid = refs[entry_ref[oid]]
+        kind, at = plan.triggers[wid]
+        due = mono0 + (at - virtual0) / speed  # when the sim's clock reached the trigger
+        start, pending, handled, end, size = summary["reads"][wid]
+        if start < md_written:
+            # The sim stamps after its write; preempted in between, it stamped late.
+            result.late_stamps += 1
+            continue
+        if not due <= md_written < due + burst / 2 or start - due > burst or (
+                kind == "close" and bar_written != md_written):
+            result.problems.append(f"{wid}: not measured from its trigger's data (the sim or "
+                                   f"the daemon a whole row behind: lower --speed)")
+            continue
+        result.latency[kind].append(received - md_written)
+        result.breakdown[kind].append(Hops(
+            start - md_written, (pending or end) - start, handled - pending if pending else 0,
+            intents_at[wid] - end, received - intents_at[wid], size))
+
+
+def journal_intents(var: Path) -> dict[str, int]:
+    """Per watcher: monotonic ns of its OrderIntent journal line."""
+    lines = read_journal(var / "journal" / DAY.isoformat() / "events.jsonl")
+    return {j["watcher_id"]: j["mono_ns"] for j in lines if j["event"] == "OrderIntent"}
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+def machine() -> str:
+    """CPU, cores, Python and the current load: the numbers depend on all of them."""
+    cpu = platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.python_implementation()} "
+            f"{platform.python_version()}, {platform.system()} {platform.release()}; load avg {load}")
+
+
+def revision() -> str:
+    """The commit measured, and whether the package differs from it."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "breakoutd"], cwd=root,
+                               text=True, capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "(revision unknown)"
+    return f"{head}{' + uncommitted changes' if dirty else ''}"
+
+
+def filesystem(path: Path) -> str:
+    """The filesystem type of ``path`` (journal and state fsyncs depend on it)."""
+    best, kind = "", "?"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _dev, mount, fstype = line.split()[:3]
+        if str(path.resolve()).startswith(mount) and len(mount) > len(best):
+            best, kind = mount, fstype
+    return kind
+
+
+def ms(ns: float) -> str:
+    return f"{ns / 1e6:.3f}"
+
+
+def stats_line(label: str, runs: list[list[int]]) -> str:
+    """Median over runs of p50/p99/max, and the pooled percentiles."""
+    runs = [sorted(r) for r in runs if r]
+    pooled = sorted(v for r in runs for v in r)
+    if not pooled:
+        return f"{label}: no samples"
+    med = [statistics.median(percentile(r, q) if q else r[-1] for r in runs) for q in (50, 99, 0)]
+    return (f"{label}: {len(pooled):4d} entries | median of {len(runs)} runs: p50 {ms(med[0])} "
+            f"p99 {ms(med[1])} max {ms(med[2])} ms | pooled: p50 {ms(percentile(pooled, 50))} "
+            f"p99 {ms(percentile(pooled, 99))} max {ms(pooled[-1])} ms")
+
+
+def breakdown_line(label: str, rows: list[Hops]) -> str:
+    """Median of each hop."""
+    if not rows:
+        return f"{label}: no samples"
+    med = Hops(*(statistics.median(r[i] for r in rows) for i in range(len(Hops._fields))))
+    return (f"{label}: to the daemon {ms(med.to_read)} | ib_async decode {ms(med.decode)} | "
+            f"tickers -> rules {ms(med.tickers)} | -> intent {ms(med.to_intent)} | -> sim "
+            f"{ms(med.to_sim)} ms (median read {med.read_bytes / 1024:.0f} KiB)")
+
+
+def speed_for(n: int, args: argparse.Namespace) -> float:
+    """``--speed``, or by default 5x up to 100 symbols and 1x above (see the module text)."""
+    return args.speed if args.speed else (5.0 if n <= 100 else 1.0)
+
+
+def latency_bench(n: int, runs: int, args: argparse.Namespace) -> bool:
+    """Run one N several times; print its lines; True when every check passed."""
+    cfg = BenchConfig(n, seed=args.seed, speed=speed_for(n, args), triggers=args.triggers,
+                      pin=not args.no_pin, console=args.console)
+    results = [one_run(replace(cfg, seed=args.seed + i), args.var, args.keep_var)
+               for i in range(runs)]
+    print(f"N={n}: {n} symbols streaming, {min(n, args.triggers)} trigger watchers + {n} sentinels "
+          f"({results[0].armed} armed at the start), clock at {cfg.speed:g}x, {runs} runs")
+    for kind in ("fast", "close"):
+        print("  " + stats_line(f"{kind:5s}", [r.latency[kind] for r in results]))
+    for kind in ("fast", "close"):
+        print("  " + breakdown_line(f"{kind:5s} hops", [b for r in results for b in r.breakdown[kind]]))
+    late = sum(r.late_stamps for r in results)
+    if late:
+        print(f"  left out: {late} entries whose data the sim stamped after the daemon had "
+              f"started reading it (the sim was preempted between its write and its stamp)")
+    problems = [p for r in results for p in r.problems]
+    for p in problems[:10]:
+        print(f"  PROBLEM: {p}")
+    return not problems
+
+
+def memory_bench(args: argparse.Namespace) -> bool:
+    """Daemon memory with 10 and 500 armed watchers, a second watcher per symbol, and growth."""
+    shapes = {"10x1": BenchConfig(10), "500x1": BenchConfig(500), "500x2": BenchConfig(500, sentinels=2)}
+    seen: dict[str, dict[str, int]] = {}
+    for name, shape in shapes.items():
+        for traced in (False, True):  # tracemalloc slows the daemon: RSS from an untraced run
+            used = quiet_memory(replace(shape, trace_memory=traced, pin=not args.no_pin))
+            if used is None:
+                return False
+            seen.setdefault(name, {})["traced" if traced else "rss"] = used["traced" if traced else "rss"]
+    for key, label in (("rss", "RSS"), ("traced", "tracemalloc")):
+        own = (seen["500x1"][key] - seen["10x1"][key]) / 490
+        extra = (seen["500x2"][key] - seen["500x1"][key]) / 500
+        print(f"memory ({label}, after {BenchConfig(0).quiet_seconds} s of streaming): "
+              f"10 watchers {seen['10x1'][key] / 2**20:.1f} MiB, 500 {seen['500x1'][key] / 2**20:.1f} "
+              f"MiB -> {own / 1024:.1f} KiB per watcher on a symbol of its own; a second watcher "
+              f"on each of the 500 symbols: {extra / 1024:.1f} KiB each")
+    return memory_growth(args)
+
+
+def memory_growth(args: argparse.Namespace, symbols_n: int = 100, minutes: int = 30) -> bool:
+    """Python allocations after 20 s and after ``minutes`` of streaming, per symbol-hour."""
+    shape = BenchConfig(symbols_n, trace_memory=True, speed=20.0, pin=not args.no_pin)
+    early = quiet_memory(shape)
+    late = quiet_memory(replace(shape, quiet_seconds=60 * minutes))
+    if early is None or late is None:
+        return False
+    hours = (60 * minutes - shape.quiet_seconds) / 3600
+    per = (late["traced"] - early["traced"]) / symbols_n / hours
+    print(f"memory growth (tracemalloc, {symbols_n} symbols streaming for {minutes} min at "
+          f"{shape.speed:g}x): {early['traced'] / 2**20:.1f} -> {late['traced'] / 2**20:.1f} MiB, "
+          f"{per / 2**20:.2f} MiB per symbol per hour")
+    return True
+
+
+def quiet_memory(cfg: BenchConfig) -> dict[str, int] | None:
+    """The daemon's memory after streaming ``cfg.quiet_seconds`` with no trigger."""
+    r = one_run(replace(cfg, triggers=0, speed=min(cfg.speed, 1.0) if cfg.n > 100 else cfg.speed),
+                Path(tempfile.gettempdir()))
+    if r.problems or r.armed != cfg.n * cfg.sentinels:
+        print(f"memory run with {cfg.n} symbols went wrong: armed {r.armed}, {r.problems[:3]}")
+        return None
+    return r.memory["end"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--watchers", default="10,100,500", help="N values, comma-separated")
+    ap.add_argument("--runs", default="5,3,3", help="runs per N (one value, or one per N)")
+    ap.add_argument("--triggers", type=int, default=100, help="trigger watchers per run (at most N)")
+    ap.add_argument("--speed", type=float, default=0.0,
+                    help="virtual clock speed (x real time); default 5 up to N=100, else 1")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--var", type=Path, default=Path(tempfile.gettempdir()),
+                    help="where each run's journal and state go (their fsyncs are on the path)")
+    ap.add_argument("--memory", action="store_true", help="also measure memory per watcher")
+    ap.add_argument("--no-pin", action="store_true", help="let the OS place the two processes")
+    ap.add_argument("--console", choices=("production", "sync", "off"), default="production",
+                    help="the daemon's console: as shipped (loguru, enqueued), written "
+                         "synchronously, or none (a what-if)")
+    ap.add_argument("--keep-var", action="store_true", help="keep each run's journal and state")
+    args = ap.parse_args()
+    ns = [int(x) for x in args.watchers.split(",") if x]
+    runs = [int(x) for x in args.runs.split(",")]
+    runs = (runs * len(ns) if len(runs) == 1 else runs)[:len(ns)]
+    print(machine())
+    print(f"breakoutd {revision()}; sim and daemon in separate processes"
+          f"{', each on its own core' if not args.no_pin else ''}; journal and state on "
+          f"{filesystem(args.var)}; daemon console: {args.console}")
+    print("latency = the entry order read by the sim - the trigger's market data written by it (ms)")
+    ok = all([latency_bench(n, r, args) for n, r in zip(ns, runs, strict=True)])
+    if args.memory:
+        ok = memory_bench(args) and ok
+    print("correctness: every expected trigger produced exactly one intent and one entry order, "
+          "nothing else fired, each latency is from its trigger's data" if ok
+          else "correctness: FAILED (see the lines above)")
+    if not ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
