@@ -40,6 +40,7 @@ from breakoutd.daemon.schedule import SessionScheduler
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
+from breakoutd.errors import OrderRejected
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.market import Instrument, MarketData
@@ -245,7 +246,7 @@ class Daemon:
         arm_at = max(window[0], now)
         self.pending[spec.id] = (arm_at, spec, inst, sessions)
         if arm_at > now:
-            self.scheduler.at(f"arm:{spec.id}", arm_at, self._arm_due)
+            self.scheduler.at(f"arm:{spec.id}", arm_at, self._arm_due_job)
 
     # --- reload ------------------------------------------------------------------------
 
@@ -348,12 +349,15 @@ class Daemon:
             self.instruments[symbol] = await self.market.instrument(symbol)
         return self.instruments[symbol]
 
+    async def _arm_due_job(self) -> None:
+        # A coroutine, so APScheduler runs it on the event loop, not in its thread pool.
+        self._arm_due()
+
     def _arm_due(self) -> None:
         now = self.clock()
         for wid, (arm_at, spec, inst, sessions) in list(self.pending.items()):
-            if arm_at > now:
+            if arm_at > now or self.pending.pop(wid, None) is None:
                 continue
-            del self.pending[wid]
             window = watcher_window(spec, sessions)
             if window is None or window[1] <= now:
                 continue
@@ -454,7 +458,8 @@ class _Port:
         stream = self._daemon.market.stream(symbol)
         return stream.quote if stream is not None else None
 
-    async def send(self, plan: OrderPlan, level: int) -> None:
+    def send(self, plan: OrderPlan, level: int, announce: Callable[[], None]) -> None:
         router = self._daemon.router
-        assert router is not None
-        await router.send(plan, self._inst.contract, level)
+        if router is None:
+            raise OrderRejected("no broker connection yet")
+        router.send_now(plan, self._inst.contract, level, announce)

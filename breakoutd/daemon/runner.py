@@ -28,7 +28,7 @@ class EntryPort(Protocol):
     async def fresh_quote(self, symbol: str, max_age: int, warmup: float
                           ) -> tuple[Quote | None, int | None]: ...
 
-    async def send(self, plan: OrderPlan, level: int) -> None: ...
+    def send(self, plan: OrderPlan, level: int, announce: Callable[[], None]) -> None: ...
 
     def last_quote(self, symbol: str) -> Quote | None: ...
 
@@ -64,25 +64,23 @@ class WatcherRunner:
     def on_fast_bar(self, bar: Bar) -> None:
         """A closed 1-second bar."""
         self.last_price = bar.close
+        trigger = self.machine.on_fast_bar(bar)
+        if trigger is not None:
+            self._enter(trigger, ev.FastTriggered(
+                at=trigger.at, watcher_id=self.spec.id, bar_start=bar.start,
+                high=to_decimal(bar.high), low=to_decimal(bar.low), close=to_decimal(bar.close)))
         if not self._broke and bar.close >= self.machine.level and self.machine.fast_bar_in_window(bar):
             self._broke = True
             self._emit(ev.BreakDetected(at=bar.end, watcher_id=self.spec.id,
                                         price=to_decimal(bar.close)))
-        trigger = self.machine.on_fast_bar(bar)
-        if trigger is not None:
-            self._emit(ev.FastTriggered(at=trigger.at, watcher_id=self.spec.id, bar_start=bar.start,
-                                        high=to_decimal(bar.high), low=to_decimal(bar.low),
-                                        close=to_decimal(bar.close)))
-            self._enter(trigger)
 
     def on_close_bar(self, bar: Bar) -> None:
         """A closed close-rule bar."""
         self.last_price = bar.close
         decision = self.machine.on_close_bar(bar)
         if isinstance(decision, Trigger):
-            self._emit(ev.Confirmed(at=decision.at, watcher_id=self.spec.id, bar_start=bar.start,
-                                    close=to_decimal(bar.close)))
-            self._enter(decision)
+            self._enter(decision, ev.Confirmed(at=decision.at, watcher_id=self.spec.id,
+                                               bar_start=bar.start, close=to_decimal(bar.close)))
         elif isinstance(decision, Expiry):
             self._expire(decision)
 
@@ -100,47 +98,72 @@ class WatcherRunner:
 
     # --- entry -----------------------------------------------------------------------
 
-    def _enter(self, trigger: Trigger) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._entry(trigger))
+    def _enter(self, trigger: Trigger, triggered: ev.Event) -> None:
+        """Enter at once with a fresh quote; else wait for one in a task (warmup, snapshot).
 
-    async def _entry(self, trigger: Trigger) -> None:
+        The hot path: the machine's decision to the orders on the socket with no
+        journal write, log line or trip through the event loop in between; the
+        trigger and intent events follow right after the send."""
         spec = self.spec
-        params = spec.params
-        ref = order_ref(self._day, self._session_of(trigger.at), spec.id)
+        max_age = int(spec.params.quote_age * NS)
+        quote = self._port.last_quote(spec.symbol)
+        now = self._clock()
+        if quote is not None and quote.valid_ask() is not None and now - quote.time <= max_age:
+            self._decide(trigger, triggered, quote, now - quote.time)
+            return
+        self._emit(triggered)
+        self.task = asyncio.get_running_loop().create_task(self._entry_after_warmup(trigger))
+
+    async def _entry_after_warmup(self, trigger: Trigger) -> None:
+        params = self.spec.params
         max_age = int(params.quote_age * NS)
-        quote, age = await self._port.fresh_quote(spec.symbol, max_age, float(params.quote_warmup))
-        age_s = age / NS if age is not None else None
+        quote, age = await self._port.fresh_quote(self.spec.symbol, max_age,
+                                                  float(params.quote_warmup))
         if quote is None or age is None or age > max_age:
-            stale = self._port.last_quote(spec.symbol)
+            stale = self._port.last_quote(self.spec.symbol)
             limit = stale.valid_ask() if stale is not None else None
-            await self._reject(trigger, Rejection(
-                "quote_stale", "no fresh ask after the warmup and a snapshot", limit), age_s)
+            self._reject(trigger, Rejection(
+                "quote_stale", "no fresh ask after the warmup and a snapshot", limit),
+                age / NS if age is not None else None)
             return
+        self._decide(trigger, None, quote, age)
+
+    def _decide(self, trigger: Trigger, triggered: ev.Event | None, quote: Quote, age: int) -> None:
+        spec = self.spec
+        age_s = age / NS
+        ref = order_ref(self._day, self._session_of(trigger.at), spec.id)
         plan = plan_order(spec, quote, ref)
+        if not isinstance(plan, Rejection):
+            limited = self._risk.check(plan)
+            plan = limited if limited is not None else plan
         if isinstance(plan, Rejection):
-            await self._reject(trigger, plan, age_s)
+            if triggered is not None:
+                self._emit(triggered)
+            self._reject(trigger, plan, age_s)
             return
-        limited = self._risk.check(plan)
-        if limited is not None:
-            await self._reject(trigger, limited, age_s)
-            return
-        self._emit(_intent(plan, trigger))
         self._risk.on_entry(plan)
-        # Nothing slow before the send (STYLE: a clean hot path). A crash right after it
-        # cannot send twice: the broker keeps the orderRef, and start-up reconciles by it.
+
+        def announce() -> None:  # right after the orders are on the socket
+            if triggered is not None:
+                self._emit(triggered)
+            self._emit(_intent(plan, trigger))
+
+        # A crash right after the send cannot send twice: the broker keeps the
+        # orderRef, and start-up reconciles by it before arming anything.
         try:
-            await self._port.send(plan, spec.level)
+            self._port.send(plan, spec.level, announce)
         except Exception as exc:  # the broker refused: the watcher is done either way
-            self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "rejected", str(exc), trigger.kind))
-            await self._reject(trigger, Rejection("order_failed", str(exc), plan.limit), age_s,
-                               record=False)
+            self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "rejected", str(exc),
+                                                       trigger.kind))
+            self._reject(trigger, Rejection("order_failed", str(exc), plan.limit), age_s,
+                         record=False)
             return
         self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "entered", kind=trigger.kind))
         self.outcome = "entered"
         self._on_done(self)
 
-    async def _reject(self, trigger: Trigger, r: Rejection, age: float | None,
-                      record: bool = True) -> None:
+    def _reject(self, trigger: Trigger, r: Rejection, age: float | None,
+                record: bool = True) -> None:
         if record:
             ref = order_ref(self._day, self._session_of(trigger.at), self.spec.id)
             self._store.mark_fired(self.spec.id, FiredEntry(ref, trigger.at, "rejected", r.reason, trigger.kind))

@@ -50,7 +50,10 @@ class SessionScheduler:
         return dt.datetime.fromtimestamp((broker_ns - offset) / NS, EXCHANGE_TZ)
 
     def at(self, job_id: str, broker_ns: int, func: Callable[..., Any], *args: Any) -> None:
-        """Run ``func(*args)`` once when the broker's clock reaches ``broker_ns``."""
+        """Run ``func(*args)`` once when the broker's clock reaches ``broker_ns``.
+
+        Give a coroutine function: APScheduler runs plain functions in a thread pool,
+        and the daemon's state belongs to the event loop."""
         self.scheduler.add_job(func, DateTrigger(self.host_time(broker_ns), EXCHANGE_TZ),
                                args=args, id=job_id, replace_existing=True)
 

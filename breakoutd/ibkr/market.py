@@ -228,8 +228,10 @@ class MarketData:
             if None in prices or b.volume <= 0:
                 return
             o, h, lo, c = (p or 0 for p in prices)
-            feed.stream.on_bar5(Bar(datetime_to_ns(b.time), FIVE_SECONDS, o, h, lo, c,
-                                    int(b.volume)))
+            bar = Bar(datetime_to_ns(b.time), FIVE_SECONDS, o, h, lo, c, int(b.volume))
+            # ib_async hands a bar over while it is still decoding the socket read, and the
+            # quotes and prints of the same read only at its end: the bar waits for them.
+            asyncio.get_running_loop().call_soon(feed.stream.on_bar5, bar)
         return on_bar
 
     def on_clock(self) -> None:

@@ -199,6 +199,14 @@ class OrderRouter:
 
     async def send(self, plan: OrderPlan, contract: Contract, level: int) -> RoutedEntry:
         """Send an entry and its exits once; DuplicateOrderError if the ref was ever sent."""
+        return self.send_now(plan, contract, level)
+
+    def send_now(self, plan: OrderPlan, contract: Contract, level: int,
+                 announce: Callable[[], None] | None = None) -> RoutedEntry:
+        """:meth:`send` without a trip through the event loop (the decision's hot path).
+
+        ``announce`` runs right after the orders are on the socket and before their
+        ``OrderSent`` events: the caller's decision events go to the journal there."""
         ref = plan.order_ref
         self._refuse_duplicate(ref)
         if not self._ib.isConnected():
@@ -212,6 +220,8 @@ class OrderRouter:
                 self._ib.placeOrder(contract, p.order)
         except (ConnectionError, OSError) as exc:
             raise OrderRejected(f"{ref}: sending failed ({exc}); it will not be sent again") from exc
+        if announce is not None:
+            announce()
         now = self._clock()
         for p in planned:
             self._emit(order_sent_event(now, ref, plan.symbol, p))
