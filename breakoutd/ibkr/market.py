@@ -224,6 +224,7 @@ class MarketData:
             if not has_new or not bars:
                 return
             b = bars[-1]
+            del bars[:-1]  # ib_async keeps every bar of the day otherwise (~0.24 MiB/symbol/hour)
             prices = [float_to_micros(x) for x in (b.open_, b.high, b.low, b.close)]
             if None in prices or b.volume <= 0:
                 return

@@ -1,33 +1,47 @@
 """Bar-to-order latency of the daemon, measured by the simulated gateway; memory per watcher.
 
 Run: ``python tests/bench/bench_latency.py [--watchers 10,100,500] [--runs 5,3,3]
-[--speed 5] [--memory]``.
+[--triggers 100] [--speed X] [--console production|sync|off] [--memory]``.
 
-The market: N symbols (S000..), a tape row for every symbol every second (a
-fresh quote each second, a trade in 60% of them), replayed by the sim at the
-tape's pace on a virtual clock running at ``--speed`` times real time. The
-watchlist: per symbol one *trigger* watcher (it fires once, at a second of its
-own) and one *sentinel* (level out of reach, armed all run), so exactly N
-symbols stream for the whole run and 2N..N watchers are armed. Triggers:
-fast-rule spikes at distinct seconds (never in the second that ends a minute),
-and one close-rule break per minute boundary, alone in its instant.
+The market: N symbols (S000..) with a tape row for every symbol every second
+(the quote changes each second, a trade in 60% of them), replayed by the sim
+at the tape's pace: a row becomes known, and is sent, at its time + 1 s, so
+each second's rows of all N symbols reach the daemon in one write. The
+watchlist: one *sentinel* per symbol (level out of reach, armed all run, so
+all N symbols stream throughout) and *trigger* watchers on ``--triggers`` of
+the symbols (all of them up to N=100), each firing once: fast-rule spikes at
+distinct seconds (never the second that ends a minute), and one close-rule
+break per minute boundary, alone at its instant. Every entry is a bracket
+(BUY LMT at the ask, a take-profit and a stop far from the market).
 
-The daemon (``breakoutd.daemon.app.Daemon``, production console logging to a
-file, journals and state on the ``--var`` disk) runs in one process, the sim in
-another, as the real gateway would; both read CLOCK_MONOTONIC, so the sim's
-stamps (market data written, order received) and the daemon's journal stamps
-(``mono_ns``) lie on one time line. The speed does not change the measured
-path: every virtual second's rows still reach the daemon as one burst and the
-trigger is decided from that burst; only the idle time between bursts shrinks
-(``--speed 1`` checks it).
+The daemon (``breakoutd.daemon.app.Daemon`` with its production console,
+``setup_console``, writing to a file; journal and state on ``--var``) runs in
+one process and the sim in another, each pinned to its own core, as a real
+gateway would be a process of its own. Both read CLOCK_MONOTONIC, so the sim's
+stamps (market data written, order read: ``SimGateway.stats``) and a probe's
+stamps in the daemon (when ib_async starts decoding the read that holds the
+trigger's data, when it hands the tickers over, when the trigger's event comes
+out: see ``Probe``) lie on one time line. The daemon's clock mirrors the sim's
+virtual clock.
 
-Printed per N and rule: p50 / p99 / max of (entry order received - the
-triggering market data written), as the median over runs and pooled; the
-median breakdown from the daemon's journal; the correctness check (every
-expected trigger produced exactly one intent and one entry order at the sim,
-nothing else fired, and the data each latency is measured from is the trigger's
-own). ``--memory``: RSS and tracemalloc of the daemon with 10 and 500 armed
-watchers (one per symbol), and with a second watcher on each of 500 symbols.
+The virtual clock runs at 5x up to N=100 and at 1x above (``--speed`` forces
+one value). The measured path does not depend on it: each second's rows still
+arrive as one write, are decoded and decided on the same way; only the idle
+time between writes shrinks (1x and 5x give the same medians at N=100). At
+N=500 a write takes the daemon tens of ms, so the clock runs at 1x to keep
+every write apart from the next.
+
+Printed per N and rule: p50 / p99 / max of (entry order read by the sim - the
+trigger's market data written by the sim), the median over runs and pooled;
+the median hops from the stamps (the daemon's own work after decoding is the
+hop "-> order read by the sim" less about one "write -> daemon reads"); and the
+correctness check: every planned trigger gave exactly one OrderIntent (watcher,
+rule and instant as planned) and exactly one entry order at the sim, nothing
+was rejected or expired, no bar-stream health event, and each latency is
+measured from its trigger's own write (not a later one). ``--memory``: the
+daemon's RSS and tracemalloc total with 10 and 500 armed watchers (one per
+symbol), with a second watcher on each of 500 symbols, and the growth of
+Python allocations per symbol-hour of streaming.
 """
 
 from __future__ import annotations
@@ -64,7 +78,6 @@ from breakoutd.core.bars import NS  # noqa: E402
 from breakoutd.core.params import FastSchedule  # noqa: E402
 from breakoutd.core.prices import format_price  # noqa: E402
 from breakoutd.core.rules import fast_thresholds  # noqa: E402
-from breakoutd.daemon.journal import read_journal  # noqa: E402
 from breakoutd.sim import Market, Row, SimGateway  # noqa: E402
 from breakoutd.sim.stats import percentile  # noqa: E402
 
@@ -180,7 +193,8 @@ def symbol_rows(sym: str, base: int, level: int, trigger: tuple[str, int] | None
             rows.append(Row(t, sym, rnd.choice((lo, hi)), hi, lo, mid, 100 * rnd.randint(1, 20),
                             mid - CENT, size, mid + CENT, size))
         else:
-            rows.append(Row(t, sym, None, None, None, None, None, mid - CENT, size, mid + CENT, size))
+            rows.append(Row(t, sym, None, None, None, None, None,
+                            mid - CENT, size, mid + CENT, size))
     return rows
 
 
@@ -254,51 +268,56 @@ class MirrorClock:
 
 
 class Collector:
-    """Every event the daemon emits, passed on to the production console."""
+    """Every event the daemon emits, passed on to its console.
+
+    Nothing here wakes the event loop: the harness polls, so the daemon's own
+    work is all that runs between a read and its entry.
+    """
 
     def __init__(self, console: Callable[[ev.Event], None], probe: Probe) -> None:
         self.items: list[ev.Event] = []
-        self.changed = asyncio.Event()
+        self.entries = 0
         self._console = console
         self._probe = probe
 
     def __call__(self, event: ev.Event) -> None:
         self.items.append(event)
-        self.changed.set()
         if isinstance(event, ev.FastTriggered | ev.Confirmed):
             self._probe.triggered(event.watcher_id)
+        elif isinstance(event, ev.OrderSent) and event.role == "entry":
+            self.entries += 1
         self._console(event)
 
     def of(self, kind: type[Any]) -> list[Any]:
         return [e for e in self.items if isinstance(e, kind)]
 
-    async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``predicate()`` (checked on every event and twice a second)."""
+    @staticmethod
+    async def until(predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()``, checked four times a second."""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
                 return False
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), 0.5)
-            except TimeoutError:
-                pass
+            await asyncio.sleep(0.25)
         return True
 
 
 class Probe:
-    """When each read of gateway data was decoded and handed to the daemon (monotonic ns).
+    """When the daemon read, decoded and handled the data behind each trigger (monotonic ns).
 
-    ib_async decodes a whole read, then emits ``pendingTickersEvent`` once; the probe
-    wraps ``Client._onSocketHasData`` (third-party, in this process only) and listens
-    to that event first and last, so each trigger gets: read start, tickers handed
-    over, tickers handled, read end, and the read's size.
+    ib_async decodes a whole socket read, then emits ``pendingTickersEvent`` once.
+    The probe wraps ``Client._onSocketHasData`` (third-party, in this process only)
+    and listens to that event before the daemon does; a trigger is stamped when its
+    event reaches the console callback, and belongs to the read in progress, or the
+    one just finished (a 5-second bar is handled right after its read).
     """
 
     def __init__(self) -> None:
+        # watcher id -> read start, tickers handed over, read end, trigger seen, read bytes
         self.hops: dict[str, tuple[int, int, int, int, int]] = {}
-        self._read: list[int] = [0, 0, 0, 0]
-        self._triggered: list[str] = []
+        self._read = [0, 0, 0, 0]  # start, tickers handed over, end, bytes
+        self._reading = False
+        self._triggered: list[tuple[str, int]] = []
 
     def new_ib(self) -> Any:
         """An IB whose reads are timed, for the daemon (before its MarketData exists)."""
@@ -310,6 +329,7 @@ class Probe:
 
         def timed(client: Any, data: bytes) -> None:
             probe._read = [time.monotonic_ns(), 0, 0, len(data)]
+            probe._reading = True
             try:
                 original(client, data)
             finally:
@@ -317,26 +337,27 @@ class Probe:
 
         Client._onSocketHasData = timed  # type: ignore[method-assign]
         ib = IB()  # its Client binds the timed method now
-        ib.pendingTickersEvent += self._pending_start
+        ib.pendingTickersEvent += self._tickers
         return ib
 
-    def after_daemon(self, ib: Any) -> None:
-        """Listen last to the tickers event, after the daemon's MarketData."""
-        ib.pendingTickersEvent += self._pending_end
-
-    def _pending_start(self, _tickers: object) -> None:
+    def _tickers(self, _tickers: object) -> None:
         self._read[1] = time.monotonic_ns()
 
-    def _pending_end(self, _tickers: object) -> None:
-        self._read[2] = time.monotonic_ns()
-
     def triggered(self, watcher_id: str) -> None:
-        self._triggered.append(watcher_id)
+        """A trigger's event is out (after its orders, in the current design)."""
+        self._triggered.append((watcher_id, time.monotonic_ns()))
+        if not self._reading:
+            self._assign()
 
     def read_done(self) -> None:
-        start, pending, handled, size = self._read
-        for wid in self._triggered:
-            self.hops[wid] = (start, pending, handled, time.monotonic_ns(), size)
+        self._read[2] = time.monotonic_ns()
+        self._reading = False
+        self._assign()
+
+    def _assign(self) -> None:
+        start, tickers, end, size = self._read
+        for wid, seen in self._triggered:
+            self.hops[wid] = (start, tickers, end, seen, size)
         self._triggered.clear()
 
 
@@ -356,13 +377,12 @@ def daemon_main(cfg: BenchConfig, port: int, var: Path, conn: Connection) -> Non
     except Exception as exc:  # the parent must hear about it, not wait forever
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         raise
-    finally:
-        from loguru import logger
-
-        logger.remove()  # the console's queue is drained before the process ends
 
 
 async def run_daemon(cfg: BenchConfig, port: int, var: Path, conn: Connection) -> None:
+    """Start the daemon, say when it is armed, follow the sim's clock, report the entries."""
+    from loguru import logger
+
     from breakoutd.daemon.app import Daemon
     from breakoutd.ibkr.settings import BrokerSettings
 
@@ -374,9 +394,8 @@ async def run_daemon(cfg: BenchConfig, port: int, var: Path, conn: Connection) -
         events = Collector(console_for(cfg.console, console_file), probe)
         clock = MirrorClock(plan.start_ns)
         ib = probe.new_ib()
-        daemon = Daemon(watchlists=[var / "watchlists"], var=var, settings=BrokerSettings(port=port),
-                        clock=clock, log_event=events, ib=ib)
-        probe.after_daemon(ib)
+        daemon = Daemon(watchlists=[var / "watchlists"], var=var, clock=clock, ib=ib,
+                        settings=BrokerSettings(port=port), log_event=events)
         stop = asyncio.Event()
         task = asyncio.get_running_loop().create_task(daemon.run(stop))
         await events.until(lambda: daemon.state != "starting" or task.done(), 600)
@@ -387,13 +406,14 @@ async def run_daemon(cfg: BenchConfig, port: int, var: Path, conn: Connection) -
         clock.run(*(await receive(conn))[1])
         expected = len(plan.triggers)
         real_limit = (plan.end_ns - plan.start_ns) / NS / cfg.speed + 60
-        await events.until(lambda: (expected and entries_sent(events) >= expected)
+        await events.until(lambda: (expected and events.entries >= expected)
                            or clock() > plan.end_ns + 2 * NS, real_limit)
         await daemon.ib.reqCurrentTimeAsync()  # the sim has read every order sent
         conn.send(("done", summary(events, probe), memory()))
         await receive(conn)  # "stop"
         stop.set()
         await task
+        logger.remove()  # the console's queue is drained while its file is open
 
 
 def console_for(kind: str, out: TextIO) -> Callable[[ev.Event], None]:
@@ -414,15 +434,11 @@ def console_for(kind: str, out: TextIO) -> Callable[[ev.Event], None]:
                                               describe(e))
 
 
-def entries_sent(events: Collector) -> int:
-    return sum(1 for e in events.of(ev.OrderSent) if e.role == "entry")
-
-
 def summary(events: Collector, probe: Probe) -> dict[str, Any]:
     """What the parent checks: intents, entry orders, and anything else that ended a watcher."""
     return {
-        "intents": [(e.watcher_id, e.kind, e.trigger_at, e.order_ref) for e in events.of(ev.OrderIntent)],
-        "entries": [(e.order_ref, e.order_id) for e in events.of(ev.OrderSent) if e.role == "entry"],
+        "intents": [(e.watcher_id, e.kind, e.trigger_at, e.order_ref)
+                    for e in events.of(ev.OrderIntent)],
         "rejected": [(e.watcher_id, e.reason) for e in events.of(ev.Rejected)],
         "expired": [e.watcher_id for e in events.of(ev.Expired)],
         "health": [(e.symbol, e.kind) for e in events.of(ev.BarStreamHealth)],
@@ -449,13 +465,12 @@ def rss_bytes() -> int:
 # --- one run, from the parent -------------------------------------------------------------
 
 class Hops(NamedTuple):
-    """One entry's way from the sim's write to the sim's read, in ns (and the read's bytes)."""
+    """Where one entry's latency went, in ns (and the size of the read that held its data)."""
 
-    to_read: int  # market data written -> the daemon starts decoding the read that holds it
-    decode: int  # ib_async decodes the read (realtime-bar handlers run here)
-    tickers: int  # the daemon handles the read's tickers: streams, bars, rules
-    to_intent: int  # end of the read -> OrderIntent journalled (the entry task: quote, plan, risk)
-    to_sim: int  # OrderIntent -> the entry order read by the sim (router, ib_async, socket)
+    to_read: int  # the sim's write -> the daemon starts decoding the read that holds it
+    decode: int  # ib_async decodes the whole read (tickers reach the daemon at its end)
+    to_sim: int  # end of decoding -> the entry order read by the sim
+    to_event: int  # end of decoding -> the trigger's event (journalled after the send)
     read_bytes: int
 
 
@@ -510,7 +525,7 @@ def one_run(cfg: BenchConfig, var_root: Path, keep: bool = False) -> RunResult:
                 conn.send("stop")
             proc.join(30)
     check_outcomes(plan, daemon_summary, orders, result.problems)
-    measure(plan, cfg, clock, daemon_summary, records, orders, journal_intents(var), result)
+    measure(plan, clock, daemon_summary, records, orders, result)
     if not keep:
         shutil.rmtree(var, ignore_errors=True)
     return result
@@ -521,9 +536,10 @@ def check_outcomes(plan: Plan, summary: dict[str, Any], orders: list[Any],
     """Every planned trigger gave one intent and one entry order at the sim; nothing else."""
     intents = {wid: (kind, at) for wid, kind, at, _ in summary["intents"]}
     if len(summary["intents"]) != len(intents) or intents != plan.triggers:
-        wrong = {w: (plan.triggers.get(w), intents.get(w)) for w in set(intents) | set(plan.triggers)
-                 if plan.triggers.get(w) != intents.get(w)}
-        problems.append(f"intents differ from the plan (expected, got): {sorted(wrong.items())[:5]}")
+        wrong = sorted((w, plan.triggers.get(w), intents.get(w))
+                       for w in set(intents) | set(plan.triggers)
+                       if plan.triggers.get(w) != intents.get(w))
+        problems.append(f"intents differ from the plan (id, expected, got): {wrong[:5]}")
     for key in ("rejected", "expired", "health"):
         if summary[key]:
             problems.append(f"{key}: {summary[key][:5]}")
@@ -533,9 +549,8 @@ def check_outcomes(plan: Plan, summary: dict[str, Any], orders: list[Any],
         problems.append(f"the sim holds {len(parents)} entry orders for {len(refs)} intents")
 
 
-def measure(plan: Plan, cfg: BenchConfig, clock: tuple[int, int, float], summary: dict[str, Any],
-            records: list[Any], orders: list[Any], intents_at: dict[str, int],
-            result: RunResult) -> None:
+def measure(plan: Plan, clock: tuple[int, int, float], summary: dict[str, Any],
+            records: list[Any], orders: list[Any], result: RunResult) -> None:
     """Each entry's latency and hops, once it is sure to be measured from its trigger's data."""
     virtual0, mono0, speed = clock
     refs = {ref: wid for wid, _, _, ref in summary["intents"]}
@@ -547,7 +562,7 @@ def measure(plan: Plan, cfg: BenchConfig, clock: tuple[int, int, float], summary
         wid = refs[entry_ref[oid]]
         kind, at = plan.triggers[wid]
         due = mono0 + (at - virtual0) / speed  # when the sim's clock reached the trigger
-        start, pending, handled, end, size = summary["reads"][wid]
+        start, tickers, end, seen, size = summary["reads"][wid]
         if start < md_written:
             # The sim stamps after its write; preempted in between, it stamped late.
             result.late_stamps += 1
@@ -558,15 +573,9 @@ def measure(plan: Plan, cfg: BenchConfig, clock: tuple[int, int, float], summary
                                    f"the daemon a whole row behind: lower --speed)")
             continue
         result.latency[kind].append(received - md_written)
-        result.breakdown[kind].append(Hops(
-            start - md_written, (pending or end) - start, handled - pending if pending else 0,
-            intents_at[wid] - end, received - intents_at[wid], size))
-
-
-def journal_intents(var: Path) -> dict[str, int]:
-    """Per watcher: monotonic ns of its OrderIntent journal line."""
-    lines = read_journal(var / "journal" / DAY.isoformat() / "events.jsonl")
-    return {j["watcher_id"]: j["mono_ns"] for j in lines if j["event"] == "OrderIntent"}
+        decoded = tickers or end
+        result.breakdown[kind].append(Hops(start - md_written, decoded - start,
+                                           received - decoded, seen - decoded, size))
 
 
 # --- reporting ------------------------------------------------------------------------------
@@ -627,9 +636,9 @@ def breakdown_line(label: str, rows: list[Hops]) -> str:
     if not rows:
         return f"{label}: no samples"
     med = Hops(*(statistics.median(r[i] for r in rows) for i in range(len(Hops._fields))))
-    return (f"{label}: to the daemon {ms(med.to_read)} | ib_async decode {ms(med.decode)} | "
-            f"tickers -> rules {ms(med.tickers)} | -> intent {ms(med.to_intent)} | -> sim "
-            f"{ms(med.to_sim)} ms (median read {med.read_bytes / 1024:.0f} KiB)")
+    return (f"{label}: write -> daemon reads {ms(med.to_read)} | ib_async decodes the read "
+            f"{ms(med.decode)} | -> order read by the sim {ms(med.to_sim)} (trigger event "
+            f"{ms(med.to_event)}) ms; median read {med.read_bytes / 1024:.0f} KiB")
 
 
 def speed_for(n: int, args: argparse.Namespace) -> float:
@@ -641,14 +650,16 @@ def latency_bench(n: int, runs: int, args: argparse.Namespace) -> bool:
     """Run one N several times; print its lines; True when every check passed."""
     cfg = BenchConfig(n, seed=args.seed, speed=speed_for(n, args), triggers=args.triggers,
                       pin=not args.no_pin, console=args.console)
-    results = [one_run(replace(cfg, seed=args.seed + i), args.var, args.keep_var)
+    results = [one_run(replace(cfg, seed=args.seed + i, profile=str(
+        args.profile / f"daemon-{n}-{i}.prof") if args.profile else ""), args.var, args.keep_var)
                for i in range(runs)]
     print(f"N={n}: {n} symbols streaming, {min(n, args.triggers)} trigger watchers + {n} sentinels "
           f"({results[0].armed} armed at the start), clock at {cfg.speed:g}x, {runs} runs")
     for kind in ("fast", "close"):
         print("  " + stats_line(f"{kind:5s}", [r.latency[kind] for r in results]))
     for kind in ("fast", "close"):
-        print("  " + breakdown_line(f"{kind:5s} hops", [b for r in results for b in r.breakdown[kind]]))
+        hops = [b for r in results for b in r.breakdown[kind]]
+        print("  " + breakdown_line(f"{kind:5s} hops", hops))
     late = sum(r.late_stamps for r in results)
     if late:
         print(f"  left out: {late} entries whose data the sim stamped after the daemon had "
@@ -661,14 +672,16 @@ def latency_bench(n: int, runs: int, args: argparse.Namespace) -> bool:
 
 def memory_bench(args: argparse.Namespace) -> bool:
     """Daemon memory with 10 and 500 armed watchers, a second watcher per symbol, and growth."""
-    shapes = {"10x1": BenchConfig(10), "500x1": BenchConfig(500), "500x2": BenchConfig(500, sentinels=2)}
+    shapes = {"10x1": BenchConfig(10), "500x1": BenchConfig(500),
+              "500x2": BenchConfig(500, sentinels=2)}
     seen: dict[str, dict[str, int]] = {}
     for name, shape in shapes.items():
         for traced in (False, True):  # tracemalloc slows the daemon: RSS from an untraced run
             used = quiet_memory(replace(shape, trace_memory=traced, pin=not args.no_pin))
             if used is None:
                 return False
-            seen.setdefault(name, {})["traced" if traced else "rss"] = used["traced" if traced else "rss"]
+            key = "traced" if traced else "rss"
+            seen.setdefault(name, {})[key] = used[key]
     for key, label in (("rss", "RSS"), ("traced", "tracemalloc")):
         own = (seen["500x1"][key] - seen["10x1"][key]) / 490
         extra = (seen["500x2"][key] - seen["500x1"][key]) / 500
@@ -698,8 +711,10 @@ def quiet_memory(cfg: BenchConfig) -> dict[str, int] | None:
     """The daemon's memory after streaming ``cfg.quiet_seconds`` with no trigger."""
     r = one_run(replace(cfg, triggers=0, speed=min(cfg.speed, 1.0) if cfg.n > 100 else cfg.speed),
                 Path(tempfile.gettempdir()))
-    if r.problems or r.armed != cfg.n * cfg.sentinels:
-        print(f"memory run with {cfg.n} symbols went wrong: armed {r.armed}, {r.problems[:3]}")
+    # Bar-stream lag under tracemalloc's slowdown is no memory problem; anything else is.
+    problems = [p for p in r.problems if not p.startswith("health:")]
+    if problems or r.armed != cfg.n * cfg.sentinels:
+        print(f"memory run with {cfg.n} symbols went wrong: armed {r.armed}, {problems[:3]}")
         return None
     return r.memory["end"]
 
@@ -713,13 +728,15 @@ def main() -> None:
                     help="virtual clock speed (x real time); default 5 up to N=100, else 1")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--var", type=Path, default=Path(tempfile.gettempdir()),
-                    help="where each run's journal and state go (their fsyncs are on the path)")
+                    help="where each run's journal and state go (they are fsynced)")
     ap.add_argument("--memory", action="store_true", help="also measure memory per watcher")
     ap.add_argument("--no-pin", action="store_true", help="let the OS place the two processes")
     ap.add_argument("--console", choices=("production", "sync", "off"), default="production",
                     help="the daemon's console: as shipped (loguru, enqueued), written "
                          "synchronously, or none (a what-if)")
     ap.add_argument("--keep-var", action="store_true", help="keep each run's journal and state")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="write the daemon's cProfile stats of each run here (slows it down)")
     args = ap.parse_args()
     ns = [int(x) for x in args.watchers.split(",") if x]
     runs = [int(x) for x in args.runs.split(",")]
