@@ -43,3 +43,13 @@ def sec_bar(start: int, o: str, h: str, lo: str, c: str, v: int = 100) -> Bar:
 def min_bar(start: int, o: str, h: str, lo: str, c: str, v: int = 1000) -> Bar:
     """A 1-minute bar."""
     return Bar(start, MINUTE, px(o), px(h), px(lo), px(c), v)
+
+
+class ManualClock:
+    """A settable clock (epoch ns) for code that takes ``clock: Callable[[], int]``."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now

@@ -5,15 +5,7 @@ from __future__ import annotations
 from breakoutd.core.bars import MINUTE, NS, Bar
 from breakoutd.ibkr.hours import parse_sessions
 from breakoutd.ibkr.streams import SymbolStream
-from tests.factories import at, px
-
-
-class Clock:
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
+from tests.factories import ManualClock, at, px
 
 
 class Recorder:
@@ -27,8 +19,8 @@ class Recorder:
         self.seen.append(("close", bar))
 
 
-def stream(t: str) -> tuple[SymbolStream, Clock, Recorder, list[str]]:
-    clock = Clock(at(t))
+def stream(t: str) -> tuple[SymbolStream, ManualClock, Recorder, list[str]]:
+    clock = ManualClock(at(t))
     health: list[str] = []
     s = SymbolStream("T", clock, lambda sym, kind, sec, detail: health.append(kind))
     rec = Recorder()
@@ -38,7 +30,7 @@ def stream(t: str) -> tuple[SymbolStream, Clock, Recorder, list[str]]:
 
 def test_a_second_reported_after_its_end_closes_at_once() -> None:
     s, clock, rec, _ = stream("09:59:59.500")
-    clock.t = at("10:00:01")
+    clock.now = at("10:00:01")
     s.on_prints([(px("5.00"), 100), (px("5.05"), 100), (px("4.99"), 50)], at("10:00:00"))
     assert rec.seen == [("fast", Bar(at("10:00:00"), NS, px("5.00"), px("5.05"), px("4.99"),
                                      px("4.99"), 250))]
@@ -48,17 +40,17 @@ def test_a_second_in_progress_waits_for_the_next_second_or_the_clock() -> None:
     s, clock, rec, _ = stream("10:00:00.200")
     s.on_prints([(px("5.00"), 100)], None)
     assert rec.seen == []
-    clock.t = at("10:00:01") + NS // 10
+    clock.now = at("10:00:01") + NS // 10
     s.on_prints([(px("5.01"), 100)], None)
     assert [b.start for _, b in rec.seen] == [at("10:00:00")]
-    clock.t = at("10:00:02") + NS  # past the end plus the grace
+    clock.now = at("10:00:02") + NS  # past the end plus the grace
     s.on_clock()
     assert [b.start for _, b in rec.seen] == [at("10:00:00"), at("10:00:01")]
 
 
 def test_late_prints_for_a_closed_second_are_reported_not_counted() -> None:
     s, clock, rec, health = stream("09:59:59.500")
-    clock.t = at("10:00:01")
+    clock.now = at("10:00:01")
     s.on_prints([(px("5.00"), 100)], at("10:00:00"))
     s.on_prints([(px("9.00"), 100)], at("10:00:00"))
     assert len(rec.seen) == 1 and health == ["late_print"]
@@ -67,7 +59,7 @@ def test_late_prints_for_a_closed_second_are_reported_not_counted() -> None:
 def test_the_last_five_seconds_close_the_minute_after_its_last_second() -> None:
     s, clock, rec, _ = stream("10:00:59.500")
     s.on_prints([(px("5.10"), 100)], at("10:00:59"))  # in progress: not closed yet
-    clock.t = at("10:01:00") + 1000
+    clock.now = at("10:01:00") + 1000
     s.on_bar5(Bar(at("10:00:00"), 5 * NS, px("5.00"), px("5.10"), px("5.00"), px("5.05"), 100))
     s.on_bar5(Bar(at("10:00:55"), 5 * NS, px("5.05"), px("5.10"), px("5.05"), px("5.10"), 100))
     kinds = [(k, b.start) for k, b in rec.seen]
@@ -79,10 +71,10 @@ def test_the_last_five_seconds_close_the_minute_after_its_last_second() -> None:
 def test_a_quiet_tail_closes_the_minute_by_the_clock() -> None:
     s, clock, rec, _ = stream("10:00:30")
     s.on_bar5(Bar(at("10:00:00"), 5 * NS, px("5.00"), px("5.00"), px("5.00"), px("5.00"), 100))
-    clock.t = at("10:01:01")
+    clock.now = at("10:01:01")
     s.on_clock()
     assert rec.seen == []  # still within the grace for a late 5-second bar
-    clock.t = at("10:01:02")
+    clock.now = at("10:01:02")
     s.on_clock()
     assert [k for k, _ in rec.seen] == ["close"]
 
@@ -102,14 +94,14 @@ def test_a_new_subscription_repeating_the_last_trade_is_not_a_print() -> None:
     s, clock, rec, health = stream("10:00:05.300")
     s.on_prints([(px("5.00"), 100)], at("10:00:04"))  # the snapshot of the last trade
     assert rec.seen == [] and health == []
-    clock.t = at("10:00:06")
+    clock.now = at("10:00:06")
     s.on_prints([(px("5.01"), 100)], at("10:00:05"))
     assert [b.start for _, b in rec.seen] == [at("10:00:05")]
 
 
 def test_silence_and_late_bars_are_reported() -> None:
     s, clock, rec, health = stream("10:00:00")
-    clock.t = at("10:01:01")
+    clock.now = at("10:01:01")
     s.on_clock()
     assert health == ["gap"]
     s.on_clock()

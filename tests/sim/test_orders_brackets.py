@@ -11,17 +11,7 @@ from breakoutd.sim.orders import (
     OrderStatusEvent,
     SimOrder,
 )
-from tests.factories import at, px
-
-
-class Clock:
-    """A settable virtual clock."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
+from tests.factories import ManualClock, at, px
 
 
 def order(order_id: int, action: str = "BUY", qty: int = 100, kind: str = "LMT",
@@ -42,7 +32,7 @@ def bracket(eng: MatchingEngine, entry: str = "10.05", tp: str = "10.50", sl: st
 
 
 def make_engine() -> MatchingEngine:
-    return MatchingEngine(clock=Clock(at("10:00:00")))
+    return MatchingEngine(clock=ManualClock(at("10:00:00")))
 
 
 def trace(events: list) -> list[str]:

@@ -11,17 +11,7 @@ from breakoutd.sim.orders import (
     OrderStatusEvent,
     SimOrder,
 )
-from tests.factories import DAY, at, px
-
-
-class Clock:
-    """A settable virtual clock."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
+from tests.factories import DAY, ManualClock, at, px
 
 
 def session_of(now: int) -> str | None:
@@ -29,8 +19,8 @@ def session_of(now: int) -> str | None:
     return None if sessions is None else sessions.session_at(now)
 
 
-def make_engine(hms: str = "10:00:00") -> tuple[MatchingEngine, Clock]:
-    clock = Clock(at(hms))
+def make_engine(hms: str = "10:00:00") -> tuple[MatchingEngine, ManualClock]:
+    clock = ManualClock(at(hms))
     return MatchingEngine(clock=clock, sessions=session_of), clock
 
 

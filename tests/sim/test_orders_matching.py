@@ -9,21 +9,11 @@ from breakoutd.sim.orders import (
     OrderStatusEvent,
     SimOrder,
 )
-from tests.factories import at, px
-
-
-class Clock:
-    """A settable virtual clock."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
+from tests.factories import ManualClock, at, px
 
 
 def make_engine() -> MatchingEngine:
-    return MatchingEngine(clock=Clock(at("10:00:00")))
+    return MatchingEngine(clock=ManualClock(at("10:00:00")))
 
 
 def order(order_id: int, action: str = "BUY", qty: int = 100, kind: str = "LMT",
