@@ -208,7 +208,8 @@ class FeedHub:
                 self._flush_updates(sub)
 
     def _flush_realtime(self, sub: Sub, now_ns: int) -> None:
-        closed_until = now_ns - now_ns % REALTIME_BAR_NS
+        local = now_ns - self.market.offsets.get(sub.symbol, 0)  # the symbol's data is this late
+        closed_until = local - local % REALTIME_BAR_NS
         if closed_until <= sub.next_bucket:
             return
         bars = self.market.bars_between(sub.symbol, sub.next_bucket, closed_until)

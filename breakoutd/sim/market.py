@@ -76,15 +76,31 @@ class SymbolState:
     bar_starts: list[int] = field(default_factory=list)
 
 
+def arrival_offsets(symbols: Sequence[str], spread_ns: int) -> dict[str, int]:
+    """When each symbol's second arrives after the second ends, spread evenly (ns)."""
+    ordered = sorted(symbols)
+    n = max(len(ordered), 1)
+    return {s: i * spread_ns // n for i, s in enumerate(ordered)}
+
+
 class Market:
     """Tape rows of many symbols, replayed in time order, with each symbol's state."""
 
-    def __init__(self, rows: Iterable[Row]) -> None:
-        # Stable sort: rows of the same second keep their input order.
-        self._rows = sorted(rows, key=lambda r: r.time)
+    def __init__(self, rows: Iterable[Row], spread_ns: int = 0) -> None:
+        """``spread_ns``: a row of symbol *i* (of *n*, sorted) becomes known at its
+        time + 1 s + *i* x ``spread_ns`` / *n* instead of all symbols' second at
+        once, as a feed of many symbols arrives in practice (at most 1 s)."""
+        if not 0 <= spread_ns <= NS:
+            raise ValueError(f"spread_ns must lie in 0..{NS}, not {spread_ns}")
+        rows = list(rows)
+        symbols = sorted({r.symbol for r in rows})
+        self.offsets = arrival_offsets(symbols, spread_ns)
+        offsets = self.offsets
+        # Stable sort: rows due at the same instant keep their input order.
+        self._rows = sorted(rows, key=lambda r: r.time + offsets[r.symbol])
+        self._due = [r.time + NS + offsets[r.symbol] for r in self._rows]
         self._cursor = 0
-        self.known_ns = 0  # every row with time + 1s <= known_ns has been taken
-        symbols = sorted({r.symbol for r in self._rows})
+        self.known_ns = 0  # every row due (time + 1 s + its offset) by known_ns has been taken
         self.states = {s: SymbolState(s) for s in symbols}
         # History of 1-second trade bars, known in full in advance and
         # served only up to the virtual instant (see bars_between).
@@ -135,14 +151,13 @@ class Market:
         """The instant the next row becomes known, or None at the end."""
         if self._cursor >= len(self._rows):
             return None
-        return self._rows[self._cursor].time + NS
+        return self._due[self._cursor]
 
     def take_due(self, now_ns: int) -> list[Row]:
-        """The rows known by ``now_ns`` (time + 1s <= now), to be applied in order."""
-        rows = self._rows
+        """The rows known by ``now_ns`` (time + 1s (+ offset) <= now), to be applied in order."""
+        rows, due = self._rows, self._due
         start = end = self._cursor
-        limit = now_ns - NS
-        while end < len(rows) and rows[end].time <= limit:
+        while end < len(rows) and due[end] <= now_ns:
             end += 1
         self._cursor = end
         self.known_ns = max(self.known_ns, now_ns)
@@ -178,7 +193,7 @@ class Market:
     def bars_between(self, symbol: str, start_ns: int, end_ns: int) -> list[Bar]:
         """Known 1-second trade bars of ``symbol`` starting in ``[start_ns, end_ns)``."""
         state = self.states[symbol]
-        end_ns = min(end_ns, self.known_ns - NS + 1)
+        end_ns = min(end_ns, self.known_ns - self.offsets.get(symbol, 0) - NS + 1)
         lo = bisect.bisect_left(state.bar_starts, start_ns)
         hi = bisect.bisect_left(state.bar_starts, end_ns)
         return state.bars[lo:hi]
