@@ -2,8 +2,11 @@
 
 Per symbol, one streaming ``reqMktData`` line (quotes and LAST prints) and one
 5-second ``reqRealTimeBars`` (TRADES) subscription, shared by every watcher
-of the symbol and cancelled when the last one leaves. See
-:mod:`breakoutd.ibkr.streams` for how they become bars.
+of the symbol and cancelled when the last one leaves. Both are requested on
+ib_async's client with our own request ids and read by
+:mod:`breakoutd.ibkr.feedwire`, one symbol at a time, never through ib_async's
+tickers (snapshots still are). See :mod:`breakoutd.ibkr.streams` for how they
+become bars.
 """
 
 from __future__ import annotations
@@ -12,20 +15,19 @@ import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from ib_async import IB, Contract, RealTimeBarList, Stock, Ticker
+from ib_async import IB, Contract, Stock
 
 from breakoutd.calendar import DaySessions
-from breakoutd.core.bars import NS, Bar
+from breakoutd.core.bars import Bar
 from breakoutd.core.events import BarStreamHealth, DataResubscribed, Event
 from breakoutd.core.plans import Quote
 from breakoutd.errors import TemporaryError
-from breakoutd.ibkr.convert import datetime_to_ns, float_to_micros, size_to_int
+from breakoutd.ibkr.convert import float_to_micros, size_to_int
+from breakoutd.ibkr.feedwire import FeedWire, SymbolBatch
 from breakoutd.ibkr.hours import parse_sessions
 from breakoutd.ibkr.streams import StreamListener, SymbolStream
-
-LAST_TICKS = frozenset({4, 68})  # LAST, DELAYED_LAST
-FIVE_SECONDS = 5 * NS
 
 
 @dataclass(slots=True)
@@ -41,11 +43,35 @@ class Instrument:
 @dataclass(slots=True)
 class _Feed:
     stream: SymbolStream
-    ticker: Ticker | None = None
-    bars: RealTimeBarList | None = None
+    batch: SymbolBatch
+    quotes_req: int | None = None  # request ids of the streaming line and the 5-s bars
+    bars_req: int | None = None
     refs: int = 0
-    snapshots: int = 0  # snapshot requests in flight
     quote_waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+class _StreamSink:
+    """A feed's batch hand-over: the stream first, then whoever waits for a quote."""
+
+    __slots__ = ("feed", "symbol")
+
+    def __init__(self, feed: _Feed) -> None:
+        self.feed = feed
+        self.symbol = feed.stream.symbol
+
+    def on_quote(self, bid: int | None, bid_size: int | None, ask: int | None,
+                 ask_size: int | None) -> None:
+        feed = self.feed
+        feed.stream.on_quote(bid, bid_size, ask, ask_size)
+        for waiter in feed.quote_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def on_prints(self, prints: list[tuple[int, int]], second: int | None) -> None:
+        self.feed.stream.on_prints(prints, second)
+
+    def on_bar5(self, bar: Bar) -> None:
+        self.feed.stream.on_bar5(bar)
 
 
 class MarketData:
@@ -57,8 +83,7 @@ class MarketData:
         self._emit = emit
         self._feeds: dict[str, _Feed] = {}
         self._instruments: dict[str, Instrument] = {}
-        self._by_ticker: dict[int, str] = {}
-        ib.pendingTickersEvent += self._on_pending
+        self._wire = FeedWire(ib)
 
     # --- contracts -------------------------------------------------------------------
 
@@ -86,7 +111,9 @@ class MarketData:
         """Start (or share) the symbol's data and deliver its bars to ``listener``."""
         feed = self._feeds.get(inst.symbol)
         if feed is None:
-            feed = _Feed(SymbolStream(inst.symbol, self._clock, self._health))
+            stream = SymbolStream(inst.symbol, self._clock, self._health)
+            feed = _Feed(stream, SymbolBatch(stream))
+            feed.batch.sink = _StreamSink(feed)
             self._feeds[inst.symbol] = feed
             self._request(inst.symbol, feed)
         feed.stream.add_listener(listener, close_size)
@@ -106,24 +133,32 @@ class MarketData:
 
     def _request(self, symbol: str, feed: _Feed) -> None:
         contract = self._instruments[symbol].contract
-        feed.ticker = self._ib.reqMktData(contract, "", False, False)
-        self._by_ticker[id(feed.ticker)] = symbol
-        feed.bars = self._ib.reqRealTimeBars(contract, 5, "TRADES", False)
-        feed.bars.updateEvent += self._bar_handler(feed)
+        client: Any = self._ib.client  # its request methods are untyped
+        feed.batch.forget()
+        feed.quotes_req = client.getReqId()
+        self._wire.route(feed.quotes_req, feed.batch)
+        client.reqMktData(feed.quotes_req, contract, "", False, False, [])
+        feed.bars_req = client.getReqId()
+        self._wire.route(feed.bars_req, feed.batch)
+        client.reqRealTimeBars(feed.bars_req, contract, 5, "TRADES", False, [])
 
     def _cancel(self, feed: _Feed) -> None:
-        if feed.ticker is not None:
-            self._by_ticker.pop(id(feed.ticker), None)
-            self._ib.cancelMktData(feed.ticker.contract)  # type: ignore[arg-type]
-        if feed.bars is not None:
-            self._ib.cancelRealTimeBars(feed.bars)
-        feed.ticker = feed.bars = None
+        client: Any = self._ib.client  # its request methods are untyped
+        connected = self._ib.isConnected()
+        if feed.quotes_req is not None:
+            self._wire.unroute(feed.quotes_req)
+            if connected:
+                client.cancelMktData(feed.quotes_req)
+        if feed.bars_req is not None:
+            self._wire.unroute(feed.bars_req)
+            if connected:
+                client.cancelRealTimeBars(feed.bars_req)
+        feed.quotes_req = feed.bars_req = None
 
     async def resubscribe(self, reason: str) -> None:
         """Request everything again (after 1101, a reconnect, or a farm blip)."""
         for symbol, feed in self._feeds.items():
-            if self._ib.isConnected():
-                self._cancel(feed)
+            self._cancel(feed)
             feed.stream.reset()
             self._request(symbol, feed)
         self._emit(DataResubscribed(at=self._clock(), reason=reason, symbols=len(self._feeds)))
@@ -170,16 +205,15 @@ class MarketData:
 
     async def _snapshot(self, symbol: str) -> Quote | None:
         contract = self._instruments[symbol].contract
-        feed = self._feeds[symbol]
-        # ib_async delivers the snapshot to the streaming ticker of the same contract;
-        # while it is in flight, a re-reported last trade must not count as a new print.
-        feed.snapshots += 1
+        # ib_async keeps one Ticker per contract across snapshots: what an earlier
+        # snapshot said must not pass for this one's answer.
+        old = self._ib.ticker(contract)
+        if old is not None:
+            old.bid = old.ask = old.bidSize = old.askSize = math.nan
         try:
             tickers = await asyncio.wait_for(self._ib.reqTickersAsync(contract), 2.0)
         except TimeoutError:
             return None
-        finally:
-            feed.snapshots -= 1
         if not tickers:
             return None
         t = tickers[0]
@@ -188,52 +222,6 @@ class MarketData:
 
     def _age(self, quote: Quote | None) -> int | None:
         return None if quote is None else self._clock() - quote.time
-
-    # --- events from ib_async ----------------------------------------------------------
-
-    def _on_pending(self, tickers: set[Ticker]) -> None:
-        for ticker in tickers:
-            symbol = self._by_ticker.get(id(ticker))
-            if symbol is None:
-                continue
-            feed = self._feeds[symbol]
-            quote_changed = False
-            prints: list[tuple[int, int]] = []
-            for tick in ticker.ticks:
-                if tick.tickType in LAST_TICKS:
-                    price = float_to_micros(tick.price)
-                    if price is not None:
-                        prints.append((price, int(tick.size) if not math.isnan(tick.size) else 0))
-                elif tick.tickType in (0, 1, 2, 3):
-                    quote_changed = True
-            if quote_changed:
-                feed.stream.on_quote(float_to_micros(ticker.bid), size_to_int(ticker.bidSize),
-                                     float_to_micros(ticker.ask), size_to_int(ticker.askSize))
-                for waiter in feed.quote_waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-            if prints:
-                stamp = ticker.lastTimestamp
-                second = datetime_to_ns(stamp) if stamp is not None else None
-                if feed.snapshots and second is not None and second <= feed.stream.newest_second:
-                    continue  # the snapshot repeating the last trade
-                feed.stream.on_prints(prints, second)
-
-    def _bar_handler(self, feed: _Feed) -> Callable[[RealTimeBarList, bool], None]:
-        def on_bar(bars: RealTimeBarList, has_new: bool) -> None:
-            if not has_new or not bars:
-                return
-            b = bars[-1]
-            del bars[:-1]  # ib_async keeps every bar of the day otherwise (~0.24 MiB/symbol/hour)
-            prices = [float_to_micros(x) for x in (b.open_, b.high, b.low, b.close)]
-            if None in prices or b.volume <= 0:
-                return
-            o, h, lo, c = (p or 0 for p in prices)
-            bar = Bar(datetime_to_ns(b.time), FIVE_SECONDS, o, h, lo, c, int(b.volume))
-            # ib_async hands a bar over while it is still decoding the socket read, and the
-            # quotes and prints of the same read only at its end: the bar waits for them.
-            asyncio.get_running_loop().call_soon(feed.stream.on_bar5, bar)
-        return on_bar
 
     def on_clock(self) -> None:
         """Close bars the clock has passed (called periodically by the daemon)."""
