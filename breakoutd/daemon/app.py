@@ -9,6 +9,7 @@ arming, so a watcher that fired before a restart is never armed again.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,10 @@ class Daemon:
             self.scheduler.start()
             self._tasks.append(asyncio.get_running_loop().create_task(
                 self.notifier.watchdog(self.healthy, stop)))
+            # What start-up built lives all day: out of the collector's way, so its
+            # full collections (milliseconds here) do not land on a decision.
+            gc.collect()
+            gc.freeze()
             self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
         except Exception as exc:
@@ -378,6 +383,9 @@ class Daemon:
                                store=self.store, risk=self.risk, on_done=self._done)
         self.runners[spec.id] = runner
         self.market.subscribe(inst, runner, machine.close_bar_size)
+        sample = runner.sample_plan(max(a, self.clock()))
+        if self.router is not None and sample is not None:
+            self.router.prepare(inst.contract, sample)  # its entry skips ib_async's serialiser
         self.emit(ev.WatcherStarted(at=a, watcher_id=spec.id, symbol=spec.symbol,
                                     level=to_decimal(spec.level),
                                     session_day=self.day.isoformat(), disarm_at=z))

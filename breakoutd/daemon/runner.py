@@ -59,6 +59,13 @@ class WatcherRunner:
         self.outcome: str | None = None
         self.last_price: int | None = None
 
+    def sample_plan(self, at: int) -> OrderPlan | None:
+        """The plan an entry at the level would have at ``at`` (for the router to prepare)."""
+        spec = self.spec
+        quote = Quote(at, spec.level, 100, spec.level, 100)
+        plan = plan_order(spec, quote, order_ref(self._day, self._session_of(at), spec.id))
+        return None if isinstance(plan, Rejection) else plan
+
     # --- bars ------------------------------------------------------------------------
 
     def on_fast_bar(self, bar: Bar) -> None:
@@ -158,7 +165,8 @@ class WatcherRunner:
             self._reject(trigger, Rejection("order_failed", str(exc), plan.limit), age_s,
                          record=False)
             return
-        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "entered", kind=trigger.kind))
+        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "entered", kind=trigger.kind),
+                               soon=True)
         self.outcome = "entered"
         self._on_done(self)
 

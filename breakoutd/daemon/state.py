@@ -10,6 +10,7 @@ completed orders and executions by ``orderRef``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class StateStore:
     def __init__(self, root: Path, day: dt.date) -> None:
         self.path = root / "state" / f"{day.isoformat()}.json"
         self.state = self._load(day)
+        self._save_pending = False
 
     def _load(self, day: dt.date) -> DayState:
         if not self.path.exists():
@@ -52,10 +54,31 @@ class StateStore:
         """True once an entry attempt for the watcher was recorded today."""
         return watcher_id in self.state.fired
 
-    def mark_fired(self, watcher_id: str, entry: FiredEntry) -> None:
-        """Record a watcher's entry attempt and its outcome, durably."""
+    def mark_fired(self, watcher_id: str, entry: FiredEntry, *, soon: bool = False) -> None:
+        """Record a watcher's entry attempt and its outcome, durably.
+
+        ``soon``: on disk in the next turn of the event loop (after an entry: the
+        broker holds its orderRef, which start-up reconciles by)."""
         self.state.fired[watcher_id] = entry
-        self.save()
+        if soon:
+            self.save_soon()
+        else:
+            self.save()
+
+    def save_soon(self) -> None:
+        """Save in the next turn of the event loop (at once when no loop runs)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.save()
+            return
+        if not self._save_pending:
+            self._save_pending = True
+            loop.call_soon(self._save_if_pending)
+
+    def _save_if_pending(self) -> None:
+        if self._save_pending:
+            self.save()
 
     def note_order_id(self, order_id: int) -> None:
         """Raise the order-id high-water mark (persisted with the next save)."""
@@ -63,4 +86,5 @@ class StateStore:
 
     def save(self) -> None:
         """Write the state file atomically."""
+        self._save_pending = False
         replace_atomically(self.path, msgspec.json.encode(self.state))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ib_async import Order
 
@@ -102,30 +102,60 @@ def exit_thresholds(plan: OrderPlan) -> tuple[int, ...]:
 
 def plan_to_orders(plan: OrderPlan, account: str, ids: list[int]) -> list[PlannedOrder]:
     """The entry and its exits as ib_async orders; the last one transmits the group."""
-    parent = Order(orderId=ids[0], action="BUY", orderType="MKT", totalQuantity=plan.qty,
-                   orderRef=plan.order_ref)
+    entry = entry_order(plan, account, ids[0])
+    return [entry, *exit_orders(plan, account, ids, entry.order)]
+
+
+def has_exits(plan: OrderPlan) -> bool:
+    """True when the plan sends broker-held exits with its entry."""
+    return bool(plan.rungs) or (plan.stop is not None and plan.stop_limit is not None)
+
+
+def entry_values(plan: OrderPlan, account: str, order_id: int) -> dict[str, Any]:
+    """The parent BUY's attributes; it transmits only when no exits follow it."""
+    values: dict[str, Any] = {
+        "orderId": order_id, "action": "BUY", "orderType": "MKT", "totalQuantity": plan.qty,
+        "orderRef": plan.order_ref, "tif": plan.tif, "outsideRth": plan.outside_rth,
+        "account": account, "transmit": not has_exits(plan)}
     if plan.entry is not EntryKind.MARKET and plan.limit is not None:
-        parent.orderType, parent.lmtPrice = "LMT", to_float(plan.limit)
-    out = [PlannedOrder(ENTRY, 0, parent)]
+        values["orderType"], values["lmtPrice"] = "LMT", to_float(plan.limit)
+    return values
+
+
+def exit_values(plan: OrderPlan, account: str, ids: list[int],
+                parent_id: int) -> list[tuple[str, int, dict[str, Any]]]:
+    """Role, rung and attributes of each exit (ids after the parent's); the last transmits."""
+    out: list[tuple[str, int, dict[str, Any]]] = []
     for n, (rung, qty) in enumerate(zip(plan.rungs, exit_thresholds(plan), strict=True), 1):
-        out.append(PlannedOrder(TAKE_PROFIT, n, Order(
-            orderId=ids[n], action="SELL", orderType="LMT", totalQuantity=qty,
-            lmtPrice=to_float(rung.price), orderRef=child_ref(plan.order_ref, TAKE_PROFIT, n))))
+        out.append((TAKE_PROFIT, n, {
+            "orderId": ids[n], "action": "SELL", "orderType": "LMT", "totalQuantity": qty,
+            "lmtPrice": to_float(rung.price),
+            "orderRef": child_ref(plan.order_ref, TAKE_PROFIT, n)}))
     if plan.stop is not None and plan.stop_limit is not None:
-        out.append(PlannedOrder(STOP, 0, Order(
-            orderId=ids[len(out)], action="SELL", orderType="STP LMT", totalQuantity=plan.qty,
-            auxPrice=to_float(plan.stop), lmtPrice=to_float(plan.stop_limit),
-            orderRef=child_ref(plan.order_ref, STOP))))
-    grouped = len(out) > 2
-    for p in out:
-        o = p.order
-        o.tif, o.outsideRth, o.account, o.transmit = plan.tif, plan.outside_rth, account, False
-        if p.role != ENTRY:
-            o.parentId = parent.orderId
-            if grouped:
-                o.ocaGroup, o.ocaType = plan.oca_group, OCA_REDUCE_WITH_BLOCK
-    out[-1].order.transmit = True
+        out.append((STOP, 0, {
+            "orderId": ids[len(out) + 1], "action": "SELL", "orderType": "STP LMT",
+            "totalQuantity": plan.qty, "auxPrice": to_float(plan.stop),
+            "lmtPrice": to_float(plan.stop_limit), "orderRef": child_ref(plan.order_ref, STOP)}))
+    grouped = len(out) > 1
+    for _, _, v in out:
+        v.update(tif=plan.tif, outsideRth=plan.outside_rth, account=account, transmit=False,
+                 parentId=parent_id)
+        if grouped:
+            v.update(ocaGroup=plan.oca_group, ocaType=OCA_REDUCE_WITH_BLOCK)
+    if out:
+        out[-1][2]["transmit"] = True
     return out
+
+
+def entry_order(plan: OrderPlan, account: str, order_id: int) -> PlannedOrder:
+    """The parent BUY as an ib_async order."""
+    return PlannedOrder(ENTRY, 0, Order(**entry_values(plan, account, order_id)))
+
+
+def exit_orders(plan: OrderPlan, account: str, ids: list[int], parent: Order) -> list[PlannedOrder]:
+    """The take-profit rungs and the stop as ib_async orders."""
+    return [PlannedOrder(role, rung, Order(**values))
+            for role, rung, values in exit_values(plan, account, ids, parent.orderId)]
 
 
 def price_to_micros(value: float | Decimal | None) -> int | None:

@@ -17,10 +17,12 @@ sent, one ``adopt`` ed from reconciliation, or one ib_async knows from the
 broker's orders and executions. Order ids follow ib_async's counter, bumped
 with ``client.updateReqId`` (the only way ib_async offers) to stay above the
 high-water mark of the ``StateStore``. Nothing slow stands between a decision
-and the socket: a send places the orders first, then emits one ``OrderSent``
-per order, calls ``after_send`` (the daemon's journal sync: these events are
-on disk before any other order can be sent, since nothing yields in between)
-and saves the high-water mark.
+and the socket: a send writes the parent, then its exits (``placing``), then
+does ib_async's and its own bookkeeping and emits one ``OrderSent`` per order.
+``after_send`` (the daemon's journal sync) and the save of the high-water mark
+follow in the next turn of the event loop, and in any case before the router
+writes another order (send, modify or cancel call ``make_durable`` first), so
+the events of one order are on disk before the next order leaves.
 
 What the broker says: events come from the gateway's own messages only. ib_async
 marks an order Cancelled on error 10148 (it may have filled), 10349 (it is
@@ -46,6 +48,7 @@ the socket was down is missed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -73,18 +76,22 @@ from breakoutd.ibkr.orders_map import (
     ENTRY,
     STOP,
     TAKE_PROFIT,
+    PlannedOrder,
     breakeven_level,
     credit_rungs,
     entry_status,
+    entry_values,
     exit_thresholds,
+    exit_values,
     ladder_for,
     order_sent_event,
     parse_ref,
-    plan_to_orders,
     price_to_micros,
     rebuild_ladder,
     whole_shares,
 )
+from breakoutd.ibkr.orderwire import OrderTemplates
+from breakoutd.ibkr.placing import register_order, write_order
 from breakoutd.ibkr.reconcile import ReconciledEntry, ReconciledOrder
 
 if TYPE_CHECKING:
@@ -160,6 +167,11 @@ class OrderRouter:
         self._books: dict[str, _Book] = {}
         self._orders: dict[tuple[int, int], _Order] = {}  # (client id, order id)
         self._sent_refs: set[str] = set()
+        self._known_refs: set[str] = set()  # see _broker_refs
+        self._scanned: dict[str, tuple[Any, int]] = {}
+        self._durable_pending = False
+        self._templates = OrderTemplates(ib.client)
+        self._to_learn: list[tuple[Contract, dict[str, Any]]] = []
         self._execs: set[str] = set()
         self._commissions: set[str] = set()
         self._resync: asyncio.Task[None] | None = None
@@ -205,39 +217,110 @@ class OrderRouter:
                  announce: Callable[[], None] | None = None) -> RoutedEntry:
         """:meth:`send` without a trip through the event loop (the decision's hot path).
 
-        ``announce`` runs right after the orders are on the socket and before their
-        ``OrderSent`` events: the caller's decision events go to the journal there."""
+        The parent goes onto the socket first, then its exits, then ib_async's and
+        the router's bookkeeping. ``announce`` runs right after the orders are on
+        the socket and before their ``OrderSent`` events: the caller's decision
+        events go to the journal there. The journal sync and the state save run
+        in the next turn of the event loop, or before any other order is sent,
+        whichever comes first."""
+        self.make_durable()
         ref = plan.order_ref
         self._refuse_duplicate(ref)
         if not self._ib.isConnected():
             raise OrderRejected(f"{ref}: not connected to the gateway, nothing sent")
         ids = self._next_ids(1 + len(plan.rungs) + (plan.stop is not None))
-        planned = plan_to_orders(plan, self._account, ids)
         self._sent_refs.add(ref)
-        self._register(plan, level, planned)
         try:
-            for p in planned:
-                self._ib.placeOrder(contract, p.order)
+            entry = entry_values(plan, self._account, ids[0])
+            orders = [self._write(contract, entry)]
+            exits = exit_values(plan, self._account, ids, ids[0])
+            orders += [self._write(contract, values) for _, _, values in exits]
         except (ConnectionError, OSError) as exc:
             raise OrderRejected(f"{ref}: sending failed ({exc}); it will not be sent again") from exc
+        shapes = [(ENTRY, 0, entry), *exits]
+        planned = [PlannedOrder(role, rung, order or Order(**values))
+                   for (role, rung, values), order in zip(shapes, orders, strict=True)]
+        for p in planned:
+            register_order(self._ib, contract, p.order)
+        self._register(plan, level, planned)
         if announce is not None:
             announce()
         now = self._clock()
         for p in planned:
             self._emit(order_sent_event(now, ref, plan.symbol, p))
+        if self._store is not None:
+            self._store.note_order_id(ids[-1])  # a restart never reuses these ids
+        self._durable_soon()
+        return self._books[ref].entry
+
+    def _write(self, contract: Contract, values: dict[str, Any]) -> Order | None:
+        """Write one new order: from a learnt template, else through ib_async (returned)."""
+        message = self._templates.message(contract, values)
+        if message is not None:
+            client: Any = self._ib.client
+            if not client.isConnected():
+                raise ConnectionError("Not connected")
+            client.sendMsg(message)
+            return None
+        order = Order(**values)
+        write_order(self._ib, contract, order)
+        self._to_learn.append((contract, values))
+        return order
+
+    def prepare(self, contract: Contract, plan: OrderPlan) -> None:
+        """Learn the message shapes of a plan like ``plan`` before it is needed.
+
+        Call it when a watcher is armed: its entry then leaves without ib_async's
+        serialiser. Harmless when not connected (the shapes are learnt after the
+        first send instead)."""
+        if not self._ib.isConnected():
+            return
+        ids = [1, 2, 3, 4, 5, 6, 7, 8][:1 + len(plan.rungs) + 1]
+        self._templates.learn(contract, entry_values(plan, self._account, ids[0]))
+        for _, _, values in exit_values(plan, self._account, ids, ids[0]):
+            self._templates.learn(contract, values)
+
+    def _durable_soon(self) -> None:
+        if not self._durable_pending:
+            self._durable_pending = True
+            asyncio.get_running_loop().call_soon(self.make_durable)
+
+    def make_durable(self) -> None:
+        """Sync the journal (``after_send``) and save the state, if a send awaits it."""
+        if not self._durable_pending:
+            return
+        self._durable_pending = False
         self._after_send()
         if self._store is not None:
-            self._store.note_order_id(ids[-1])
-            self._store.save()  # a restart never reuses these ids
-        return self._books[ref].entry
+            self._store.save()
+        to_learn, self._to_learn = self._to_learn, []
+        for contract, values in to_learn:  # the next order of these shapes leaves faster
+            if self._ib.isConnected():
+                self._templates.learn(contract, values)
+        self._broker_refs()  # read the new orders now, not on the next send
 
     def _refuse_duplicate(self, ref: str) -> None:
         if ref in self._sent_refs:
             raise DuplicateOrderError(f"{ref}: already sent today; not sending it again")
-        refs = [t.order.orderRef for t in self._ib.trades()]
-        refs += [f.execution.orderRef for f in self._ib.fills()]
-        if any(r == ref or r.startswith(ref + ":") for r in refs):
+        if ref in self._broker_refs():
             raise DuplicateOrderError(f"{ref}: the broker already has orders with this ref")
+
+    def _broker_refs(self) -> set[str]:
+        """The refs (and each ``:``-prefix of them) of every order and fill ib_async knows.
+
+        ib_async's dicts only grow within a connection and are new after one, so
+        only what was added since the last look is read."""
+        wrapper: Any = self._ib.wrapper
+        for name, ref_of in (("trades", _trade_ref), ("fills", _fill_ref)):
+            known: dict[Any, Any] = getattr(wrapper, name)
+            seen_dict, seen = self._scanned.get(name, (None, 0))
+            if known is not seen_dict or len(known) < seen:
+                seen = 0
+            for item in itertools.islice(known.values(), seen, None):
+                parts = ref_of(item).split(":")
+                self._known_refs.update(":".join(parts[:k]) for k in range(1, len(parts) + 1))
+            self._scanned[name] = (known, len(known))
+        return self._known_refs
 
     def _next_ids(self, count: int) -> list[int]:
         client = self._ib.client
@@ -277,6 +360,7 @@ class OrderRouter:
         trade = self._trade(parent)
         if trade is None:
             raise OrderRejected(f"{order_ref}: the entry order is not known to this connection")
+        self.make_durable()
         self._ib.cancelOrder(trade.order)
         try:
             await asyncio.wait_for(parent.done.wait(), self._ack_timeout)
@@ -336,6 +420,7 @@ class OrderRouter:
         # A modify replaces the whole order: restate what must not change.
         order.transmit, order.outsideRth, order.tif = True, o.outside_rth, o.tif
         order.account = order.account or self._account
+        self.make_durable()
         self._ib.placeOrder(trade.contract, order)
         return order
 
@@ -591,6 +676,14 @@ class OrderRouter:
             moved = self._move_stop(book, state._replace(stop=stop.stop), state)
             if moved is not None:
                 self._emit(moved)
+
+
+def _trade_ref(trade: Trade) -> str:
+    return str(trade.order.orderRef)
+
+
+def _fill_ref(fill: Fill) -> str:
+    return str(fill.execution.orderRef)
 
 
 def _bought(book: _Book) -> int:
