@@ -84,6 +84,7 @@ class MarketData:
         self._feeds: dict[str, _Feed] = {}
         self._instruments: dict[str, Instrument] = {}
         self._wire = FeedWire(ib)
+        ib.disconnectedEvent += self._on_disconnected
 
     # --- contracts -------------------------------------------------------------------
 
@@ -154,6 +155,14 @@ class MarketData:
             if connected:
                 client.cancelRealTimeBars(feed.bars_req)
         feed.quotes_req = feed.bars_req = None
+
+    def _on_disconnected(self) -> None:
+        # The connection's requests died with it; their ids may be reused by the next one.
+        for feed in self._feeds.values():
+            for req in (feed.quotes_req, feed.bars_req):
+                if req is not None:
+                    self._wire.unroute(req)
+            feed.quotes_req = feed.bars_req = None
 
     async def resubscribe(self, reason: str) -> None:
         """Request everything again (after 1101, a reconnect, or a farm blip)."""

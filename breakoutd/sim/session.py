@@ -229,9 +229,9 @@ class ClientSession(asyncio.Protocol):
             return
         data = b"".join(self._out)
         self._out.clear()
+        now = self.gw.monotonic_ns()  # before the write: latencies include its syscall
         self.transport.write(data)
         if self._pending_md:
-            now = self.gw.monotonic_ns()
             for symbol, bar in self._pending_md.items():
                 self.md_written[symbol] = now
                 if bar:
