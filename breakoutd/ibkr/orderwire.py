@@ -51,9 +51,7 @@ def wire_text(value: Any) -> str:
         return "Infinite" if value == math.inf else str(value)
     if value is None:
         return ""
-    if kind is str:
-        return str(value)
-    raise TypeError(f"no wire text for {kind.__name__}")
+    return str(value)  # str, and what ib_async has no handler for
 
 
 def contract_fields(c: Contract) -> list[str]:
@@ -109,6 +107,8 @@ class OrderTemplates:
                 contract.deltaNeutralContract is None, bool(contract.comboLegs), fixed)
 
     def _learn(self, contract: Contract, values: dict[str, Any]) -> _Template | None:
+        if contract.secType == "BAG":  # legs are not part of the key: ib_async's alone
+            return None
         probe = {**values, **{name: pair[0] for name, pair in _VARIABLE.items()}}
         base = self._serialise(contract, probe)
         if base[_CONTRACT_AT:_CONTRACT_AT + _CONTRACT_LEN] != contract_fields(contract):

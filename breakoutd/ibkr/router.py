@@ -275,7 +275,7 @@ class OrderRouter:
         first send instead)."""
         if not self._ib.isConnected():
             return
-        ids = [1, 2, 3, 4, 5, 6, 7, 8][:1 + len(plan.rungs) + 1]
+        ids = list(range(1, 3 + len(plan.rungs)))  # the parent, the rungs and a stop
         self._templates.learn(contract, entry_values(plan, self._account, ids[0]))
         for _, _, values in exit_values(plan, self._account, ids, ids[0]):
             self._templates.learn(contract, values)

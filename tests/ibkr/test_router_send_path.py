@@ -1,0 +1,303 @@
+"""The router's send path against the simulated gateway, through the real ib_async
+client: an entry written from learnt templates reaches the broker exactly as one
+written by ib_async; the journal sync and the state save follow each send before
+the next order leaves; refs known at the broker are refused however they became
+known (another client, a child order, a reconnect); and the state store saves
+"soon" in the next turn of the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ib_async import IB, Contract, Order
+
+from breakoutd.core import events as ev
+from breakoutd.core.params import EntryKind
+from breakoutd.core.plans import OrderPlan, Quote, order_ref, plan_order
+from breakoutd.daemon.state import FiredEntry, StateStore
+from breakoutd.ibkr.router import DuplicateOrderError, OrderRouter
+from breakoutd.sim import SimGateway
+from breakoutd.sim.orders import SimOrder
+from tests.factories import spec
+from tests.ibkr.test_router import SYMBOL, Events, rising_market
+from tests.sim.simkit import DAY, at, connect, px, run, sim, stock, sync
+
+LEVEL = px("10.00")
+
+
+def make_plan(wid: str, *, ask: str = "9.90", tp: tuple[str, ...] = ("10.50",),
+              sl: str | None = "9.50", qty: int = 100, split: tuple[str, ...] = (),
+              **params: Any) -> OrderPlan:
+    """A plan as the core builds it; the default BUY LMT at 9.90 rests (offered at 10.00)."""
+    quote = Quote(at("09:31:00"), px(ask) - 10_000, 500, px(ask), 500)
+    watcher = spec("10.00", wid=wid, symbol=SYMBOL, qty=qty, tp=tp, sl=sl, tp_split=split,
+                   **params)
+    plan = plan_order(watcher, quote, order_ref(DAY.strftime("%Y%m%d"), "rth", wid))
+    assert isinstance(plan, OrderPlan), plan
+    return plan
+
+
+def received(gw: SimGateway, ref: str) -> list[SimOrder]:
+    """The orders of an entry as the sim decoded them (live or done), in id order, with
+    ids made relative to the bracket and the ref cut out of orderRef and OCA group."""
+    orders = sorted((o for o, _ in gw.engine.open_orders(None) + gw.engine.completed_orders()
+                     if o.order_ref == ref or o.order_ref.startswith(f"{ref}:")),
+                    key=lambda o: o.order_id)
+    index = {o.order_id: i for i, o in enumerate(orders)}
+    return [dataclasses.replace(
+        o, order_id=index[o.order_id], perm_id=0,
+        parent_id=index[o.parent_id] if o.parent_id else -1,
+        order_ref=o.order_ref.removeprefix(ref), oca_group=o.oca_group.replace(ref, "<ref>"))
+        for o in orders]
+
+
+class PlaceOrderCalls:
+    """Counts calls of ib_async's serialiser (``Client.placeOrder``) and passes them on."""
+
+    def __init__(self, ib: IB, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self._real: Callable[..., None] = ib.client.placeOrder
+        monkeypatch.setattr(ib.client, "placeOrder", self)
+
+    def __call__(self, *args: Any) -> None:
+        self.count += 1
+        self._real(*args)
+
+
+def sent_count(gw: SimGateway) -> int:
+    """Every order the sim's engine ever took (live or done)."""
+    return len(gw.engine.open_orders(None)) + len(gw.engine.completed_orders())
+
+
+SHAPES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    # name: (the plan sent, the sample the router is prepared with: same shape, other numbers)
+    "ladder+stop, GTC, outside RTH": (
+        dict(tp=("10.50", "10.70", "10.90"), split=("0.5", "0.3", "0.2"), qty=300, tif="GTC"),
+        dict(ask="9.70", tp=("11.00", "11.50"), sl="9.20", qty=40, tif="GTC")),
+    "market entry, one take-profit, RTH only": (
+        dict(ask="10.00", tp=("11.00",), sl=None, qty=150, entry=EntryKind.MARKET, rth=True),
+        dict(ask="10.00", tp=("12.00",), sl=None, qty=5, entry=EntryKind.MARKET, rth=True)),
+    "stop only": (dict(ask="9.80", tp=(), sl="9.00", qty=75),
+                  dict(ask="9.60", tp=(), sl="8.80", qty=1000)),
+    "entry alone": (dict(ask="9.70", tp=(), sl=None, qty=10, tif="GTC"),
+                    dict(ask="9.75", tp=(), sl=None, qty=20, tif="GTC")),
+}
+
+
+def test_an_entry_from_templates_reaches_the_broker_as_ib_async_would_send_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body() -> None:
+        async with sim(rising_market(), start="09:31:00") as gw:
+            ib = await connect(gw)
+            contract = await stock(ib, SYMBOL)
+            calls = PlaceOrderCalls(ib, monkeypatch)
+            for n, (name, (sent, sample)) in enumerate(SHAPES.items()):
+                brackets = []
+                for prepared in (False, True):
+                    plan = make_plan(f"abc-{n}-{prepared:d}", **sent)
+                    router = OrderRouter(ib, account=gw.account, emit=Events(),
+                                         clock=gw.now_ns)  # a router that has learnt nothing
+                    if prepared:
+                        router.prepare(contract, make_plan(f"sample-{n}", **sample))
+                    before = calls.count
+                    router.send_now(plan, contract, LEVEL)
+                    serialised = calls.count - before
+                    # ib_async serialised every order of the unprepared entry, none of the other
+                    size = 1 + len(plan.rungs) + (plan.stop is not None)
+                    assert serialised == (size if not prepared else 0), name
+                    await sync(ib)
+                    brackets.append(received(gw, plan.order_ref))
+                    router.close()
+                unprepared, from_templates = brackets
+                assert len(from_templates) == len(unprepared) > 0, name
+                for a, b in zip(unprepared, from_templates, strict=True):
+                    differ = [f.name for f in dataclasses.fields(SimOrder)
+                              if getattr(a, f.name) != getattr(b, f.name)]
+                    assert differ == [], (name, a.order_ref, differ)
+
+            # ... and that bracket is the one the plan asked for
+            ladder = received(gw, make_plan("abc-0-1").order_ref)
+            assert [(o.order_ref, o.action, o.order_type, o.total_qty, o.lmt_price, o.aux_price,
+                     o.parent_id, o.transmit) for o in ladder] == [
+                ("", "BUY", "LMT", 300, px("9.90"), None, -1, False),
+                (":tp1", "SELL", "LMT", 150, px("10.50"), None, 0, False),
+                (":tp2", "SELL", "LMT", 240, px("10.70"), None, 0, False),
+                (":tp3", "SELL", "LMT", 300, px("10.90"), None, 0, False),
+                (":sl", "SELL", "STP LMT", 300, px("9.48"), px("9.50"), 0, True)]
+            assert {(o.tif, o.outside_rth, o.account, o.symbol) for o in ladder} == {
+                ("GTC", True, gw.account, SYMBOL)}
+            assert {(o.oca_group, o.oca_type) for o in ladder[1:]} == {("oca:<ref>", 2)}
+            market = received(gw, make_plan("abc-1-1", **SHAPES[
+                "market entry, one take-profit, RTH only"][0]).order_ref)
+            assert [(o.order_type, o.total_qty, o.transmit, o.outside_rth, o.oca_group)
+                    for o in market] == [("MKT", 150, False, False, ""),
+                                         ("LMT", 150, True, False, "")]
+            alone = received(gw, make_plan("abc-3-1", ask="9.70").order_ref)
+            assert [(o.order_type, o.transmit, o.parent_id) for o in alone] == [("LMT", True, -1)]
+            ib.disconnect()
+    run(body())
+
+
+def test_the_journal_and_state_follow_each_send_before_the_next_order_leaves(
+        tmp_path: Path) -> None:
+    async def body() -> None:
+        store = StateStore(tmp_path, DAY)
+        async with sim(rising_market(), start="09:31:00") as gw:
+            ib = await connect(gw)
+            contract = await stock(ib, SYMBOL)
+            events = Events()
+            synced: list[int] = []  # OrderSent events already emitted at each journal sync
+
+            def after_send() -> None:
+                synced.append(len(events.of(ev.OrderSent)))
+
+            router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns,
+                                 store=store, after_send=after_send)
+
+            def on_disk() -> int:
+                return StateStore(tmp_path, DAY).state.order_id_high_water
+
+            first = router.send_now(make_plan("abc-1"), contract, LEVEL)
+            assert synced == []  # not on the hot path: in the next loop turn
+            assert not store.path.exists()
+            second = router.send_now(make_plan("abc-2"), contract, LEVEL)
+            # the first entry's sync and save ran before the second entry was written
+            assert synced == [3]
+            assert on_disk() == first.stop_id
+            await asyncio.sleep(0)  # one turn of the event loop
+            assert synced == [3, 6]
+            assert second.stop_id is not None and second.parent_id > first.stop_id
+            assert on_disk() == second.stop_id
+            await asyncio.sleep(0)
+            assert synced == [3, 6]  # once per send, not once per scheduled turn
+            await sync(ib)
+            assert sent_count(gw) == 6
+            router.close()
+            ib.disconnect()
+    run(body())
+
+
+async def place_foreign(other: IB, contract: Contract, ref: str) -> None:
+    """Another client's resting BUY with ``ref``, taken by the sim."""
+    other.placeOrder(contract, Order(action="BUY", totalQuantity=10, orderType="LMT",
+                                     lmtPrice=9.00, orderRef=ref, tif="DAY"))
+    await sync(other)
+
+
+def refused(ib: IB, contract: Contract, count: int) -> None:
+    """Orders of the router's client that the gateway refuses (fractional size): ib_async
+    keeps them, the broker never holds them, so they are gone after a reconnect."""
+    for i in range(count):
+        ib.placeOrder(contract, Order(action="BUY", totalQuantity=0.5, orderType="LMT",
+                                      lmtPrice=9.00, orderRef=f"manual-{i}"))
+
+
+def test_refs_known_at_the_broker_are_refused_also_after_a_reconnect() -> None:
+    async def body() -> None:
+        async with sim(rising_market(), start="09:31:00") as gw:
+            ib = await connect(gw, 1)
+            other = await connect(gw, 2)
+            contract, theirs = await stock(ib, SYMBOL), await stock(other, SYMBOL)
+            events = Events()
+            router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns)
+            own = make_plan("abc-own")
+            router.send_now(own, contract, LEVEL)
+            await asyncio.sleep(0)  # the router has read what ib_async knows by now
+            await sync(ib)
+
+            def refuses(plan: OrderPlan) -> None:
+                before = (len(events.items), sent_count(gw))
+                with pytest.raises(DuplicateOrderError, match=plan.order_ref):
+                    router.send_now(plan, contract, LEVEL)
+                assert (len(events.items), sent_count(gw)) == before
+
+            # Another client's entry, and another's take-profit rung: the broker holds the refs.
+            by_other, by_child = make_plan("abc-other"), make_plan("abc-child")
+            await place_foreign(other, theirs, by_other.order_ref)
+            await place_foreign(other, theirs, f"{by_child.order_ref}:tp1")
+            await place_foreign(other, theirs, make_plan("abc-10").order_ref)
+            await ib.reqAllOpenOrdersAsync()  # as reconciliation asks at start-up
+            for plan in (by_other, by_child, own):
+                refuses(plan)
+            await sync(ib)
+            assert sent_count(gw) == 3 + 3
+            # a ref that is only a string prefix of a known one is not refused
+            router.send_now(make_plan("abc-1"), contract, LEVEL)
+
+            # More orders than will come back after a reconnect, then read by the router.
+            refused(ib, contract, 4)
+            later = make_plan("abc-later")
+            router.send_now(later, contract, LEVEL)
+            await asyncio.sleep(0)
+            read_before = len(ib.wrapper.trades)
+            await sync(ib)
+
+            ib.disconnect()
+            while 1 in gw.clients:  # the sim frees the client id once it sees the socket close
+                await asyncio.sleep(0.005)
+            away = make_plan("abc-away")  # placed while the router's client is away
+            await place_foreign(other, theirs, away.order_ref)
+            await connect(gw, 1, ib=ib)
+            await ib.reqAllOpenOrdersAsync()
+            refused(ib, contract, 4)  # the new connection's orders outgrow the old count
+            trades = ib.wrapper.trades
+            refs = [t.order.orderRef for t in trades.values()]
+            assert refs.index(away.order_ref) < read_before <= len(trades)
+            await sync(ib)
+            for plan in (away, by_other, by_child, own, later):
+                refuses(plan)
+            await sync(ib)
+            assert sent_count(gw) == 3 + 3 + 3 + 3 + 1
+            router.close()
+            other.disconnect()
+            ib.disconnect()
+    run(body())
+
+
+def test_mark_fired_soon_writes_after_a_loop_turn_inside_a_loop(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DAY)
+
+    async def body() -> None:
+        store.mark_fired("abc-1", FiredEntry("bo:20260309:rth:abc-1", 1, "entered"), soon=True)
+        store.mark_fired("abc-2", FiredEntry("bo:20260309:rth:abc-2", 2, "entered"), soon=True)
+        assert not store.path.exists()
+        await asyncio.sleep(0)
+        assert sorted(StateStore(tmp_path, DAY).state.fired) == ["abc-1", "abc-2"]
+
+    asyncio.run(body())
+
+
+def test_mark_fired_soon_writes_at_once_outside_a_loop(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, DAY)
+    entry = FiredEntry("bo:20260309:rth:abc-1", 1, "rejected", reason="no_quote")
+    store.mark_fired("abc-1", entry, soon=True)
+    assert StateStore(tmp_path, DAY).state.fired == {"abc-1": entry}
+
+
+
+def test_a_long_ladder_is_prepared_and_sent_from_templates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ladders of any length: prepare learns every exit, and the entry leaves from templates."""
+    async def body() -> None:
+        async with sim(rising_market(), start="09:31:00") as gw:
+            ib = await connect(gw)
+            contract = await stock(ib, SYMBOL)
+            calls = PlaceOrderCalls(ib, monkeypatch)
+            rungs = tuple(f"{10.5 + i / 10:.2f}" for i in range(8))
+            split = ("0.125",) * 8
+            router = OrderRouter(ib, account=gw.account, emit=Events(), clock=gw.now_ns)
+            router.prepare(contract, make_plan("sample-long", tp=rungs, split=split, qty=800))
+            plan = make_plan("abc-long", tp=rungs, split=split, qty=800)
+            learnt = calls.count  # prepare serialised probe orders (nothing was sent)
+            router.send_now(plan, contract, LEVEL)
+            assert calls.count == learnt
+            await sync(ib)
+            sent = received(gw, plan.order_ref)
+            assert [o.order_ref for o in sent] == ["", *(f":tp{i}" for i in range(1, 9)), ":sl"]
+            assert [o.total_qty for o in sent[1:-1]] == [100 * i for i in range(1, 9)]
+            ib.disconnect()
+    run(body())
