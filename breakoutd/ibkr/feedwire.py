@@ -18,7 +18,8 @@ bid or ask with size 0 empties that side; a size tick equal to the side's size
 is no change; LAST and DELAYED_LAST prices are prints with the tick's size.
 Prints are placed in the second of the last-trade timestamp (tick 45) that
 follows them in the batch, else, when none follows, None (the stream uses the
-arrival time). A realtime bar is handed over after the prints and quote of
+arrival time); prints at the very end of a read wait for the next read first,
+since TCP may cut between a print and its timestamp. A realtime bar is handed over after the prints and quote of
 its batch, so a close-rule bar never overtakes the seconds before it.
 """
 
@@ -96,6 +97,7 @@ class SymbolBatch:
     unstamped: list[tuple[int, int]] = field(default_factory=list)  # prints awaiting tick 45
     stamped: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
+    held: bool = False  # unstamped prints were kept at the end of the last read
 
     def take(self, msg_id: bytes, f: list[bytes]) -> None:
         """Apply one routed message's fields."""
@@ -158,8 +160,12 @@ class SymbolBatch:
         o, h, lo, c = (p or 0 for p in prices)
         self.bars.append(Bar(int(f[3]) * NS, FIVE_SECONDS, o, h, lo, c, volume))
 
-    def hand_over(self) -> None:
-        """Give the sink what arrived: the quote, then the prints, then the bars."""
+    def hand_over(self, end_of_read: bool = False) -> None:
+        """Give the sink what arrived: the quote, then the prints, then the bars.
+
+        At the end of a read, prints still waiting for their tick 45 are kept for
+        the next read (TCP may have cut between a print and its timestamp); once
+        kept, they go without a second at the next hand-over."""
         sink = self.sink
         if self.quote_changed:
             self.quote_changed = False
@@ -168,9 +174,10 @@ class SymbolBatch:
             stamped, self.stamped = self.stamped, []
             for second, prints in stamped:
                 sink.on_prints(prints, second)
-        if self.unstamped:
+        if self.unstamped and (self.held or not end_of_read):
             prints, self.unstamped = self.unstamped, []
             sink.on_prints(prints, None)
+        self.held = bool(self.unstamped)
         if self.bars:
             bars, self.bars = self.bars, []
             for bar in bars:
@@ -179,7 +186,7 @@ class SymbolBatch:
     def forget(self) -> None:
         """Drop the quote and anything not handed over (the subscription starts again)."""
         self.bid = self.bid_size = self.ask = self.ask_size = None
-        self.quote_changed = False
+        self.quote_changed = self.held = False
         self.unstamped, self.stamped, self.bars = [], [], []
 
 
@@ -190,6 +197,7 @@ class FeedWire:
         self._client: Any = ib.client
         self._routes: dict[int, SymbolBatch] = {}
         self._retired: set[int] = set()  # cancelled on this connection: stragglers are dropped
+        self._held: set[SymbolBatch] = set()  # batches keeping prints for the next read
         conn = self._client.conn
         self._ib_reads: Callable[[bytes], None] = self._client._onSocketHasData
         conn.hasData -= self._ib_reads
@@ -259,8 +267,17 @@ class FeedWire:
             passed += pos - run_start
             self._pass_on(buf[run_start:pos])
         if current is not None:
-            _hand_over(current)
+            _hand_over(current, end_of_read=True)
+            if current.held:
+                self._held.add(current)
         return pos, passed
+
+    def release_held(self) -> None:
+        """Hand over prints kept for a tick 45 that did not come (call now and then)."""
+        held, self._held = self._held, set()
+        for batch in held:
+            if batch.held:
+                _hand_over(batch)
 
     def _pass_on(self, messages: bytes) -> None:
         self._ib_reads(messages)
@@ -276,9 +293,9 @@ def _request_id(fields: list[bytes]) -> int | None:
         return None
 
 
-def _hand_over(batch: SymbolBatch) -> None:
+def _hand_over(batch: SymbolBatch, end_of_read: bool = False) -> None:
     try:
-        batch.hand_over()
+        batch.hand_over(end_of_read)
     except Exception as exc:  # one symbol's failure must not stop the others' data
         symbol = getattr(batch.sink, "symbol", "?")
         logger.opt(exception=exc).error("handling {}'s market data failed: {}", symbol, exc)

@@ -234,6 +234,7 @@ class MarketData:
 
     def on_clock(self) -> None:
         """Close bars the clock has passed (called periodically by the daemon)."""
+        self._wire.release_held()
         for feed in self._feeds.values():
             feed.stream.on_clock()
 

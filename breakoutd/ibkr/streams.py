@@ -108,6 +108,12 @@ class SymbolStream:
                 self._on_health(self.symbol, "late_print", (now - start) / NS,
                                 f"{len(prints)} print(s) for a second already closed")
             return
+        if self._second_open is not None and start < self._second_open:
+            # Stamped earlier than prints already placed by their arrival: keep the
+            # bars in time order, report what cannot be placed.
+            self._on_health(self.symbol, "late_print", (now - start) / NS,
+                            f"{len(prints)} print(s) for a second before one already begun")
+            return
         self._fresh = False
         if self._second_open is not None and start > self._second_open:
             self._deliver_second(self._seconds.close_until(start))

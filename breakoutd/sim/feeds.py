@@ -12,6 +12,7 @@ symbol (fault) sends nothing while the matching engine keeps trading.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator
@@ -241,4 +242,10 @@ class FeedHub:
         """The next instant a realtime bar can close, when anyone wants them."""
         if not any(s.kind == "rtbars" for s in self._by_req.values()):
             return None
-        return now_ns - now_ns % REALTIME_BAR_NS + REALTIME_BAR_NS
+        # Symbol i's bars close its offset after each 5-second boundary (Market spread).
+        phase = now_ns % REALTIME_BAR_NS
+        offsets = self.market.sorted_offsets
+        i = bisect.bisect_right(offsets, phase)
+        if i < len(offsets):
+            return now_ns - phase + offsets[i]
+        return now_ns - phase + REALTIME_BAR_NS + (offsets[0] if offsets else 0)

@@ -108,3 +108,14 @@ def test_silence_and_late_bars_are_reported() -> None:
     assert health == ["gap"]  # once per silence
     s.on_bar5(Bar(at("10:00:50"), 5 * NS, px("5"), px("5"), px("5"), px("5"), 100))
     assert health == ["gap", "gap", "lag"]  # data again (gap over), and that bar was 6 s late
+
+
+def test_prints_stamped_before_a_second_already_begun_are_reported_not_raised() -> None:
+    s, clock, rec, health = stream("10:00:00.200")
+    clock.now = at("10:00:02.300")
+    s.on_prints([(px("5.00"), 100)], None)  # placed by arrival: 10:00:02 begun
+    s.on_prints([(px("5.10"), 100)], at("10:00:01"))  # its stamp came later: before it
+    assert health == ["late_print"]
+    clock.now = at("10:00:04")
+    s.on_clock()
+    assert [(b.start, b.high) for _, b in rec.seen] == [(at("10:00:02"), px("5.00"))]
