@@ -1,47 +1,50 @@
 """Bar-to-order latency of the daemon, measured by the simulated gateway; memory per watcher.
 
 Run: ``python tests/bench/bench_latency.py [--watchers 10,100,500] [--runs 5,3,3]
-[--triggers 100] [--speed X] [--console production|sync|off] [--memory]``.
+[--triggers 100] [--speed X] [--spread-ms 500] [--topology processes|one-loop]
+[--console production|sync|off] [--memory]``.
 
 The market: N symbols (S000..) with a tape row for every symbol every second
 (the quote changes each second, a trade in 60% of them), replayed by the sim
-at the tape's pace: a row becomes known, and is sent, at its time + 1 s, so
-each second's rows of all N symbols reach the daemon in one write. The
-watchlist: one *sentinel* per symbol (level out of reach, armed all run, so
-all N symbols stream throughout) and *trigger* watchers on ``--triggers`` of
-the symbols (all of them up to N=100), each firing once: fast-rule spikes at
-distinct seconds (never the second that ends a minute), and one close-rule
-break per minute boundary, alone at its instant. Every entry is a bracket
-(BUY LMT at the ask, a take-profit and a stop far from the market).
+at the tape's pace: a row becomes known, and is sent, at its time + 1 s plus
+its symbol's arrival offset. By default the N symbols' offsets spread evenly
+over 500 ms (``--spread-ms``; ``Market(spread_ns=...)``), as a feed of many
+symbols arrives in practice; ``--spread-ms 0`` sends each second of all N
+symbols in one write, the worst case, where a trigger waits behind the
+symbols ahead of it in the same read. The watchlist: one *sentinel* per
+symbol (level out of reach, armed all run, so all N symbols stream
+throughout) and *trigger* watchers on ``--triggers`` of the symbols (all of
+them up to N=100), each firing once: fast-rule spikes at distinct seconds
+(never the second that ends a minute), and one close-rule break per minute
+boundary, alone at its instant. Every entry is a bracket (BUY LMT at the ask,
+a take-profit and a stop far from the market).
 
 The daemon (``breakoutd.daemon.app.Daemon`` with its production console,
 ``setup_console``, writing to a file; journal and state on ``--var``) runs in
 one process and the sim in another, each pinned to its own core, as a real
-gateway would be a process of its own. Both read CLOCK_MONOTONIC, so the sim's
-stamps (market data written, order read: ``SimGateway.stats``) and a probe's
-stamps in the daemon (when ib_async starts decoding the read that holds the
-trigger's data, when it hands the tickers over, when the trigger's event comes
-out: see ``Probe``) lie on one time line. The daemon's clock mirrors the sim's
-virtual clock.
+gateway is a process of its own (``--topology one-loop`` puts the sim in the
+daemon's event loop, as ``breakoutd run --sim`` does: the sim then reads an
+order only after the daemon's callback and what it scheduled). Both read
+CLOCK_MONOTONIC, so the sim's stamps (market data written, order read:
+``SimGateway.stats``) and a probe's stamps in the daemon (when the read that
+holds the trigger's data starts, when the entry order is written, when the
+trigger's event comes out: see ``Probe``) lie on one time line. The daemon's
+clock mirrors the sim's virtual clock.
 
 The virtual clock runs at 5x up to N=100 and at 1x above (``--speed`` forces
-one value). The measured path does not depend on it: each second's rows still
-arrive as one write, are decoded and decided on the same way; only the idle
-time between writes shrinks (1x and 5x give the same medians at N=100). At
-N=500 a write takes the daemon tens of ms, so the clock runs at 1x to keep
-every write apart from the next.
+one value). The measured path does not depend on it; only the idle time
+between writes shrinks.
 
 Printed per N and rule: p50 / p99 / max of (entry order read by the sim - the
 trigger's market data written by the sim), the median over runs and pooled;
-the median hops from the stamps (the daemon's own work after decoding is the
-hop "-> order read by the sim" less about one "write -> daemon reads"); and the
-correctness check: every planned trigger gave exactly one OrderIntent (watcher,
-rule and instant as planned) and exactly one entry order at the sim, nothing
-was rejected or expired, no bar-stream health event, and each latency is
-measured from its trigger's own write (not a later one). ``--memory``: the
-daemon's RSS and tracemalloc total with 10 and 500 armed watchers (one per
-symbol), with a second watcher on each of 500 symbols, and the growth of
-Python allocations per symbol-hour of streaming.
+the same up to the order that transmits the bracket (its last exit); the p50
+and p99 of each hop; and the correctness check: every planned trigger gave
+exactly one OrderIntent (watcher, rule and instant as planned) and exactly
+one entry order at the sim, nothing was rejected or expired, no bar-stream
+health event, and each latency is measured from its trigger's own write (not
+a later one). ``--memory``: the daemon's RSS and tracemalloc total with 10 and
+500 armed watchers (one per symbol), with a second watcher on each of 500
+symbols, and the growth of Python allocations per symbol-hour of streaming.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ from breakoutd.core.params import FastSchedule  # noqa: E402
 from breakoutd.core.prices import format_price  # noqa: E402
 from breakoutd.core.rules import fast_thresholds  # noqa: E402
 from breakoutd.sim import Market, Row, SimGateway  # noqa: E402
+from breakoutd.sim.market import arrival_offsets  # noqa: E402
 from breakoutd.sim.stats import percentile  # noqa: E402
 
 DAY = dt.date(2026, 3, 9)  # a Monday
@@ -104,6 +108,8 @@ class BenchConfig:
     profile: str = ""  # write the daemon's cProfile stats here
     console: str = "production"  # the daemon's console: production | sync | off
     quiet_seconds: int = 20  # virtual seconds streamed when there are no triggers
+    spread_ms: int = 500  # symbols' seconds arrive spread over this (0: all in one write)
+    topology: str = "processes"  # processes | one-loop (the sim in the daemon's event loop)
 
 
 @dataclass
@@ -115,6 +121,7 @@ class Plan:
     triggers: dict[str, tuple[str, int]]
     start_ns: int
     end_ns: int
+    offsets: dict[str, int]  # symbol -> when its second arrives after the second ends (ns)
 
 
 def symbols(n: int) -> list[str]:
@@ -161,7 +168,8 @@ def build_plan(cfg: BenchConfig, with_rows: bool = True) -> Plan:
         for j in range(cfg.sentinels):
             entries.append(watcher_yaml(f"Q{j}-{sym}", sym, base + (50 + j) * 1_000_000, base))
     triggers = {f"T-{s}": e for s, e in plan_of.items()}
-    return Plan(rows, "\n".join(entries) + "\n", triggers, start, end)
+    offsets = arrival_offsets(names, cfg.spread_ms * 1_000_000)
+    return Plan(rows, "\n".join(entries) + "\n", triggers, start, end, offsets)
 
 
 def watcher_yaml(wid: str, sym: str, level: int, base: int) -> str:
@@ -212,27 +220,45 @@ def spike_row(sym: str, t: int, level: int, size: int) -> Row:
 def sim_main(cfg: BenchConfig, conn: Connection) -> None:
     """Serve the plan's market; run the clock on "go"; report what arrived on "report"."""
     pin(cfg, 0)
+    asyncio.run(sim_serve(cfg, conn))
+
+
+async def sim_serve(cfg: BenchConfig, conn: Connection,
+                    started: asyncio.Future[int] | None = None) -> None:
+    """The sim's side of a run, in whatever event loop runs it."""
     plan = build_plan(cfg)
+    market = Market(plan.rows, spread_ns=cfg.spread_ms * 1_000_000)
+    gw = SimGateway(market, port=0, start=START, day=DAY, manual_clock=True,
+                    md_lines=2 * cfg.n + 10, rate_limit=100_000, cash=1e9)
+    await gw.start()
+    conn.send(gw.port)
+    if started is not None:
+        started.set_result(gw.port)
+    await receive(conn)  # "go"
+    gw.run_clock(cfg.speed)
+    mono = time.monotonic_ns()
+    conn.send((gw.now_ns(), mono, cfg.speed))
+    await receive(conn)  # "report"
+    records = [(r.order_id, r.symbol, r.received_ns, r.md_written_ns, r.bar_written_ns)
+               for r in gw.stats.records]
+    orders = [(o.order_id, o.symbol, o.parent_id, o.order_ref)
+              for o, _ in gw.engine.open_orders() + gw.engine.completed_orders()]
+    conn.send((records, orders))
+    await receive(conn)  # "stop"
+    await gw.stop()
+
+
+def one_loop_main(cfg: BenchConfig, sim_conn: Connection, var: Path, conn: Connection) -> None:
+    """The sim and the daemon in one event loop, as ``breakoutd run --sim`` runs them."""
+    pin(cfg, 1)
 
     async def main() -> None:
-        gw = SimGateway(Market(plan.rows), port=0, start=START, day=DAY, manual_clock=True,
-                        md_lines=2 * cfg.n + 10, rate_limit=100_000, cash=1e9)
-        await gw.start()
-        conn.send(gw.port)
-        await receive(conn)  # "go"
-        gw.run_clock(cfg.speed)
-        mono = time.monotonic_ns()
-        conn.send((gw.now_ns(), mono, cfg.speed))
-        await receive(conn)  # "report"
-        records = [(r.order_id, r.symbol, r.received_ns, r.md_written_ns, r.bar_written_ns)
-                   for r in gw.stats.records]
-        orders = [(o.order_id, o.symbol, o.parent_id, o.order_ref)
-                  for o, _ in gw.engine.open_orders() + gw.engine.completed_orders()]
-        conn.send((records, orders))
-        await receive(conn)  # "stop"
-        await gw.stop()
+        started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        sim = asyncio.create_task(sim_serve(cfg, sim_conn, started))
+        await run_daemon(cfg, await started, var, conn)
+        await sim
 
-    asyncio.run(main())
+    daemon_main(cfg, 0, var, conn, main)
 
 
 def pin(cfg: BenchConfig, index: int) -> None:
@@ -303,45 +329,50 @@ class Collector:
 
 
 class Probe:
-    """When the daemon read, decoded and handled the data behind each trigger (monotonic ns).
+    """When the daemon read the data behind each trigger, and when it decided (monotonic ns).
 
-    ib_async decodes a whole socket read, then emits ``pendingTickersEvent`` once.
-    The probe wraps ``Client._onSocketHasData`` (third-party, in this process only)
-    and listens to that event before the daemon does; a trigger is stamped when its
-    event reaches the console callback, and belongs to the read in progress, or the
-    one just finished (a 5-second bar is handled right after its read).
+    The daemon reads its market data with ``breakoutd.ibkr.feedwire.FeedWire``,
+    one symbol's batch at a time. The probe wraps ``FeedWire.on_data`` (in this
+    process only); a trigger is stamped when its event reaches the console
+    callback (right after its orders are on the socket) and belongs to the read
+    in progress.
     """
 
     def __init__(self) -> None:
-        # watcher id -> read start, tickers handed over, read end, trigger seen, read bytes
-        self.hops: dict[str, tuple[int, int, int, int, int]] = {}
-        self._read = [0, 0, 0, 0]  # start, tickers handed over, end, bytes
+        # watcher id -> read start, parent written, trigger seen, read bytes
+        self.hops: dict[str, tuple[int, int, int, int]] = {}
+        self._read = [0, 0, 0]  # start, bytes, first order written
         self._reading = False
         self._triggered: list[tuple[str, int]] = []
 
     def new_ib(self) -> Any:
-        """An IB whose reads are timed, for the daemon (before its MarketData exists)."""
+        """An IB for the daemon, its reads timed (before its MarketData exists)."""
         from ib_async import IB
-        from ib_async.client import Client
 
-        original = Client._onSocketHasData
+        from breakoutd.ibkr import router
+        from breakoutd.ibkr.feedwire import FeedWire
+
+        original = FeedWire.on_data
+        write = router.OrderRouter._write
         probe = self
 
-        def timed(client: Any, data: bytes) -> None:
-            probe._read = [time.monotonic_ns(), 0, 0, len(data)]
+        def written(*args: Any) -> Any:
+            order = write(*args)
+            if not probe._read[2]:
+                probe._read[2] = time.monotonic_ns()
+            return order
+
+        def timed(wire: FeedWire, data: bytes) -> None:
+            probe._read = [time.monotonic_ns(), len(data), 0]
             probe._reading = True
             try:
-                original(client, data)
+                original(wire, data)
             finally:
                 probe.read_done()
 
-        Client._onSocketHasData = timed  # type: ignore[method-assign]
-        ib = IB()  # its Client binds the timed method now
-        ib.pendingTickersEvent += self._tickers
-        return ib
-
-    def _tickers(self, _tickers: object) -> None:
-        self._read[1] = time.monotonic_ns()
+        FeedWire.on_data = timed  # type: ignore[method-assign]
+        router.OrderRouter._write = written  # type: ignore[method-assign]
+        return IB()
 
     def triggered(self, watcher_id: str) -> None:
         """A trigger's event is out (after its orders, in the current design)."""
@@ -350,18 +381,18 @@ class Probe:
             self._assign()
 
     def read_done(self) -> None:
-        self._read[2] = time.monotonic_ns()
         self._reading = False
         self._assign()
 
     def _assign(self) -> None:
-        start, tickers, end, size = self._read
+        start, size, parent = self._read
         for wid, seen in self._triggered:
-            self.hops[wid] = (start, tickers, end, seen, size)
+            self.hops[wid] = (start, parent, seen, size)
         self._triggered.clear()
 
 
-def daemon_main(cfg: BenchConfig, port: int, var: Path, conn: Connection) -> None:
+def daemon_main(cfg: BenchConfig, port: int, var: Path, conn: Connection,
+                main: Callable[[], Any] | None = None) -> None:
     """Run the daemon on the plan's watchlist; report when every entry is out."""
     pin(cfg, 1)
     if cfg.trace_memory:
@@ -370,7 +401,7 @@ def daemon_main(cfg: BenchConfig, port: int, var: Path, conn: Connection) -> Non
     try:
         if profiler is not None:
             profiler.enable()
-        asyncio.run(run_daemon(cfg, port, var, conn))
+        asyncio.run(main() if main is not None else run_daemon(cfg, port, var, conn))
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(cfg.profile)
@@ -467,10 +498,10 @@ def rss_bytes() -> int:
 class Hops(NamedTuple):
     """Where one entry's latency went, in ns (and the size of the read that held its data)."""
 
-    to_read: int  # the sim's write -> the daemon starts decoding the read that holds it
-    decode: int  # ib_async decodes the whole read (tickers reach the daemon at its end)
-    to_sim: int  # end of decoding -> the entry order read by the sim
-    to_event: int  # end of decoding -> the trigger's event (journalled after the send)
+    to_read: int  # the sim's write -> the daemon starts reading the read that holds it
+    to_write: int  # start of the read -> the entry order written to the socket
+    to_sim: int  # entry order written -> read by the sim
+    to_event: int  # start of the read -> the trigger's event (after the bracket is written)
     read_bytes: int
 
 
@@ -479,11 +510,11 @@ class RunResult:
     """One run's latencies (ns) by rule, journal breakdowns, and problems found."""
 
     latency: dict[str, list[int]] = field(default_factory=lambda: {"fast": [], "close": []})
+    bracket: dict[str, list[int]] = field(default_factory=lambda: {"fast": [], "close": []})
     breakdown: dict[str, list[Hops]] = field(
         default_factory=lambda: {"fast": [], "close": []})
     problems: list[str] = field(default_factory=list)
     armed: int = 0
-    late_stamps: int = 0
     memory: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -503,11 +534,17 @@ def one_run(cfg: BenchConfig, var_root: Path, keep: bool = False) -> RunResult:
     sim_conn, sim_child = ctx.Pipe()
     d_conn, d_child = ctx.Pipe()
     var = Path(tempfile.mkdtemp(prefix=f"latency-{cfg.n}-", dir=var_root))
-    sim = ctx.Process(target=sim_main, args=(cfg, sim_child), daemon=True)
-    sim.start()
-    port = expect(sim_conn, 120, "port")
-    dmn = ctx.Process(target=daemon_main, args=(cfg, port, var, d_child), daemon=True)
-    dmn.start()
+    if cfg.topology == "one-loop":
+        sim = dmn = ctx.Process(target=one_loop_main, args=(cfg, sim_child, var, d_child),
+                                daemon=True)
+        sim.start()
+        expect(sim_conn, 120, "port")
+    else:
+        sim = ctx.Process(target=sim_main, args=(cfg, sim_child), daemon=True)
+        sim.start()
+        port = expect(sim_conn, 120, "port")
+        dmn = ctx.Process(target=daemon_main, args=(cfg, port, var, d_child), daemon=True)
+        dmn.start()
     result = RunResult()
     plan = build_plan(cfg, with_rows=False)
     try:
@@ -555,17 +592,22 @@ def measure(plan: Plan, clock: tuple[int, int, float], summary: dict[str, Any],
     virtual0, mono0, speed = clock
     refs = {ref: wid for wid, _, _, ref in summary["intents"]}
     entry_ref = {oid: ref for oid, _, parent, ref in orders if parent == 0}
+    arrived = {oid: received for oid, _, received, _, _ in records}
+    last_child: dict[int, int] = {}  # parent -> when its bracket's transmitting order arrived
+    for oid, _, parent, _ in orders:
+        if parent and oid in arrived:
+            last_child[parent] = max(last_child.get(parent, 0), arrived[oid])
     burst = NS / speed  # real ns between two rows of a symbol
     for oid, _sym, received, md_written, bar_written in records:
         if oid not in entry_ref:
             continue  # an exit of a bracket
         wid = refs[entry_ref[oid]]
         kind, at = plan.triggers[wid]
-        due = mono0 + (at - virtual0) / speed  # when the sim's clock reached the trigger
-        start, tickers, end, seen, size = summary["reads"][wid]
-        if start < md_written:
-            # The sim stamps after its write; preempted in between, it stamped late.
-            result.late_stamps += 1
+        # when the sim's clock reached the trigger's data
+        due = mono0 + (at + plan.offsets[wid.split("-", 1)[1]] - virtual0) / speed
+        start, parent, seen, size = summary["reads"][wid]
+        if start < md_written:  # the sim stamps before it writes: this cannot be its data
+            result.problems.append(f"{wid}: the read began before the sim wrote the data")
             continue
         if not due <= md_written < due + burst / 2 or start - due > burst or (
                 kind == "close" and bar_written != md_written):
@@ -573,9 +615,9 @@ def measure(plan: Plan, clock: tuple[int, int, float], summary: dict[str, Any],
                                    f"the daemon a whole row behind: lower --speed)")
             continue
         result.latency[kind].append(received - md_written)
-        decoded = tickers or end
-        result.breakdown[kind].append(Hops(start - md_written, decoded - start,
-                                           received - decoded, seen - decoded, size))
+        result.bracket[kind].append(last_child.get(oid, received) - md_written)
+        result.breakdown[kind].append(Hops(start - md_written, parent - start,
+                                           received - parent, seen - start, size))
 
 
 # --- reporting ------------------------------------------------------------------------------
@@ -631,14 +673,14 @@ def stats_line(label: str, runs: list[list[int]]) -> str:
             f"p99 {ms(percentile(pooled, 99))} max {ms(pooled[-1])} ms")
 
 
-def breakdown_line(label: str, rows: list[Hops]) -> str:
-    """Median of each hop."""
+def breakdown_line(label: str, rows: list[Hops], q: float = 50) -> str:
+    """Each hop's ``q``-th percentile (nearest rank; the median by default)."""
     if not rows:
         return f"{label}: no samples"
-    med = Hops(*(statistics.median(r[i] for r in rows) for i in range(len(Hops._fields))))
-    return (f"{label}: write -> daemon reads {ms(med.to_read)} | ib_async decodes the read "
-            f"{ms(med.decode)} | -> order read by the sim {ms(med.to_sim)} (trigger event "
-            f"{ms(med.to_event)}) ms; median read {med.read_bytes / 1024:.0f} KiB")
+    med = Hops(*(percentile(sorted(r[i] for r in rows), q) for i in range(len(Hops._fields))))
+    return (f"{label}: write -> daemon reads {ms(med.to_read)} | -> entry written "
+            f"{ms(med.to_write)} | -> read by the sim {ms(med.to_sim)} (trigger event "
+            f"{ms(med.to_event)} after the read) ms; read {med.read_bytes / 1024:.1f} KiB")
 
 
 def speed_for(n: int, args: argparse.Namespace) -> float:
@@ -649,7 +691,8 @@ def speed_for(n: int, args: argparse.Namespace) -> float:
 def latency_bench(n: int, runs: int, args: argparse.Namespace) -> bool:
     """Run one N several times; print its lines; True when every check passed."""
     cfg = BenchConfig(n, seed=args.seed, speed=speed_for(n, args), triggers=args.triggers,
-                      pin=not args.no_pin, console=args.console)
+                      pin=not args.no_pin, console=args.console, spread_ms=args.spread_ms,
+                      topology=args.topology)
     results = [one_run(replace(cfg, seed=args.seed + i, profile=str(
         args.profile / f"daemon-{n}-{i}.prof") if args.profile else ""), args.var, args.keep_var)
                for i in range(runs)]
@@ -658,12 +701,11 @@ def latency_bench(n: int, runs: int, args: argparse.Namespace) -> bool:
     for kind in ("fast", "close"):
         print("  " + stats_line(f"{kind:5s}", [r.latency[kind] for r in results]))
     for kind in ("fast", "close"):
+        print("  " + stats_line(f"{kind:5s} bracket", [r.bracket[kind] for r in results]))
+    for kind in ("fast", "close"):
         hops = [b for r in results for b in r.breakdown[kind]]
-        print("  " + breakdown_line(f"{kind:5s} hops", hops))
-    late = sum(r.late_stamps for r in results)
-    if late:
-        print(f"  left out: {late} entries whose data the sim stamped after the daemon had "
-              f"started reading it (the sim was preempted between its write and its stamp)")
+        print("  " + breakdown_line(f"{kind:5s} hops p50", hops))
+        print("  " + breakdown_line(f"{kind:5s} hops p99", hops, 99))
     problems = [p for r in results for p in r.problems]
     for p in problems[:10]:
         print(f"  PROBLEM: {p}")
@@ -731,6 +773,10 @@ def main() -> None:
                     help="where each run's journal and state go (they are fsynced)")
     ap.add_argument("--memory", action="store_true", help="also measure memory per watcher")
     ap.add_argument("--no-pin", action="store_true", help="let the OS place the two processes")
+    ap.add_argument("--spread-ms", type=int, default=500,
+                    help="symbols' seconds arrive spread over this many ms (0: all in one write)")
+    ap.add_argument("--topology", choices=("processes", "one-loop"), default="processes",
+                    help="the sim in a process of its own, or in the daemon's event loop")
     ap.add_argument("--console", choices=("production", "sync", "off"), default="production",
                     help="the daemon's console: as shipped (loguru, enqueued), written "
                          "synchronously, or none (a what-if)")
