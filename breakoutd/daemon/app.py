@@ -401,12 +401,11 @@ class Daemon:
             self._arm_due()
             self.market.on_clock()
             now = self.clock()
-            for runner in list(self.runners.values()):
-                runner.on_time(now)
-            try:
-                await asyncio.wait_for(stop.wait(), TICK_SECONDS)
-            except TimeoutError:
-                pass
+            if any(now >= r.machine.disarm_at for r in self.runners.values()):
+                for runner in list(self.runners.values()):
+                    runner.on_time(now)
+            # A plain sleep: wait_for would start a task every tick (stop is seen within one).
+            await asyncio.sleep(TICK_SECONDS)
 
     async def _new_day(self) -> None:
         """The daily re-plan: a new exchange day gets its journal, state and watchers."""

@@ -72,8 +72,8 @@ class WatcherRunner:
         """A closed 1-second bar."""
         self.last_price = bar.close
         trigger = self.machine.on_fast_bar(bar)
-        if trigger is not None:
-            self._enter(trigger, ev.FastTriggered(
+        if trigger is not None:  # the event is built after the send (Decimals are slow)
+            self._enter(trigger, lambda: ev.FastTriggered(
                 at=trigger.at, watcher_id=self.spec.id, bar_start=bar.start,
                 high=to_decimal(bar.high), low=to_decimal(bar.low), close=to_decimal(bar.close)))
         if not self._broke and bar.close >= self.machine.level and self.machine.fast_bar_in_window(bar):
@@ -86,8 +86,9 @@ class WatcherRunner:
         self.last_price = bar.close
         decision = self.machine.on_close_bar(bar)
         if isinstance(decision, Trigger):
-            self._enter(decision, ev.Confirmed(at=decision.at, watcher_id=self.spec.id,
-                                               bar_start=bar.start, close=to_decimal(bar.close)))
+            self._enter(decision, lambda: ev.Confirmed(
+                at=decision.at, watcher_id=self.spec.id, bar_start=bar.start,
+                close=to_decimal(bar.close)))
         elif isinstance(decision, Expiry):
             self._expire(decision)
 
@@ -105,7 +106,7 @@ class WatcherRunner:
 
     # --- entry -----------------------------------------------------------------------
 
-    def _enter(self, trigger: Trigger, triggered: ev.Event) -> None:
+    def _enter(self, trigger: Trigger, triggered: Callable[[], ev.Event]) -> None:
         """Enter at once with a fresh quote; else wait for one in a task (warmup, snapshot).
 
         The hot path: the machine's decision to the orders on the socket with no
@@ -118,7 +119,7 @@ class WatcherRunner:
         if quote is not None and quote.valid_ask() is not None and now - quote.time <= max_age:
             self._decide(trigger, triggered, quote, now - quote.time)
             return
-        self._emit(triggered)
+        self._emit(triggered())
         self.task = asyncio.get_running_loop().create_task(self._entry_after_warmup(trigger))
 
     async def _entry_after_warmup(self, trigger: Trigger) -> None:
@@ -135,7 +136,8 @@ class WatcherRunner:
             return
         self._decide(trigger, None, quote, age)
 
-    def _decide(self, trigger: Trigger, triggered: ev.Event | None, quote: Quote, age: int) -> None:
+    def _decide(self, trigger: Trigger, triggered: Callable[[], ev.Event] | None, quote: Quote,
+                age: int) -> None:
         spec = self.spec
         age_s = age / NS
         ref = order_ref(self._day, self._session_of(trigger.at), spec.id)
@@ -145,14 +147,14 @@ class WatcherRunner:
             plan = limited if limited is not None else plan
         if isinstance(plan, Rejection):
             if triggered is not None:
-                self._emit(triggered)
+                self._emit(triggered())
             self._reject(trigger, plan, age_s)
             return
         self._risk.on_entry(plan)
 
         def announce() -> None:  # right after the orders are on the socket
             if triggered is not None:
-                self._emit(triggered)
+                self._emit(triggered())
             self._emit(_intent(plan, trigger))
 
         # A crash right after the send cannot send twice: the broker keeps the

@@ -62,11 +62,29 @@ def contract_fields(c: Contract) -> list[str]:
 
 
 class _Template:
-    __slots__ = ("fields", "slots")
+    """ib_async's message of one shape, and where its variable fields lie."""
+
+    __slots__ = ("fields", "slots", "_by_contract")
 
     def __init__(self, fields: list[str], slots: dict[str, int]) -> None:
         self.fields = fields
-        self.slots = slots
+        self.slots = sorted(slots.items(), key=lambda item: item[1])  # (name, index)
+        self._by_contract: dict[int, tuple[Contract, list[str], str]] = {}
+
+    def pieces(self, contract: Contract) -> tuple[list[str], str]:
+        """The text before each variable field (with its separator), and the tail."""
+        known = self._by_contract.get(id(contract))
+        if known is not None and known[0] is contract:
+            return known[1], known[2]
+        fields = self.fields.copy()
+        fields[_CONTRACT_AT:_CONTRACT_AT + _CONTRACT_LEN] = contract_fields(contract)
+        before, prev = [], 0
+        for _, at in self.slots:
+            before.append("".join(f + "\0" for f in fields[prev:at]))
+            prev = at + 1
+        tail = "".join(f + "\0" for f in fields[prev:])
+        self._by_contract[id(contract)] = (contract, before, tail)
+        return before, tail
 
 
 class OrderTemplates:
@@ -81,11 +99,14 @@ class OrderTemplates:
         template = self._templates.get(self._key(contract, values))
         if template is None:
             return None
-        fields = template.fields.copy()
-        for name, at in template.slots.items():
-            fields[at] = wire_text(values.get(name, _DEFAULTS[name]))
-        fields[_CONTRACT_AT:_CONTRACT_AT + _CONTRACT_LEN] = contract_fields(contract)
-        return "\0".join(fields) + "\0"
+        before, tail = template.pieces(contract)
+        parts = []
+        for text, (name, _) in zip(before, template.slots, strict=True):
+            parts.append(text)
+            parts.append(wire_text(values[name] if name in values else _DEFAULTS[name]))
+            parts.append("\0")
+        parts.append(tail)
+        return "".join(parts)
 
     def learn(self, contract: Contract, values: dict[str, Any]) -> bool:
         """Learn the shape of ``Order(**values)``; False when it has to stay with ib_async.
@@ -94,7 +115,11 @@ class OrderTemplates:
         key = self._key(contract, values)
         if key not in self._templates:
             self._templates[key] = self._learn(contract, values)
-        return self._templates[key] is not None
+        template = self._templates[key]
+        if template is None:
+            return False
+        template.pieces(contract)  # this contract's text, ready before it is needed
+        return True
 
     def forget(self) -> None:
         """A new connection (perhaps a new server version): learn again."""

@@ -314,6 +314,8 @@ class OrderRouter:
         for name, ref_of in (("trades", _trade_ref), ("fills", _fill_ref)):
             known: dict[Any, Any] = getattr(wrapper, name)
             seen_dict, seen = self._scanned.get(name, (None, 0))
+            if known is seen_dict and len(known) == seen:
+                continue  # nothing new (the common case, on the hot path)
             if known is not seen_dict or len(known) < seen:
                 seen = 0
             for item in itertools.islice(known.values(), seen, None):
