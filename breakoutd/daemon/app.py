@@ -411,6 +411,9 @@ class Daemon:
         """The daily re-plan: a new exchange day gets its journal, state and watchers."""
         if exchange_date(self.clock()) == self.day or self.config is None:
             return
+        now = self.clock()
+        for runner in list(self.runners.values()):  # yesterday's windows have ended
+            runner.on_time(now)
         assert self.journal is not None
         self.journal.close()
         self._open_day()
