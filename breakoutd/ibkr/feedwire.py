@@ -235,7 +235,7 @@ class FeedWire:
         """Handle every whole message in ``buf``.
 
         Returns where the partial tail starts and how many bytes went to ib_async."""
-        client, routes, retired = self._client, self._routes, self._retired
+        client, routes, retired, routed = self._client, self._routes, self._retired, _ROUTED
         n, pos, run_start, passed = len(buf), 0, 0, 0
         current: SymbolBatch | None = None
         while n - pos > 4:
@@ -243,7 +243,8 @@ class FeedWire:
             if end > n:
                 break
             fields = buf[pos + 4:end].split(b"\0")
-            req = _request_id(fields)
+            at = routed.get(fields[0])
+            req = _request_id(fields, at) if at is not None else None
             batch = routes.get(req) if req is not None else None
             if batch is None and req not in retired:
                 pos = end  # ib_async's: passed on with its neighbours
@@ -283,9 +284,8 @@ class FeedWire:
         self._ib_reads(messages)
 
 
-def _request_id(fields: list[bytes]) -> int | None:
-    at = _ROUTED.get(fields[0])
-    if at is None or len(fields) <= at + 1:
+def _request_id(fields: list[bytes], at: int) -> int | None:
+    if len(fields) <= at + 1:
         return None
     try:
         return int(fields[at])

@@ -117,8 +117,9 @@ class SymbolStream:
         self._fresh = False
         if self._second_open is not None and start > self._second_open:
             self._deliver_second(self._seconds.close_until(start))
-        for price, size in prints:
-            self._seconds.add(Bar(start, NS, price, price, price, price, size))
+        prices = [price for price, _ in prints]  # the batch folded into one bar
+        self._seconds.add(Bar(start, NS, prices[0], max(prices), min(prices), prices[-1],
+                              sum(size for _, size in prints)))
         self.last_price = prints[-1][0]
         self._second_open = start
         self.newest_second = max(self.newest_second, start)
