@@ -12,6 +12,7 @@ from pathlib import Path
 from loguru import logger
 
 from breakoutd.config import ConfigError
+from breakoutd.core import events as ev
 from breakoutd.daemon.console import setup_console
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.errors import OperationalError
@@ -41,9 +42,16 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 async def _run(args: argparse.Namespace) -> int:
+    console = setup_console(args.log_json, verbose=args.verbose)
+    try:
+        return await _run_with(args, console)
+    finally:
+        console.close()  # every event queued for the console is written
+
+
+async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], None]) -> int:
     from breakoutd.daemon.app import Daemon
 
-    log_event = setup_console(args.log_json, verbose=args.verbose)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

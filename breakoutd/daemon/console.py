@@ -10,7 +10,10 @@ errors.
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -91,28 +94,95 @@ def _level(e: ev.Event) -> str:
     return "INFO"
 
 
+class Console:
+    """The console's one writer: a thread of its own, fed in order by everyone.
+
+    Building a loguru record (frame lookup, time, formatting) costs a few
+    hundred microseconds on a cold path, and the events of an entry come right
+    after its orders are on the socket, when the next market data may already
+    be waiting. So the event loop only queues each event with its wall time;
+    this thread logs it through loguru, stamped with that time. Lines logged
+    anywhere else in the process (warnings, errors) join the same queue once
+    loguru has formatted them, so the console keeps the order things happened
+    in, and a slow stderr never blocks the event loop.
+    """
+
+    def __init__(self, write: Callable[[Any], None]) -> None:
+        """``write`` puts one formatted loguru message out (on this thread)."""
+        self._write = write
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._open = True
+        self._thread = threading.Thread(target=self._work, name="console", daemon=True)
+        self._thread.start()
+
+    def __call__(self, e: ev.Event) -> None:
+        """Log one event: queued, never blocks (written by the caller once closed)."""
+        if self._open:
+            self._queue.put((e, time.time()))
+        else:
+            _log_event(e, time.time())
+
+    def sink(self, message: Any) -> None:
+        """loguru's sink: written here when on the console's thread (or closed), else queued."""
+        if self._open and threading.current_thread() is not self._thread:
+            self._queue.put(message)
+        else:
+            self._write(message)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until everything queued so far is written."""
+        if self._thread.is_alive():
+            done = threading.Event()
+            self._queue.put(done)
+            done.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued and stop the thread; what comes later is written by its caller."""
+        self._open = False
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, tuple):
+                _log_event(*item)
+            elif isinstance(item, threading.Event):
+                item.set()
+            else:
+                self._write(item)
+
+
+def _log_event(e: ev.Event, wall: float) -> None:
+    def stamp(record: Any) -> None:  # the time the event happened, not when it was written
+        record["time"] = type(record["time"]).fromtimestamp(wall).astimezone()
+    logger.bind(event=e).patch(stamp).log(_level(e), describe(e))
+
+
 def setup_console(json_lines: bool = False, stream: TextIO | None = None,
-                  verbose: bool = False) -> Callable[[ev.Event], None]:
-    """Configure loguru's single sink; return the function that logs an event."""
+                  verbose: bool = False) -> Console:
+    """Configure loguru's single sink; return the console that logs events."""
     out = stream or sys.stderr
     logger.remove()
-    # enqueue: formatting and writing happen on loguru's thread, off the hot path
-    # between a closed bar and the order on the socket.
-    if json_lines:
-        logger.add(_json_sink(out), level="DEBUG" if verbose else "INFO", format="{message}",
-                   enqueue=True)
-    else:
-        logger.add(out, level="DEBUG" if verbose else "INFO", colorize=False, enqueue=True,
-                   format="{time:YYYY-MM-DD HH:mm:ss.SSS Z} {level: <7} {message}")
-
-    def log_event(e: ev.Event) -> None:
-        logger.bind(event=e).log(_level(e), describe(e))
-
-    return log_event
+    console = Console(_json_writer(out) if json_lines else _text_writer(out))
+    logger.add(console.sink, level="DEBUG" if verbose else "INFO", colorize=False,
+               format="{message}" if json_lines else
+               "{time:YYYY-MM-DD HH:mm:ss.SSS Z} {level: <7} {message}")
+    return console
 
 
-def _json_sink(out: TextIO) -> Callable[[Any], None]:
-    def sink(message: Any) -> None:
+def _text_writer(out: TextIO) -> Callable[[Any], None]:
+    def write(message: Any) -> None:
+        out.write(message)
+        out.flush()
+    return write
+
+
+def _json_writer(out: TextIO) -> Callable[[Any], None]:
+    def write(message: Any) -> None:
         record = message.record
         event = record["extra"].get("event")
         body: dict[str, Any] = {
@@ -125,4 +195,4 @@ def _json_sink(out: TextIO) -> Callable[[Any], None]:
             body["event"] = event
         out.write(_json.encode(body).decode() + "\n")
         out.flush()
-    return sink
+    return write

@@ -303,7 +303,7 @@ class Collector:
     def __init__(self, console: Callable[[ev.Event], None], probe: Probe) -> None:
         self.items: list[ev.Event] = []
         self.entries = 0
-        self._console = console
+        self.console = console
         self._probe = probe
 
     def __call__(self, event: ev.Event) -> None:
@@ -312,7 +312,7 @@ class Collector:
             self._probe.triggered(event.watcher_id)
         elif isinstance(event, ev.OrderSent) and event.role == "entry":
             self.entries += 1
-        self._console(event)
+        self.console(event)
 
     def of(self, kind: type[Any]) -> list[Any]:
         return [e for e in self.items if isinstance(e, kind)]
@@ -444,12 +444,15 @@ async def run_daemon(cfg: BenchConfig, port: int, var: Path, conn: Connection) -
         await receive(conn)  # "stop"
         stop.set()
         await task
-        logger.remove()  # the console's queue is drained while its file is open
+        close = getattr(events.console, "close", None)
+        if close is not None:
+            close()  # the console's queue is drained while its file is open
+        logger.remove()
 
 
 def console_for(kind: str, out: TextIO) -> Callable[[ev.Event], None]:
-    """The daemon's console: production (``setup_console``: loguru, enqueued to its
-    thread), ``sync`` (the same lines written by the caller), or ``off`` (what-if)."""
+    """The daemon's console: production (``setup_console``: events queued to its
+    thread, written through loguru), ``sync`` (the same lines written by the caller), or ``off`` (what-if)."""
     from loguru import logger
 
     from breakoutd.daemon.console import QUIET, describe, setup_console

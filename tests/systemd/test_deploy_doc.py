@@ -43,11 +43,12 @@ def json_console() -> Iterator[io.StringIO]:
     log(ev.ConnectionLost(at=3, reason="socket closed"))
     log(ev.DaemonState(at=4, state="running", detail="1 armed"))
     logger.error("the daemon stops on an error: {}", "boom")
-    logger.complete()  # the console writes on loguru's thread (enqueue): wait for it
+    log.flush()  # the console writes on threads of its own: wait for them
     out.write("Traceback (most recent call last):\n")  # what a crash prints on stderr
     try:
         yield out
     finally:
+        log.close()
         logger.remove()
         logger.add(sys.stderr)
 

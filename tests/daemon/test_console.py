@@ -1,0 +1,126 @@
+"""The console: events queued by the event loop, written in order on the console's thread."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from loguru import logger
+
+from breakoutd.core import events as ev
+from breakoutd.daemon import console as console_mod
+from breakoutd.daemon.console import Console, setup_console
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d (\w+) +(.*)$")
+
+
+def shown(text: str) -> list[tuple[str, str]]:
+    """(level, message) of each console line; every line has a time with its UTC offset."""
+    out = []
+    for line in text.splitlines():
+        m = LINE.match(line)
+        assert m, line
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+def started(n: int) -> ev.WatcherStarted:
+    return ev.WatcherStarted(at=n, watcher_id=f"W{n}", symbol="DEMO", level=Decimal("10.00"),
+                             session_day="2026-03-09", disarm_at=n + 1)
+
+
+@pytest.fixture
+def restore_logger() -> Iterator[None]:
+    yield
+    logger.remove()
+    logger.add(sys.stderr)
+
+
+def test_events_and_other_log_lines_keep_the_order_they_happened_in(restore_logger: None) -> None:
+    out = io.StringIO()
+    log = setup_console(stream=out)
+    log(started(1))
+    logger.warning("the gateway is slow")
+    log(started(2))
+    log.close()
+    assert shown(out.getvalue()) == [("INFO", "W1: armed, level 10.00"),
+                                     ("WARNING", "the gateway is slow"),
+                                     ("INFO", "W2: armed, level 10.00")]
+
+
+def test_an_event_carries_the_time_it_was_logged_not_when_it_was_written(
+        restore_logger: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    log = setup_console(json_lines=True, stream=out)
+    gate = threading.Event()
+    real = console_mod._log_event
+
+    def held(e: ev.Event, wall: float) -> None:
+        gate.wait(5)  # the console's thread is busy until the test lets it go
+        real(e, wall)
+
+    monkeypatch.setattr(console_mod, "_log_event", held)
+    moment = 1_773_064_800.25  # 2026-03-09 14:00:00.250 UTC
+    monkeypatch.setattr(console_mod.time, "time", lambda: moment)
+    log(started(1))
+    monkeypatch.setattr(console_mod.time, "time", lambda: moment + 60)
+    gate.set()
+    log.close()
+    line = json.loads(out.getvalue())
+    when = dt.datetime.fromisoformat(line["time"])
+    assert when.timestamp() == pytest.approx(moment, abs=0.001)
+    assert when.utcoffset() is not None and line["message"] == "W1: armed, level 10.00"
+
+
+def test_the_event_loop_never_waits_for_a_slow_stream(restore_logger: None) -> None:
+    release = threading.Event()
+
+    class Stuck(io.StringIO):
+        def write(self, s: str) -> int:
+            release.wait(5)  # a stderr nobody reads
+            return super().write(s)
+
+    out = Stuck()
+    log = setup_console(stream=out)
+    for n in range(50):
+        log(started(n))  # returns although nothing can be written
+    logger.error("still logging")
+    assert out.getvalue() == ""
+    release.set()
+    log.close()
+    assert len(out.getvalue().splitlines()) == 51
+
+
+def test_after_close_events_are_written_by_their_caller_and_none_is_lost(
+        restore_logger: None) -> None:
+    out = io.StringIO()
+    log = setup_console(stream=out)
+    log(started(1))
+    log.close()
+    log(started(2))
+    logger.info("late line")
+    assert [m for _, m in shown(out.getvalue())] == [
+        "W1: armed, level 10.00", "W2: armed, level 10.00", "late line"]
+
+
+def test_flush_waits_for_what_was_queued() -> None:
+    written: list[str] = []
+    c = Console(lambda message: written.append(str(message)))
+    logger.remove()
+    logger.add(c.sink, format="{message}")
+    try:
+        for n in range(20):
+            c(started(n))
+        c.flush()
+        assert len(written) == 20
+    finally:
+        c.close()
+        logger.remove()
+        logger.add(sys.stderr)
