@@ -33,6 +33,7 @@ from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
 from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import WatcherMachine
+from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.journal import Journal, read_journal
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.reload import watch_watchlists
@@ -72,7 +73,8 @@ class Daemon:
         self.journal: Journal | None = None
         self._early: list[ev.Event] = []  # events before the broker's day is known
         self._early_ops: list[dict[str, Any]] = []
-        self.store = StateStore(var, self.day)
+        self.disk = DiskWorker()  # journal syncs and state saves, off the event loop
+        self.store = StateStore(var, self.day, self.disk)
         self.config: Watchlist | None = None
         self.runners: dict[str, WatcherRunner] = {}
         self.pending: dict[str, tuple[int, WatcherSpec, Instrument, DaySessions]] = {}
@@ -109,8 +111,8 @@ class Daemon:
         journal_dir = self.var / "journal" / self.day.isoformat()
         # A restart shows the day so far in status (before this run's first events).
         self.status.replay(journal_events(journal_dir / "events.jsonl"))
-        self.journal = Journal(self.var, self.day)
-        self.store = StateStore(self.var, self.day)
+        self.journal = Journal(self.var, self.day, disk=self.disk)
+        self.store = StateStore(self.var, self.day, self.disk)
         early, self._early = self._early, []
         for event in early:
             self.journal.write(event, "gateway" if isinstance(event, GATEWAY_EVENTS) else "events")
@@ -118,9 +120,6 @@ class Daemon:
         for fields in early_ops:
             self.journal.record("ops", **fields)
 
-    def _sync_journal(self) -> None:
-        if self.journal is not None:  # today's journal, also after a day rollover
-            self.journal.sync()
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -159,7 +158,7 @@ class Daemon:
             assert self.journal is not None
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, store=self.store,
-                                      after_send=self._sync_journal)
+                                      durability=_TodaysDisk(self))
             await self._reconcile()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
@@ -450,7 +449,26 @@ class Daemon:
         if self.journal is None:
             self._open_day()
         assert self.journal is not None
+        self.store.flush()
         self.journal.close()
+        self.disk.close()
+
+
+class _TodaysDisk:
+    """The router's Durability: today's journal and state (also after a day rollover),
+    synced and saved on the daemon's disk thread."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def begin(self) -> None:
+        d = self._daemon
+        if d.journal is not None:
+            d.journal.sync_soon()
+        d.store.begin_save()
+
+    def wait(self) -> None:
+        self._daemon.disk.wait()
 
 
 class _Port:

@@ -5,7 +5,8 @@ Every line is one JSON object with the event's own fields plus ``wall`` (ISO
 ``write(2)`` on an ``O_APPEND`` descriptor, so it lands whole; a line torn by
 a power loss is cut off the file's end when the journal is next opened, so a
 reader never sees half a line. :meth:`Journal.sync` forces the events file to
-disk; the order router calls it before each order is sent.
+disk; the order router has it done (on the :class:`DiskWorker`'s thread, when
+there is one: :meth:`Journal.sync_soon`) before it sends its next order.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import msgspec
 
 from breakoutd.core.events import Event
+from breakoutd.daemon.disk import DiskError, DiskWorker
 
 STREAMS = ("events", "ops", "gateway")
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -34,8 +36,10 @@ class Journal:
 
     def __init__(self, root: Path, day: dt.date,
                  wall: Callable[[], str] = _local_wall,
-                 mono: Callable[[], int] = time.monotonic_ns) -> None:
+                 mono: Callable[[], int] = time.monotonic_ns,
+                 disk: DiskWorker | None = None) -> None:
         self.dir = root / "journal" / day.isoformat()
+        self._disk = disk
         self.dir.mkdir(parents=True, exist_ok=True)
         self._wall = wall
         self._mono = mono
@@ -59,10 +63,24 @@ class Journal:
 
     def sync(self) -> None:
         """Force the events journal to stable storage."""
-        os.fdatasync(self._fds["events"])
+        fd = self._fds.get("events")
+        if fd is not None:  # closed: close() synced it
+            os.fdatasync(fd)
+
+    def sync_soon(self) -> None:
+        """Start :meth:`sync` on the disk thread (sync at once without one)."""
+        if self._disk is None:
+            self.sync()
+        else:
+            self._disk.submit(self.sync, key=("journal", id(self)))
 
     def close(self) -> None:
         """Flush and close every stream."""
+        if self._disk is not None:
+            try:  # no sync of ours may still run on a descriptor about to close
+                self._disk.wait()
+            except DiskError:
+                pass  # logged by the disk thread; the fsync below tries once more
         for fd in self._fds.values():
             os.fsync(fd)
             os.close(fd)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 
+from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.files import replace_atomically
 
 
@@ -38,11 +39,15 @@ class DayState(msgspec.Struct):
 
 
 class StateStore:
-    """Loads and atomically saves the state of one trading day."""
+    """Loads and atomically saves the state of one trading day.
 
-    def __init__(self, root: Path, day: dt.date) -> None:
+    With a :class:`DiskWorker`, the file is written on its thread: :meth:`save`
+    waits for it, :meth:`begin_save` and :meth:`save_soon` do not."""
+
+    def __init__(self, root: Path, day: dt.date, disk: DiskWorker | None = None) -> None:
         self.path = root / "state" / f"{day.isoformat()}.json"
         self.state = self._load(day)
+        self._disk = disk
         self._save_pending = False
 
     def _load(self, day: dt.date) -> DayState:
@@ -66,7 +71,7 @@ class StateStore:
             self.save()
 
     def save_soon(self) -> None:
-        """Save in the next turn of the event loop (at once when no loop runs)."""
+        """Begin a save in the next turn of the event loop (save at once when no loop runs)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -74,17 +79,35 @@ class StateStore:
             return
         if not self._save_pending:
             self._save_pending = True
-            loop.call_soon(self._save_if_pending)
+            loop.call_soon(self._begin_if_pending)
 
-    def _save_if_pending(self) -> None:
+    def _begin_if_pending(self) -> None:
         if self._save_pending:
-            self.save()
+            self.begin_save()
 
     def note_order_id(self, order_id: int) -> None:
         """Raise the order-id high-water mark (persisted with the next save)."""
         self.state.order_id_high_water = max(self.state.order_id_high_water, order_id)
 
-    def save(self) -> None:
-        """Write the state file atomically."""
+    def begin_save(self) -> None:
+        """Start writing the state as it is now (on the disk thread; at once without one)."""
         self._save_pending = False
-        replace_atomically(self.path, msgspec.json.encode(self.state))
+        data = msgspec.json.encode(self.state)
+        path = self.path
+        if self._disk is None:
+            replace_atomically(path, data)
+        else:  # a newer save still queued replaces an older one
+            self._disk.submit(lambda: replace_atomically(path, data), key=("state", path))
+
+    def flush(self) -> None:
+        """Save now if a :meth:`save_soon` is still waiting for its loop turn."""
+        if self._save_pending:
+            self.save()
+        elif self._disk is not None:
+            self._disk.wait()
+
+    def save(self) -> None:
+        """Write the state file atomically; on disk when this returns (DiskError if not)."""
+        self.begin_save()
+        if self._disk is not None:
+            self._disk.wait()

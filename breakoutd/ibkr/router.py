@@ -19,10 +19,13 @@ with ``client.updateReqId`` (the only way ib_async offers) to stay above the
 high-water mark of the ``StateStore``. Nothing slow stands between a decision
 and the socket: a send writes the parent, then its exits (``placing``), then
 does ib_async's and its own bookkeeping and emits one ``OrderSent`` per order.
-``after_send`` (the daemon's journal sync) and the save of the high-water mark
-follow in the next turn of the event loop, and in any case before the router
-writes another order (send, modify or cancel call ``make_durable`` first), so
-the events of one order are on disk before the next order leaves.
+In the next turn of the event loop the router begins making it durable (the
+daemon's :class:`Durability`: the journal's sync and the save of the
+high-water mark, on the daemon's disk thread), and before it writes another
+order (send, modify or cancel call ``make_durable`` first) it waits until that
+is done, so the events of one order are on disk before the next order leaves.
+A new entry is refused when they could not be made durable; a cancel or a
+modify, which reduce risk, go out anyway (the failure is logged).
 
 What the broker says: events come from the gateway's own messages only. ib_async
 marks an order Cancelled on error 10148 (it may have filled), 10349 (it is
@@ -52,7 +55,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ib_async import IB, CommissionReport, Contract, ExecutionFilter, Fill, Order, Trade
 from loguru import logger
@@ -96,6 +99,31 @@ from breakoutd.ibkr.reconcile import ReconciledEntry, ReconciledOrder
 
 if TYPE_CHECKING:
     from breakoutd.daemon.state import StateStore
+
+
+class Durability(Protocol):
+    """How the router's journal lines and state reach the disk."""
+
+    def begin(self) -> None:
+        """Start forcing what was journalled and recorded so far to disk."""
+
+    def wait(self) -> None:
+        """Block until everything begun is on disk; raise OSError when it is not."""
+
+
+class _SaveNow:
+    """Without the daemon's disk thread: the state is saved when begun."""
+
+    def __init__(self, router: OrderRouter) -> None:
+        self._router = router
+
+    def begin(self) -> None:
+        store = self._router._store
+        if store is not None:
+            store.save()
+
+    def wait(self) -> None:
+        return None
 
 
 class DuplicateOrderError(OrderRejected):
@@ -155,14 +183,16 @@ class OrderRouter:
 
     def __init__(self, ib: IB, *, account: str, emit: Callable[[Event], None],
                  clock: Callable[[], int], store: StateStore | None = None,
-                 after_send: Callable[[], None] = lambda: None,
+                 durability: Durability | None = None,
                  ack_timeout: float = 5.0) -> None:
+        """``store`` keeps the order-id high-water mark; ``durability`` (by default the
+        store saved on the spot) makes each send's events and state durable."""
         self._ib = ib
         self._account = account
         self._emit = emit
         self._clock = clock
         self._store = store
-        self._after_send = after_send
+        self._durability: Durability = durability or _SaveNow(self)
         self._ack_timeout = ack_timeout
         self._books: dict[str, _Book] = {}
         self._orders: dict[tuple[int, int], _Order] = {}  # (client id, order id)
@@ -222,8 +252,13 @@ class OrderRouter:
         the socket and before their ``OrderSent`` events: the caller's decision
         events go to the journal there. The journal sync and the state save run
         in the next turn of the event loop, or before any other order is sent,
-        whichever comes first."""
-        self.make_durable()
+        whichever comes first; a send whose predecessor could not be made
+        durable is refused."""
+        try:
+            self.make_durable()
+        except OSError as exc:
+            raise OrderRejected(f"{plan.order_ref}: the journal and state of the last "
+                                f"order are not on disk ({exc}); nothing sent") from exc
         ref = plan.order_ref
         self._refuse_duplicate(ref)
         if not self._ib.isConnected():
@@ -283,16 +318,27 @@ class OrderRouter:
     def _durable_soon(self) -> None:
         if not self._durable_pending:
             self._durable_pending = True
-            asyncio.get_running_loop().call_soon(self.make_durable)
+            asyncio.get_running_loop().call_soon(self._begin_durable)
 
     def make_durable(self) -> None:
-        """Sync the journal (``after_send``) and save the state, if a send awaits it."""
+        """Have what the last send journalled and recorded on disk; OSError if it is not."""
+        self._begin_durable()
+        self._durability.wait()
+
+    def _durable_or_logged(self) -> None:
+        """:meth:`make_durable` before a cancel or modify, which go out in any case."""
+        try:
+            self.make_durable()
+        except OSError as exc:
+            logger.error("the journal and state are not on disk ({}); the order goes out "
+                         "anyway", exc)
+
+    def _begin_durable(self) -> None:
+        """Begin the journal sync and the state save of a send, if one awaits them."""
         if not self._durable_pending:
             return
         self._durable_pending = False
-        self._after_send()
-        if self._store is not None:
-            self._store.save()
+        self._durability.begin()
         to_learn, self._to_learn = self._to_learn, []
         for contract, values in to_learn:  # the next order of these shapes leaves faster
             if self._ib.isConnected():
@@ -362,7 +408,7 @@ class OrderRouter:
         trade = self._trade(parent)
         if trade is None:
             raise OrderRejected(f"{order_ref}: the entry order is not known to this connection")
-        self.make_durable()
+        self._durable_or_logged()
         self._ib.cancelOrder(trade.order)
         try:
             await asyncio.wait_for(parent.done.wait(), self._ack_timeout)
@@ -422,7 +468,7 @@ class OrderRouter:
         # A modify replaces the whole order: restate what must not change.
         order.transmit, order.outsideRth, order.tif = True, o.outside_rth, o.tif
         order.account = order.account or self._account
-        self.make_durable()
+        self._durable_or_logged()
         self._ib.placeOrder(trade.contract, order)
         return order
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from ib_async import IB, Contract, Order
 from breakoutd.core import events as ev
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan, Quote, order_ref, plan_order
+from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.state import FiredEntry, StateStore
+from breakoutd.errors import OrderRejected
 from breakoutd.ibkr.router import DuplicateOrderError, OrderRouter
 from breakoutd.sim import SimGateway
 from breakoutd.sim.orders import SimOrder
@@ -143,42 +146,113 @@ def test_an_entry_from_templates_reaches_the_broker_as_ib_async_would_send_it(
     run(body())
 
 
+class SlowDisk:
+    """The daemon's Durability on a real DiskWorker whose journal sync takes its time:
+    each begin() queues a sync noting how many OrderSent events it covers."""
+
+    def __init__(self, disk: DiskWorker, store: StateStore, events: Events, log: list[str],
+                 fail: bool = False) -> None:
+        self.disk, self.store, self.events, self.log = disk, store, events, log
+        self.release = threading.Event()
+        self.fail = fail
+
+    def begin(self) -> None:
+        covered = len(self.events.of(ev.OrderSent))
+
+        def sync() -> None:
+            self.release.wait(5)
+            if self.fail:
+                raise OSError(28, "No space left on device")
+            self.log.append(f"synced {covered}")
+        self.log.append(f"begun {covered}")
+        self.disk.submit(sync)
+        self.store.begin_save()
+
+    def wait(self) -> None:
+        self.disk.wait()
+
+
+def logged_writes(ib: IB, log: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Note every order the client writes to the socket."""
+    conn = ib.client.conn
+    real = conn.sendMsg
+
+    def send(msg: bytes) -> None:
+        if msg[4:6] == b"3\0":  # placeOrder, after the length prefix
+            log.append("order")
+        real(msg)
+    monkeypatch.setattr(conn, "sendMsg", send)
+
+
 def test_the_journal_and_state_follow_each_send_before_the_next_order_leaves(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async def body() -> None:
-        store = StateStore(tmp_path, DAY)
+        disk = DiskWorker()
+        store = StateStore(tmp_path, DAY, disk)
         async with sim(rising_market(), start="09:31:00") as gw:
             ib = await connect(gw)
             contract = await stock(ib, SYMBOL)
-            events = Events()
-            synced: list[int] = []  # OrderSent events already emitted at each journal sync
-
-            def after_send() -> None:
-                synced.append(len(events.of(ev.OrderSent)))
-
+            events, log = Events(), []
+            durable = SlowDisk(disk, store, events, log)
             router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns,
-                                 store=store, after_send=after_send)
+                                 store=store, durability=durable)
+            logged_writes(ib, log, monkeypatch)
 
             def on_disk() -> int:
                 return StateStore(tmp_path, DAY).state.order_id_high_water
 
             first = router.send_now(make_plan("abc-1"), contract, LEVEL)
-            assert synced == []  # not on the hot path: in the next loop turn
-            assert not store.path.exists()
+            assert log == ["order"] * 3  # nothing begun on the hot path
+            await asyncio.sleep(0)  # one turn of the loop: begun on the disk thread
+            assert log == ["order"] * 3 + ["begun 3"]
+            await asyncio.sleep(0.05)  # the loop runs on while the disk is busy
+            assert log[-1] == "begun 3" and not store.path.exists()
+            threading.Timer(0.05, durable.release.set).start()
             second = router.send_now(make_plan("abc-2"), contract, LEVEL)
-            # the first entry's sync and save ran before the second entry was written
-            assert synced == [3]
+            # the first entry's sync and state save were done before the second was written
+            assert log == ["order"] * 3 + ["begun 3", "synced 3"] + ["order"] * 3
             assert on_disk() == first.stop_id
-            await asyncio.sleep(0)  # one turn of the event loop
-            assert synced == [3, 6]
+            await asyncio.sleep(0)
+            disk.wait()
+            assert log[-2:] == ["begun 6", "synced 6"]
             assert second.stop_id is not None and second.parent_id > first.stop_id
             assert on_disk() == second.stop_id
             await asyncio.sleep(0)
-            assert synced == [3, 6]  # once per send, not once per scheduled turn
+            assert log.count("begun 6") == 1  # once per send, not once per loop turn
             await sync(ib)
             assert sent_count(gw) == 6
             router.close()
             ib.disconnect()
+        disk.close()
+    run(body())
+
+
+def test_an_entry_is_refused_when_the_last_one_is_not_on_disk_but_a_cancel_goes_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body() -> None:
+        disk = DiskWorker()
+        store = StateStore(tmp_path, DAY, disk)
+        async with sim(rising_market(), start="09:31:00") as gw:
+            ib = await connect(gw)
+            contract = await stock(ib, SYMBOL)
+            events, log = Events(), []
+            durable = SlowDisk(disk, store, events, log, fail=True)
+            durable.release.set()
+            router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns,
+                                 store=store, durability=durable)
+            first = router.send_now(make_plan("abc-1"), contract, LEVEL)
+            await asyncio.sleep(0)
+            with pytest.raises(OrderRejected, match="No space left on device.*nothing sent"):
+                router.send_now(make_plan("abc-2"), contract, LEVEL)
+            await sync(ib)
+            assert sent_count(gw) == 3
+            # Cancelling reduces risk: it goes out although the disk failed again.
+            durable.begin()
+            await router.cancel_entry(first.order_ref)
+            assert router.entry(first.order_ref).status == "cancelled"
+            router.close()
+            ib.disconnect()
+        disk.close()
     run(body())
 
 
