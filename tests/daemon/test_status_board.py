@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from breakoutd.core import events as ev
@@ -329,3 +330,26 @@ def test_an_entry_found_at_the_broker_after_a_restart_shows_entered(tmp_path: Pa
                               watcher_id="MSFT@420", status="Cancelled", filled=0))
     assert [(w["state"], w["outcome"], w["reason"]) for w in s.status()["watchers"][:2]] == [
         ("entered", "entered", None), ("done", "entered", "entry Cancelled")]
+
+
+def test_the_file_always_equals_a_fresh_rendering_of_the_model(tmp_path: Path) -> None:
+    """The watchers' lines are kept between writes: each must change as soon as its row or
+    its price does, and a watcher that goes must go from the file."""
+    s = Scenario(tmp_path)
+
+    def fresh() -> Any:
+        encoder = msgspec.json.Encoder(decimal_format="number")
+        return json.loads(encoder.encode(s.board.snapshot()), parse_float=Decimal)
+
+    steps = [lambda: started(s), lambda: s.prices.update(AAPL=to_micros("189.50")),
+             lambda: entered(s), lambda: s.prices.update(AAPL=to_micros("190.75")),
+             lambda: s.prices.pop("AAPL"), lambda: first_rung(s),
+             lambda: s.board.set_watcher_specs([spec("AAPL@190", "AAPL", "190.00")], {}),
+             lambda: s.prices.update(MSFT=to_micros("419.99"))]
+    seen = []
+    for step in steps:
+        step()
+        assert s.status()["watchers"] == fresh()["watchers"]
+        seen.append(s.watcher("AAPL@190")["last_price"])
+    assert seen[:4] == [None, D("189.50"), D("189.50"), D("190.75")]
+    assert seen[4] == D("190.10")  # no live price: the last one the events carried
