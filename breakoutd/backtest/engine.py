@@ -84,7 +84,7 @@ def run_backtest(
 
 def _tape_days(tape: Tape) -> list[dt.date]:
     """The exchange dates a tape covers: rows are sorted, so the ends tell."""
-    days = set()
+    days: set[dt.date] = set()
     for st in tape.symbols.values():
         if len(st):
             days.update((exchange_date(int(st.time[0])), exchange_date(int(st.time[-1]))))

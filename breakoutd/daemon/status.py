@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,11 @@ from breakoutd.core.bars import NS
 from breakoutd.core.params import WatcherSpec
 from breakoutd.core.prices import to_decimal
 from breakoutd.daemon.files import replace_atomically
-from breakoutd.daemon.status_model import OrderRow, StatusModel, WatcherRow
+from breakoutd.daemon.status_model import OrderRow, Position, StatusModel, WatcherRow
 
 STATUS_VERSION = 1
 MIN_GAP = 0.1  # seconds between two writes: a burst of events makes one write
+LINES_PER_STEP = 64  # the event loop runs between steps of a file's rendering
 _CENT = Decimal("0.01")
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
@@ -87,7 +88,7 @@ class StatusBoard:
         self._last_price = last_price
         self._started_at = wall()
         self._changed = asyncio.Event()
-        self._rows: dict[str, tuple[tuple[Any, ...], msgspec.Raw]] = {}  # see _watcher_json
+        self._lines = _Lines()  # see encode
         self._write_lock = threading.Lock()
         self._failing = False
 
@@ -137,9 +138,72 @@ class StatusBoard:
 
     def snapshot(self) -> dict[str, Any]:
         """The status file's content."""
-        return self._content([self._watcher(w) for w in self.model.watchers.values()])
+        m = self.model
+        positions = [self._position(symbol, p, exits)
+                     for exits in (m.working_exits(),)
+                     for symbol, p in m.positions.items() if p.qty and p.avg_price is not None]
+        return self._content([self._watcher(w) for w in m.watchers.values()],
+                             [_order(o) for o in m.orders.values() if o.is_open],
+                             [row for row, _ in positions], [u for _, u in positions])
 
-    def _content(self, watchers: list[Any]) -> dict[str, Any]:
+    def encode(self) -> bytes:
+        """The status file's bytes: those of :meth:`snapshot`."""
+        render = self._render()
+        while True:
+            try:
+                next(render)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    async def _encode_in_steps(self) -> bytes:
+        """:meth:`encode`, letting the event loop run every ``LINES_PER_STEP`` lines."""
+        render = self._render()
+        while True:
+            try:
+                next(render)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            await asyncio.sleep(0)
+
+    def _render(self) -> Generator[None, None, bytes]:
+        """The file's bytes, pausing (``yield``) every ``LINES_PER_STEP`` lines.
+
+        The file is rewritten up to ten times a second on the event loop, and a
+        line in exact decimals costs microseconds: with hundreds of watchers,
+        orders and positions that was milliseconds in which no market data was
+        read. So each line is kept as JSON until what it shows changes, and the
+        daemon's writer lets the loop run between steps (lines of one file may
+        then be a few milliseconds apart; each line is consistent)."""
+        lines, m = self._lines, self.model
+        watchers, orders, positions, unrealized = [], [], [], []
+        for n, w in enumerate(list(m.watchers.values()), 1):
+            watchers.append(lines.line(
+                w.id, (w.symbol, w.level, w.session, w.state, w.outcome, w.reason,
+                       w.order_ref, self._price_key(w.symbol)),
+                self._watcher_line, w)[0])
+            if n % LINES_PER_STEP == 0:
+                yield
+        for n, o in enumerate([o for o in m.orders.values() if o.is_open], 1):
+            orders.append(lines.line(("order", o.ref, o.role, o.rung, o.id), _order_key(o),
+                                     _order_line, o)[0])
+            if n % LINES_PER_STEP == 0:
+                yield
+        exits = m.working_exits()
+        held = [(s, p) for s, p in m.positions.items() if p.qty and p.avg_price is not None]
+        for n, (symbol, p) in enumerate(held, 1):
+            raw, u = lines.line(("position", symbol),
+                                (p.qty, p.cost, self._price_key(symbol),
+                                 _exits_key(exits.get(symbol))),
+                                self._position, symbol, p, exits)
+            positions.append(raw)
+            unrealized.append(u)
+            if n % LINES_PER_STEP == 0:
+                yield
+        lines.sweep()
+        return _encoder.encode(self._content(watchers, orders, positions, unrealized)) + b"\n"
+
+    def _content(self, watchers: list[Any], orders: list[Any], positions: list[Any],
+                 unrealized: list[Decimal | None]) -> dict[str, Any]:
         m = self.model
         return {
             "version": STATUS_VERSION,
@@ -156,33 +220,10 @@ class StatusBoard:
                 "errors": list(m.config.errors),
             },
             "watchers": watchers,
-            "orders": [_order(o) for o in m.orders.values() if o.is_open],
-            "positions": self._positions(),
-            "pnl": self._pnl(),
+            "orders": orders,
+            "positions": positions,
+            "pnl": self._pnl(unrealized),
         }
-
-    def encode(self) -> bytes:
-        """The status file's bytes (those of :meth:`snapshot`)."""
-        return _encoder.encode(self._content(self._watchers_json())) + b"\n"
-
-    def _watchers_json(self) -> list[msgspec.Raw]:
-        """Each watcher's JSON, made again only when its row or its price changed.
-
-        The file is rewritten up to ten times a second on the event loop, and
-        a watcher's line in exact decimals costs microseconds: with hundreds of
-        watchers that was milliseconds in which no market data was read."""
-        rows, known = {}, self._rows
-        out = []
-        for w in self.model.watchers.values():
-            key = (w.symbol, w.level, w.session, w.state, w.outcome, w.reason, w.order_ref,
-                   self._price_key(w.symbol))
-            hit = known.get(w.id)
-            if hit is None or hit[0] != key:
-                hit = (key, msgspec.Raw(_encoder.encode(self._watcher(w))))
-            rows[w.id] = hit
-            out.append(hit[1])
-        self._rows = rows
-        return out
 
     def _price_key(self, symbol: str) -> int | Decimal | None:
         """What :meth:`price_of` depends on, without making a Decimal of it."""
@@ -198,7 +239,7 @@ class StatusBoard:
         """Write on change (coalesced) and every ``interval`` seconds until ``stop``; then once more."""
         while not stop.is_set():
             self._changed.clear()
-            await asyncio.to_thread(self._store, self.encode())
+            await asyncio.to_thread(self._store, await self._encode_in_steps())
             await asyncio.sleep(MIN_GAP)  # events of this gap go into the next write
             await _first_of(self._changed, stop, timeout=max(self.interval - MIN_GAP, 0.0))
         await asyncio.to_thread(self._store, self.encode())
@@ -243,38 +284,74 @@ class StatusBoard:
                 "distance_pct": pct, "outcome": w.outcome, "reason": w.reason,
                 "order_ref": w.order_ref}
 
-    def _positions(self) -> list[dict[str, Any]]:
-        out = []
-        for symbol, p in self.model.positions.items():
-            if p.qty == 0 or p.avg_price is None:
-                continue
-            last = self.price_of(symbol)
-            tps, stops = self.model.exits_of(symbol)
-            out.append({
-                "symbol": symbol, "qty": p.qty, "avg_price": _price(p.avg_price),
-                "last_price": last,
-                "unrealized": None if last is None else _money((last - p.avg_price) * p.qty),
-                "take_profits": [{"id": o.id, "price": o.limit, "qty": o.qty - o.filled}
-                                 for o in sorted(tps, key=lambda o: o.rung)],
-                "stops": [{"id": o.id, "price": o.stop, "limit": o.limit, "qty": o.qty - o.filled}
-                          for o in stops],
-            })
-        return out
+    def _watcher_line(self, w: WatcherRow) -> tuple[dict[str, Any], None]:
+        return self._watcher(w), None
 
-    def _pnl(self) -> dict[str, Any]:
+    def _position(self, symbol: str, p: Position,
+                  exits: dict[str, tuple[list[OrderRow], list[OrderRow]]]
+                  ) -> tuple[dict[str, Any], Decimal | None]:
+        """A held symbol's line, and its unrealized P&L before rounding (None without a price)."""
+        assert p.avg_price is not None
+        last = self.price_of(symbol)
+        tps, stops = exits.get(symbol, ([], []))
+        unrealized = None if last is None else (last - p.avg_price) * p.qty
+        return {
+            "symbol": symbol, "qty": p.qty, "avg_price": _price(p.avg_price),
+            "last_price": last,
+            "unrealized": None if unrealized is None else _money(unrealized),
+            "take_profits": [{"id": o.id, "price": o.limit, "qty": o.qty - o.filled}
+                             for o in sorted(tps, key=lambda o: o.rung)],
+            "stops": [{"id": o.id, "price": o.stop, "limit": o.limit, "qty": o.qty - o.filled}
+                      for o in stops],
+        }, unrealized
+
+    def _pnl(self, unrealized: list[Decimal | None]) -> dict[str, Any]:
         m = self.model
-        unrealized = Decimal(0)
-        for symbol, p in m.positions.items():
-            last = self.price_of(symbol)
-            if p.qty and p.avg_price is not None and last is not None:
-                unrealized += (last - p.avg_price) * p.qty
         commissions = Decimal(str(sum(m.commissions.values())))
         return {
             "realized": _money(m.realized - commissions),
-            "unrealized": _money(unrealized),
+            "unrealized": _money(sum((u for u in unrealized if u is not None), Decimal(0))),
             "commissions": _money(commissions),
             "broker_realized": _money(Decimal(str(sum(m.broker_realized.values())))),
         }
+
+
+class _Lines:
+    """Lines of the status file as JSON, kept while the key they were made from holds."""
+
+    def __init__(self) -> None:
+        self._known: dict[Any, tuple[Any, msgspec.Raw, Any]] = {}
+        self._used: dict[Any, tuple[Any, msgspec.Raw, Any]] = {}
+
+    def line(self, row: Any, key: Any, render: Callable[..., tuple[Any, Any]], *args: Any
+             ) -> tuple[msgspec.Raw, Any]:
+        """The JSON of ``row`` and what came with it: ``render(*args)`` if ``key`` moved."""
+        hit = self._known.get(row)
+        if hit is None or hit[0] != key:
+            value, extra = render(*args)
+            hit = (key, msgspec.Raw(_encoder.encode(value)), extra)
+        self._used[row] = hit
+        return hit[1], hit[2]
+
+    def sweep(self) -> None:
+        """Forget the lines of rows that were not asked for since the last sweep."""
+        self._known, self._used = self._used, {}
+
+
+def _order_line(o: OrderRow) -> tuple[dict[str, Any], None]:
+    return _order(o), None
+
+
+def _order_key(o: OrderRow) -> tuple[Any, ...]:
+    return (o.symbol, o.action, o.type, o.status, o.qty, o.status_filled, o.fill_qty,
+            o.fill_value, o.limit, o.stop)
+
+
+def _exits_key(exits: tuple[list[OrderRow], list[OrderRow]] | None) -> tuple[Any, ...]:
+    if exits is None:
+        return ()
+    return tuple((o.id, o.rung, o.role, o.limit, o.stop, o.qty, o.filled)
+                 for group in exits for o in group)
 
 
 def _order(o: OrderRow) -> dict[str, Any]:

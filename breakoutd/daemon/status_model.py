@@ -315,11 +315,14 @@ class StatusModel:
         if symbol:
             self.prices[symbol] = price
 
-    def exits_of(self, symbol: str) -> tuple[list[OrderRow], list[OrderRow]]:
-        """The working take-profit and stop orders of a symbol."""
-        working = [o for o in self.orders.values() if o.symbol == symbol and o.is_open]
-        return ([o for o in working if o.role == TAKE_PROFIT],
-                [o for o in working if o.role == STOP])
+    def working_exits(self) -> dict[str, tuple[list[OrderRow], list[OrderRow]]]:
+        """Each symbol's working take-profit and stop orders (one pass over the orders)."""
+        out: dict[str, tuple[list[OrderRow], list[OrderRow]]] = {}
+        for o in self.orders.values():
+            if o.role in (TAKE_PROFIT, STOP) and o.is_open:
+                tps, stops = out.setdefault(o.symbol, ([], []))
+                (tps if o.role == TAKE_PROFIT else stops).append(o)
+        return out
 
     # --- connection, configuration, daemon ---------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from decimal import Decimal
@@ -16,7 +17,7 @@ from breakoutd.core.bars import NS
 from breakoutd.core.params import Session, StrategyParams, WatcherSpec
 from breakoutd.core.prices import to_micros
 from breakoutd.daemon.journal import Journal
-from breakoutd.daemon.status import StatusBoard, status_path
+from breakoutd.daemon.status import LINES_PER_STEP, StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
 
 T0 = int(dt.datetime(2026, 3, 9, 13, 30, tzinfo=dt.UTC).timestamp()) * NS  # 09:30 ET
@@ -333,8 +334,8 @@ def test_an_entry_found_at_the_broker_after_a_restart_shows_entered(tmp_path: Pa
 
 
 def test_the_file_always_equals_a_fresh_rendering_of_the_model(tmp_path: Path) -> None:
-    """The watchers' lines are kept between writes: each must change as soon as its row or
-    its price does, and a watcher that goes must go from the file."""
+    """Lines are kept between writes: each must change as soon as its row or its price
+    does, and a row that goes must go from the file."""
     s = Scenario(tmp_path)
 
     def fresh() -> Any:
@@ -345,11 +346,53 @@ def test_the_file_always_equals_a_fresh_rendering_of_the_model(tmp_path: Path) -
              lambda: entered(s), lambda: s.prices.update(AAPL=to_micros("190.75")),
              lambda: s.prices.pop("AAPL"), lambda: first_rung(s),
              lambda: s.board.set_watcher_specs([spec("AAPL@190", "AAPL", "190.00")], {}),
-             lambda: s.prices.update(MSFT=to_micros("419.99"))]
+             lambda: s.prices.update(MSFT=to_micros("419.99")),
+             lambda: s.prices.update(AAPL=to_micros("191.50")),
+             # one order changes, nothing else: its line and its position's exits follow
+             lambda: s.feed(status_changed("stop", 0, 14, "Submitted", 0, 50, 200)),
+             lambda: s.feed(ev.OrderModified(at=at(201), order_ref=REF, role="take_profit",
+                                             rung=2, order_id=13, qty=100, limit=D("192.50"),
+                                             stop=None, reason="operator")),
+             lambda: s.feed(ev.StopMoved(at=at(202), order_ref=REF, order_id=14,
+                                         stop=D("190.50"), stop_limit=D("190.40"), qty=50)),
+             lambda: s.feed(filled("take_profit", 2, 13, "e3", "SLD", 50, "192.00", 300),
+                            status_changed("take_profit", 2, 13, "Filled", 50, 0, 300))]
     seen = []
     for step in steps:
         step()
-        assert s.status()["watchers"] == fresh()["watchers"]
+        now, expected = s.status(), fresh()
+        for section in ("watchers", "orders", "positions", "pnl"):
+            assert now[section] == expected[section], section
         seen.append(s.watcher("AAPL@190")["last_price"])
     assert seen[:4] == [None, D("189.50"), D("189.50"), D("190.75")]
     assert seen[4] == D("190.10")  # no live price: the last one the events carried
+
+
+def test_the_daemon_s_writer_lets_the_event_loop_run_while_it_renders(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    s.board.set_watcher_specs([spec(f"W{n}", f"S{n}", "10.00") for n in range(300)], {})
+    s.prices.update({f"S{n}": to_micros("9.95") for n in range(300)})
+    turns = 0
+
+    async def body() -> bytes:
+        nonlocal turns
+        stop = asyncio.Event()
+
+        async def count() -> None:
+            nonlocal turns
+            while not stop.is_set():
+                turns += 1
+                await asyncio.sleep(0)
+        counter = asyncio.create_task(count())
+        await asyncio.sleep(0)
+        before = turns
+        data = await s.board._encode_in_steps()
+        turns -= before
+        stop.set()
+        await counter
+        return data
+
+    data = asyncio.run(body())
+    assert data == s.board.encode()
+    assert turns >= 300 // LINES_PER_STEP  # the loop ran between the steps
+    assert len(json.loads(data)["watchers"]) == 300
