@@ -12,8 +12,9 @@ symbol (fault) sends nothing while the matching engine keeps trading.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
+import heapq
+import itertools
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,6 +93,11 @@ class FeedHub:
         self.market = market
         self._by_symbol: dict[str, dict[str, list[Sub]]] = defaultdict(lambda: defaultdict(list))
         self._by_req: dict[tuple[int, int], Sub] = {}
+        # Realtime-bar subscriptions by when their next bar closes, and keepUpToDate
+        # ones a trade touched: a replay step looks at these only, not at every sub.
+        self._rt_due: list[tuple[int, int, Sub]] = []
+        self._rt_seq = itertools.count()
+        self._touched: dict[Sub, None] = {}  # in the order they were touched
         self.paused = False
         self.stalled: set[str] = set()
 
@@ -115,6 +121,16 @@ class FeedHub:
         """Register a subscription."""
         self._by_req[(id(sub.session), sub.req_id)] = sub
         self._by_symbol[sub.symbol][sub.kind].append(sub)
+        if sub.kind == "rtbars":
+            self._schedule(sub)
+
+    def _live(self, sub: Sub) -> bool:
+        return self._by_req.get((id(sub.session), sub.req_id)) is sub
+
+    def _schedule(self, sub: Sub) -> None:
+        # Symbol i's data is its offset late (Market spread): so are its bars.
+        due = sub.next_bucket + REALTIME_BAR_NS + self.market.offsets.get(sub.symbol, 0)
+        heapq.heappush(self._rt_due, (due, next(self._rt_seq), sub))
 
     def cancel(self, session: Subscriber, req_id: int, kind: str) -> bool:
         """Remove a client's subscription of ``kind``; False when there is none."""
@@ -160,10 +176,10 @@ class FeedHub:
         for sub in kinds.get("ticks", ()):
             self._send_tick_by_tick(sub, row, state, change)
 
-    @staticmethod
-    def _touch(subs: list[Sub] | tuple[()], time_ns: int) -> None:
+    def _touch(self, subs: list[Sub] | tuple[()], time_ns: int) -> None:
         for sub in subs:
             sub.touched.add(time_ns - time_ns % sub.size_ns)
+            self._touched[sub] = None
 
     @staticmethod
     def _send_quote_ticks(sub: Sub, row: Row, state: SymbolState, change: QuoteChange) -> None:
@@ -202,11 +218,17 @@ class FeedHub:
 
     def flush(self, now_ns: int) -> None:
         """After a replay step: close realtime bars and send keepUpToDate updates."""
-        for sub in list(self._by_req.values()):
-            if sub.kind == "rtbars":
+        due = self._rt_due
+        while due and due[0][0] <= now_ns:
+            sub = heapq.heappop(due)[2]
+            if self._live(sub):  # else cancelled since: dropped here
                 self._flush_realtime(sub, now_ns)
-            elif sub.kind == "bars" and sub.touched:
-                self._flush_updates(sub)
+                self._schedule(sub)
+        if self._touched:
+            touched, self._touched = self._touched, {}
+            for sub in touched:
+                if sub.touched and self._live(sub):
+                    self._flush_updates(sub)
 
     def _flush_realtime(self, sub: Sub, now_ns: int) -> None:
         local = now_ns - self.market.offsets.get(sub.symbol, 0)  # the symbol's data is this late
@@ -239,13 +261,8 @@ class FeedHub:
         return aggregate(bars, size_ns)
 
     def next_wake(self, now_ns: int) -> int | None:
-        """The next instant a realtime bar can close, when anyone wants them."""
-        if not any(s.kind == "rtbars" for s in self._by_req.values()):
-            return None
-        # Symbol i's bars close its offset after each 5-second boundary (Market spread).
-        phase = now_ns % REALTIME_BAR_NS
-        offsets = self.market.sorted_offsets
-        i = bisect.bisect_right(offsets, phase)
-        if i < len(offsets):
-            return now_ns - phase + offsets[i]
-        return now_ns - phase + REALTIME_BAR_NS + (offsets[0] if offsets else 0)
+        """The next instant a realtime bar closes, when anyone wants them."""
+        due = self._rt_due
+        while due and not self._live(due[0][2]):
+            heapq.heappop(due)
+        return due[0][0] if due else None

@@ -95,7 +95,6 @@ class Market:
         rows = list(rows)
         symbols = sorted({r.symbol for r in rows})
         self.offsets = arrival_offsets(symbols, spread_ns)
-        self.sorted_offsets = sorted(set(self.offsets.values())) or [0]
         offsets = self.offsets
         # Stable sort: rows due at the same instant keep their input order.
         self._rows = sorted(rows, key=lambda r: r.time + offsets[r.symbol])

@@ -146,8 +146,14 @@ def test_the_replay_wakes_for_the_later_symbols_bar_even_without_a_row_then() ->
 
     market = Market(two_symbols(), spread_ns=500 * MS)
     hub = FeedHub(market)
+    client = Quiet()
     for req, symbol in ((1, "A"), (2, "B")):
-        hub.add(Sub(Quiet(), req, symbol, "rtbars"))
+        hub.add(Sub(client, req, symbol, "rtbars", next_bucket=T))  # subscribed at T
+    assert hub.next_wake(T) == T + 5 * NS  # A's bucket end
+    hub.flush(T + 5 * NS)  # as the replay does at each wake
     assert hub.next_wake(T + 5 * NS) == T + 5 * NS + 250 * MS  # B's bucket end
+    hub.flush(T + 5 * NS + 250 * MS)
     assert hub.next_wake(T + 5 * NS + 250 * MS) == T + 10 * NS  # then A's next one
+    assert hub.cancel(client, 1, "rtbars") and hub.cancel(client, 2, "rtbars")
+    assert hub.next_wake(T + 10 * NS) is None  # nobody wants bars any more
     assert FeedHub(Market(two_symbols())).next_wake(T) is None  # nobody wants bars
