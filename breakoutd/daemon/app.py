@@ -9,7 +9,6 @@ arming, so a watcher that fired before a restart is never armed again.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from ib_async import IB
 from loguru import logger
 
 from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
+from breakoutd.collector import SurvivorFreezer
 from breakoutd.config import (
     ConfigError,
     ReloadPlan,
@@ -91,6 +91,7 @@ class Daemon:
         self._last_tick = 0.0
         self._reload_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[object]] = []
+        self._freezer = SurvivorFreezer()
 
     # --- events ----------------------------------------------------------------------
 
@@ -171,10 +172,10 @@ class Daemon:
             self.scheduler.start()
             self._tasks.append(asyncio.get_running_loop().create_task(
                 self.notifier.watchdog(self.healthy, stop)))
-            # What start-up built lives all day: out of the collector's way, so its
-            # full collections (milliseconds here) do not land on a decision.
-            gc.collect()
-            gc.freeze()
+            # What start-up built, and what survives the day's collections, out of
+            # the collector's way (breakoutd.collector): no pass of milliseconds
+            # lands on a decision.
+            self._freezer.start()
             self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
         except Exception as exc:
@@ -185,6 +186,7 @@ class Daemon:
             board_stop.set()  # the board writes the final state, then ends
             await board
             logger.remove(sink)
+            self._freezer.stop()
         return 2 if self.halted else 0
 
     def _halt(self, reason: str, stop: asyncio.Event) -> None:
@@ -408,6 +410,7 @@ class Daemon:
 
     async def _new_day(self) -> None:
         """The daily re-plan: a new exchange day gets its journal, state and watchers."""
+        self._freezer.sweep()  # 03:30, no session open: yesterday's garbage goes
         if exchange_date(self.clock()) == self.day or self.config is None:
             return
         now = self.clock()

@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterable
 
+from breakoutd.collector import SurvivorFreezer
 from breakoutd.sim.faults import FAULT_HELP, FaultSpec, FaultSpecError, parse_fault
 from breakoutd.sim.gateway import SimGateway
 from breakoutd.sim.market import Market, Row
@@ -45,16 +46,21 @@ async def serve_sim(market: Market, *, host: str = "127.0.0.1", port: int = 4002
     """Run a gateway until ``stop`` is set (or the task is cancelled); return it.
 
     ``on_created`` sees the gateway before it listens, ``on_ready`` once it does.
+    The tape and whatever survives a collection stay out of the collector's
+    walks while it runs (:mod:`breakoutd.collector`).
     """
     gateway = SimGateway(market, host=host, port=port, account=account, speed=speed,
                          start=start, day=day, faults=faults, md_lines=md_lines)
     if on_created is not None:
         on_created(gateway)
     await gateway.start()
+    freezer = SurvivorFreezer()
+    freezer.start()
     try:
         if on_ready is not None:
             on_ready(gateway)
         await (stop or asyncio.Event()).wait()
     finally:
+        freezer.stop()
         await gateway.stop()
     return gateway

@@ -76,6 +76,7 @@ from typing import Any, NamedTuple, TextIO
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from breakoutd.calendar import exchange_ns  # noqa: E402
+from breakoutd.collector import SurvivorFreezer  # noqa: E402
 from breakoutd.core import events as ev  # noqa: E402
 from breakoutd.core.bars import NS  # noqa: E402
 from breakoutd.core.params import FastSchedule  # noqa: E402
@@ -231,6 +232,9 @@ async def sim_serve(cfg: BenchConfig, conn: Connection,
     gw = SimGateway(market, port=0, start=START, day=DAY, manual_clock=True,
                     md_lines=2 * cfg.n + 10, rate_limit=100_000, cash=1e9)
     await gw.start()
+    freezer = SurvivorFreezer()  # as serve_sim runs the sim's program
+    if started is None:  # the one-loop daemon sets the policy of its process itself
+        freezer.start()
     conn.send(gw.port)
     if started is not None:
         started.set_result(gw.port)
@@ -245,6 +249,7 @@ async def sim_serve(cfg: BenchConfig, conn: Connection,
               for o, _ in gw.engine.open_orders() + gw.engine.completed_orders()]
     conn.send((records, orders))
     await receive(conn)  # "stop"
+    freezer.stop()
     await gw.stop()
 
 
