@@ -107,47 +107,77 @@ def size_position(spec: WatcherSpec, entry_price: int) -> int | Rejection:
 
 def plan_order(spec: WatcherSpec, quote: Quote | None, ref: str) -> OrderPlan | Rejection:
     """Build the entry and exits for a trigger, priced from the quote in force."""
-    ask = quote.valid_ask() if quote is not None else None
-    if spec.params.entry is EntryKind.LIMIT_AT_ASK:
-        if ask is None:
-            return Rejection("no_quote", "no ask in force at the trigger")
-        limit: int | None = round_to_tick(ask)
-        reference = round_to_tick(ask)
-    else:
-        limit = None
-        if ask is None:
-            return Rejection("no_quote", "a market entry still needs an ask to check its exits")
-        reference = ask
-    qty = size_position(spec, reference)
-    if isinstance(qty, Rejection):
-        return qty._replace(limit=limit)
-    return _with_exits(spec, ref, qty, limit, reference)
+    return PlanTemplate(spec, ref).at_quote(quote)
 
 
-def _with_exits(
-    spec: WatcherSpec, ref: str, qty: int, limit: int | None, reference: int
-) -> OrderPlan | Rejection:
-    rungs: tuple[Rung, ...] = ()
-    if spec.tp:
-        if spec.tp[0] <= reference:
+class PlanTemplate:
+    """A watcher's entry plan up to the quote: what does not depend on the price, made once.
+
+    :func:`plan_order` is ``PlanTemplate(spec, ref).at_quote(quote)``; the live
+    daemon keeps the template from the moment the watcher is armed, so that a
+    trigger only prices it. With ``risk_usd`` the size, and so the rungs,
+    depend on the price and are made at the quote.
+    """
+
+    __slots__ = ("spec", "ref", "_limit_at_ask", "_qty", "_rungs", "_stop", "_stop_limit",
+                 "_stop_bad", "_oca")
+
+    def __init__(self, spec: WatcherSpec, ref: str) -> None:
+        self.spec = spec
+        self.ref = ref
+        self._limit_at_ask = spec.params.entry is EntryKind.LIMIT_AT_ASK
+        # The size and the rungs, when they do not depend on the price (else None).
+        self._qty: int | Rejection | None = None
+        self._rungs: tuple[Rung, ...] | Rejection | None = None
+        if spec.params.risk_usd is None:
+            self._qty = size_position(spec, 0)
+            if not isinstance(self._qty, Rejection):
+                self._rungs = _rungs(spec, self._qty)
+        self._stop = spec.sl
+        self._stop_limit = None if spec.sl is None else round_to_tick(spec.sl - STOP_LIMIT_OFFSET)
+        self._stop_bad = self._stop_limit is not None and self._stop_limit <= 0
+        self._oca = f"oca:{ref}"
+
+    def at_quote(self, quote: Quote | None) -> OrderPlan | Rejection:
+        """The plan priced from the quote in force, or why there is none."""
+        spec = self.spec
+        ask = quote.ask if quote is not None else None
+        if ask is None or ask <= 0:
+            return Rejection("no_quote", "no ask in force at the trigger" if self._limit_at_ask
+                             else "a market entry still needs an ask to check its exits")
+        limit: int | None
+        if self._limit_at_ask:
+            limit = reference = round_to_tick(ask)
+        else:
+            limit, reference = None, ask
+        qty = self._qty if self._qty is not None else size_position(spec, reference)
+        if isinstance(qty, Rejection):
+            return qty._replace(limit=limit)
+        if spec.tp and spec.tp[0] <= reference:
             return Rejection("entry_above_tp", f"entry {format_price(reference)} is not below "
                                                f"tp {format_price(spec.tp[0])}", limit)
-        shares = split_ladder(qty, spec.tp_split, len(spec.tp)) if spec.is_ladder else (qty,)
-        if min(shares) < 1:
-            return Rejection("ladder_too_small", f"{qty} shares cannot fill {len(spec.tp)} rungs", limit)
-        rungs = tuple(Rung(p, q) for p, q in zip(spec.tp, shares, strict=True))
-    stop = stop_limit = None
-    if spec.sl is not None:
-        if spec.sl >= reference:
-            return Rejection("entry_below_stop", f"entry {format_price(reference)} is not above "
-                                                 f"sl {format_price(spec.sl)}", limit)
-        stop = spec.sl
-        stop_limit = round_to_tick(spec.sl - STOP_LIMIT_OFFSET)
-        if stop_limit <= 0:
-            return Rejection("stop_limit_not_positive", "sl - 0.02 is not a positive price", limit)
-    params = spec.params
-    return OrderPlan(
-        watcher_id=spec.id, symbol=spec.symbol, order_ref=ref, qty=qty, entry=params.entry,
-        limit=limit, reference_price=reference, rungs=rungs, stop=stop, stop_limit=stop_limit,
-        oca_group=f"oca:{ref}", outside_rth=params.outside_rth, tif=params.tif,
-    )
+        rungs = self._rungs if self._rungs is not None else _rungs(spec, qty)
+        if isinstance(rungs, Rejection):
+            return rungs._replace(limit=limit)
+        stop = self._stop
+        if stop is not None:
+            if stop >= reference:
+                return Rejection("entry_below_stop", f"entry {format_price(reference)} is not "
+                                                     f"above sl {format_price(stop)}", limit)
+            if self._stop_bad:
+                return Rejection("stop_limit_not_positive", "sl - 0.02 is not a positive price",
+                                 limit)
+        params = spec.params
+        return OrderPlan(spec.id, spec.symbol, self.ref, qty, params.entry, limit, reference,
+                         rungs, stop, self._stop_limit, self._oca, params.outside_rth,
+                         params.tif)
+
+
+def _rungs(spec: WatcherSpec, qty: int) -> tuple[Rung, ...] | Rejection:
+    """The take-profit rungs of ``qty`` shares, or why the ladder cannot hold them."""
+    if not spec.tp:
+        return ()
+    shares = split_ladder(qty, spec.tp_split, len(spec.tp)) if spec.is_ladder else (qty,)
+    if min(shares) < 1:
+        return Rejection("ladder_too_small", f"{qty} shares cannot fill {len(spec.tp)} rungs")
+    return tuple(Rung(p, q) for p, q in zip(spec.tp, shares, strict=True))

@@ -61,9 +61,10 @@ def to_float(micros: int) -> float:
     """A float for APIs that need one (the broker wire, JSON numbers).
 
     The float is the nearest to the exact decimal, so ``repr`` prints the
-    decimal back unchanged.
+    decimal back unchanged: Python's int division rounds the exact quotient
+    once, as ``float(Decimal)`` does (and this is on the order path).
     """
-    return float(to_decimal(micros))
+    return micros / MICROS_PER_DOLLAR
 
 
 def tick_size(micros: int) -> int:

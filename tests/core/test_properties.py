@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 from breakoutd.core.bars import NS, Bar
 from breakoutd.core.ladder import on_rung_fill, start_ladder
 from breakoutd.core.params import StrategyParams, WatcherSpec
-from breakoutd.core.plans import OrderPlan, Quote, Rejection, plan_order, split_ladder
+from breakoutd.core.plans import (
+    OrderPlan,
+    PlanTemplate,
+    Quote,
+    Rejection,
+    plan_order,
+    split_ladder,
+)
+from breakoutd.core.prices import to_decimal, to_float
 from breakoutd.core.watcher import Trigger, WatcherMachine
 
 settings.register_profile("breakoutd", derandomize=True, max_examples=200, deadline=None)
@@ -102,3 +110,20 @@ def test_no_trigger_before_arming_or_after_disarming(case: tuple[int, int, list[
             assert a <= decision.bar.start and decision.at <= z
             assert a < decision.at
     assert m.on_fast_bar(Bar(z, NS, 9_000_000, 9_000_000, 9_000_000, 9_000_000, 1)) is None
+
+
+@given(st.integers(min_value=0, max_value=10**15) | st.integers(min_value=0, max_value=10**9))
+def test_a_float_price_is_the_nearest_float_to_the_exact_decimal(micros: int) -> None:
+    value = to_float(micros)
+    assert value == float(to_decimal(micros))
+    if micros <= 10**12:  # prices up to $1M: 13 digits, well inside a double's 15
+        assert Decimal(repr(value)) == to_decimal(micros)  # the wire text reads back exactly
+
+
+@given(bracket_specs(), st.lists(st.integers(min_value=-5, max_value=600_000), max_size=6))
+def test_a_template_kept_across_quotes_prices_each_like_a_fresh_plan(
+        case: tuple[WatcherSpec, Quote], asks: list[int]) -> None:
+    spec, first = case
+    template = PlanTemplate(spec, "ref")
+    for quote in [first, *(Quote(0, None, None, c * 100, 100) for c in asks)]:
+        assert template.at_quote(quote) == PlanTemplate(spec, "ref").at_quote(quote)
