@@ -15,7 +15,7 @@ from typing import Protocol
 
 from breakoutd.core import events as ev
 from breakoutd.core.bars import NS, Bar
-from breakoutd.core.plans import OrderPlan, Quote, Rejection, order_ref, plan_order
+from breakoutd.core.plans import OrderPlan, PlanTemplate, Quote, Rejection, order_ref
 from breakoutd.core.prices import to_decimal
 from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import Expiry, Trigger, WatcherMachine
@@ -54,6 +54,8 @@ class WatcherRunner:
         self._store = store
         self._risk = risk
         self._on_done = on_done
+        self._max_age = int(machine.spec.params.quote_age * NS)
+        self._templates: dict[str, PlanTemplate] = {}  # by session: see _template
         self._broke = False
         self.task: asyncio.Task[None] | None = None
         self.outcome: str | None = None
@@ -61,10 +63,23 @@ class WatcherRunner:
 
     def sample_plan(self, at: int) -> OrderPlan | None:
         """The plan an entry at the level would have at ``at`` (for the router to prepare)."""
-        spec = self.spec
-        quote = Quote(at, spec.level, 100, spec.level, 100)
-        plan = plan_order(spec, quote, order_ref(self._day, self._session_of(at), spec.id))
+        level = self.spec.level
+        plan = self._template(at).at_quote(Quote(at, level, 100, level, 100))
         return None if isinstance(plan, Rejection) else plan
+
+    @property
+    def order_refs(self) -> list[str]:
+        """The orderRefs of the sessions this runner has planned an entry for."""
+        return [t.ref for t in self._templates.values()]
+
+    def _template(self, at: int) -> PlanTemplate:
+        """The entry plan, up to its price, of a trigger at ``at`` (its session's orderRef)."""
+        session = self._session_of(at)
+        template = self._templates.get(session)
+        if template is None:
+            ref = order_ref(self._day, session, self.spec.id)
+            template = self._templates[session] = PlanTemplate(self.spec, ref)
+        return template
 
     # --- bars ------------------------------------------------------------------------
 
@@ -112,21 +127,18 @@ class WatcherRunner:
         The hot path: the machine's decision to the orders on the socket with no
         journal write, log line or trip through the event loop in between; the
         trigger and intent events follow right after the send."""
-        spec = self.spec
-        max_age = int(spec.params.quote_age * NS)
-        quote = self._port.last_quote(spec.symbol)
+        quote = self._port.last_quote(self.spec.symbol)
         now = self._clock()
-        if quote is not None and quote.valid_ask() is not None and now - quote.time <= max_age:
+        if quote is not None and quote.valid_ask() is not None and now - quote.time <= self._max_age:
             self._decide(trigger, triggered, quote, now - quote.time)
             return
         self._emit(triggered())
         self.task = asyncio.get_running_loop().create_task(self._entry_after_warmup(trigger))
 
     async def _entry_after_warmup(self, trigger: Trigger) -> None:
-        params = self.spec.params
-        max_age = int(params.quote_age * NS)
+        max_age = self._max_age
         quote, age = await self._port.fresh_quote(self.spec.symbol, max_age,
-                                                  float(params.quote_warmup))
+                                                  float(self.spec.params.quote_warmup))
         if quote is None or age is None or age > max_age:
             stale = self._port.last_quote(self.spec.symbol)
             limit = stale.valid_ask() if stale is not None else None
@@ -140,8 +152,9 @@ class WatcherRunner:
                 age: int) -> None:
         spec = self.spec
         age_s = age / NS
-        ref = order_ref(self._day, self._session_of(trigger.at), spec.id)
-        plan = plan_order(spec, quote, ref)
+        template = self._template(trigger.at)
+        ref = template.ref
+        plan = template.at_quote(quote)
         if not isinstance(plan, Rejection):
             limited = self._risk.check(plan)
             plan = limited if limited is not None else plan
@@ -175,7 +188,7 @@ class WatcherRunner:
     def _reject(self, trigger: Trigger, r: Rejection, age: float | None,
                 record: bool = True) -> None:
         if record:
-            ref = order_ref(self._day, self._session_of(trigger.at), self.spec.id)
+            ref = self._template(trigger.at).ref
             self._store.mark_fired(self.spec.id, FiredEntry(ref, trigger.at, "rejected", r.reason, trigger.kind))
         self.outcome = "rejected"
         self._emit(ev.Rejected(at=self._clock(), watcher_id=self.spec.id, reason=r.reason,
