@@ -28,7 +28,7 @@ from breakoutd.config import (
     write_snapshot,
 )
 from breakoutd.core import events as ev
-from breakoutd.core.params import WatcherSpec
+from breakoutd.core.params import Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
 from breakoutd.core.risk import RiskLedger
@@ -375,18 +375,28 @@ class Daemon:
         assert self.risk is not None
         machine = WatcherMachine(spec, a, z)
 
-        def session_of(at: int) -> str:
-            s = sessions.session_at(at - 1)
-            return s.value if s is not None else "rth"
+        windows = [(*sessions.window(s), s.value) for s in Session]
+
+        def session_of(at: int) -> str:  # sessions.session_at(at - 1), on the entry's path
+            for start, end, name in windows:
+                if start <= at - 1 < end:
+                    return name
+            return "rth"
 
         runner = WatcherRunner(machine, day=self.day.strftime("%Y%m%d"), session_of=session_of,
                                emit=self.emit, clock=self.clock, port=_Port(self, inst),
                                store=self.store, risk=self.risk, on_done=self._done)
         self.runners[spec.id] = runner
         self.market.subscribe(inst, runner, machine.close_bar_size)
-        sample = runner.sample_plan(max(a, self.clock()))
-        if self.router is not None and sample is not None:
-            self.router.prepare(inst.contract, sample)  # its entry skips ib_async's serialiser
+        if self.router is not None:
+            # Each session the watcher may enter in has its own orderRef: its bracket
+            # is written ahead (ids and price left), its shapes learnt.
+            first = max(a, self.clock())
+            for start, end, _ in windows:
+                at = max(start, first)
+                sample = runner.sample_plan(at + 1) if at < min(end, z) else None
+                if sample is not None:
+                    self.router.prepare(inst.contract, sample)
         self.emit(ev.WatcherStarted(at=a, watcher_id=spec.id, symbol=spec.symbol,
                                     level=to_decimal(spec.level),
                                     session_day=self.day.isoformat(), disarm_at=z))
@@ -394,6 +404,9 @@ class Daemon:
     def _done(self, runner: WatcherRunner) -> None:
         self.market.unsubscribe(runner.spec.symbol, runner)
         self.runners.pop(runner.spec.id, None)
+        if self.router is not None:
+            for ref in runner.order_refs:
+                self.router.unprepare(ref)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

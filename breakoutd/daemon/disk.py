@@ -52,6 +52,10 @@ class DiskWorker:
     def wait(self, limit: float = WAIT_LIMIT) -> None:
         """Block until every job submitted so far has run; raise the first failure since the
         last wait (:class:`DiskError`), or when that takes longer than ``limit`` seconds."""
+        # Before every order: without the lock when all is done (the counters only grow,
+        # and only this thread submits, so a stale _done can only send us the long way).
+        if self._done >= self._submitted and self._failure is None:
+            return
         with self._cond:
             target = self._submitted
             if not self._cond.wait_for(lambda: self._done >= target, limit):

@@ -87,6 +87,25 @@ class _Template:
         return before, tail
 
 
+class ReadyMessage:
+    """One order's placeOrder message with every field written but a few (its holes)."""
+
+    __slots__ = ("holes", "_pieces")
+
+    def __init__(self, holes: tuple[str, ...], pieces: list[str]) -> None:
+        self.holes = holes  # in the order they appear in the message
+        self._pieces = pieces  # one more than holes; each hole's separator starts a piece
+
+    def text(self, *values: Any) -> str:
+        """The message with ``values`` (one per hole, in :attr:`holes` order) put in."""
+        pieces = self._pieces
+        parts = [pieces[0]]
+        for value, piece in zip(values, pieces[1:], strict=True):
+            parts.append(wire_text(value))
+            parts.append(piece)
+        return "".join(parts)
+
+
 class OrderTemplates:
     """placeOrder messages for one connection (``client``: ib_async's Client)."""
 
@@ -107,6 +126,26 @@ class OrderTemplates:
             parts.append("\0")
         parts.append(tail)
         return "".join(parts)
+
+    def ready(self, contract: Contract, values: dict[str, Any],
+              holes: tuple[str, ...]) -> ReadyMessage | None:
+        """The message of ``Order(**values)`` with only ``holes`` (variable fields, e.g.
+        orderId and lmtPrice) left to fill; None when the shape is not learnt."""
+        template = self._templates.get(self._key(contract, values))
+        if template is None or not set(holes) <= {name for name, _ in template.slots}:
+            return None
+        before, tail = template.pieces(contract)
+        names, pieces, text = [], [], ""
+        for piece, (name, _) in zip(before, template.slots, strict=True):
+            text += piece
+            if name in holes:
+                names.append(name)
+                pieces.append(text)
+                text = "\0"
+            else:
+                text += wire_text(values[name] if name in values else _DEFAULTS[name]) + "\0"
+        pieces.append(text + tail)
+        return ReadyMessage(tuple(names), pieces)
 
     def learn(self, contract: Contract, values: dict[str, Any]) -> bool:
         """Learn the shape of ``Order(**values)``; False when it has to stay with ib_async.

@@ -95,6 +95,7 @@ from breakoutd.ibkr.orders_map import (
 )
 from breakoutd.ibkr.orderwire import OrderTemplates
 from breakoutd.ibkr.placing import register_order, write_order
+from breakoutd.ibkr.readybracket import ReadyBracket, ready_bracket
 from breakoutd.ibkr.reconcile import ReconciledEntry, ReconciledOrder
 
 if TYPE_CHECKING:
@@ -201,6 +202,7 @@ class OrderRouter:
         self._scanned: dict[str, tuple[Any, int]] = {}
         self._durable_pending = False
         self._templates = OrderTemplates(ib.client)
+        self._ready: dict[str, ReadyBracket] = {}  # order ref -> its bracket written ahead
         self._to_learn: list[tuple[Contract, dict[str, Any]]] = []
         self._execs: set[str] = set()
         self._commissions: set[str] = set()
@@ -265,11 +267,17 @@ class OrderRouter:
             raise OrderRejected(f"{ref}: not connected to the gateway, nothing sent")
         ids = self._next_ids(1 + len(plan.rungs) + (plan.stop is not None))
         self._sent_refs.add(ref)
+        ready = self._ready.pop(ref, None)
         try:
-            entry = entry_values(plan, self._account, ids[0])
-            orders = [self._write(contract, entry)]
-            exits = exit_values(plan, self._account, ids, ids[0])
-            orders += [self._write(contract, values) for _, _, values in exits]
+            if ready is not None and ready.fits(plan, contract, self._account):
+                orders = self._write_ready(ready, plan, ids)
+                entry = entry_values(plan, self._account, ids[0])
+                exits = exit_values(plan, self._account, ids, ids[0])
+            else:
+                entry = entry_values(plan, self._account, ids[0])
+                orders = [self._write(contract, entry)]
+                exits = exit_values(plan, self._account, ids, ids[0])
+                orders += [self._write(contract, values) for _, _, values in exits]
         except (ConnectionError, OSError) as exc:
             raise OrderRejected(f"{ref}: sending failed ({exc}); it will not be sent again") from exc
         shapes = [(ENTRY, 0, entry), *exits]
@@ -288,6 +296,17 @@ class OrderRouter:
         self._durable_soon()
         return self._books[ref].entry
 
+    def _write_ready(self, ready: ReadyBracket, plan: OrderPlan,
+                     ids: list[int]) -> list[Order | None]:
+        """Write a bracket written ahead (its ids and limit put in): the parent first."""
+        client: Any = self._ib.client
+        if not client.isConnected():
+            raise ConnectionError("Not connected")
+        client.sendMsg(ready.parent(plan, ids[0]))
+        for message in ready.exits(ids):
+            client.sendMsg(message)
+        return [None] * ready.size
+
     def _write(self, contract: Contract, values: dict[str, Any]) -> Order | None:
         """Write one new order: from a learnt template, else through ib_async (returned)."""
         message = self._templates.message(contract, values)
@@ -303,17 +322,27 @@ class OrderRouter:
         return order
 
     def prepare(self, contract: Contract, plan: OrderPlan) -> None:
-        """Learn the message shapes of a plan like ``plan`` before it is needed.
+        """Learn the message shapes of a plan like ``plan`` before it is needed, and write
+        ``plan``'s bracket ahead (:mod:`breakoutd.ibkr.readybracket`).
 
         Call it when a watcher is armed: its entry then leaves without ib_async's
-        serialiser. Harmless when not connected (the shapes are learnt after the
-        first send instead)."""
+        serialiser, and a plan with the same constants (its limit aside) only
+        fills in ids and price. Harmless when not connected (the shapes are
+        learnt after the first send instead)."""
         if not self._ib.isConnected():
             return
         ids = list(range(1, 3 + len(plan.rungs)))  # the parent, the rungs and a stop
         self._templates.learn(contract, entry_values(plan, self._account, ids[0]))
         for _, _, values in exit_values(plan, self._account, ids, ids[0]):
             self._templates.learn(contract, values)
+        if plan.order_ref not in self._sent_refs:
+            ready = ready_bracket(self._templates, contract, plan, self._account)
+            if ready is not None:  # a trigger with these constants only fills in its price
+                self._ready[plan.order_ref] = ready
+
+    def unprepare(self, order_ref: str) -> None:
+        """Forget what :meth:`prepare` wrote ahead for ``order_ref`` (its watcher is done)."""
+        self._ready.pop(order_ref, None)
 
     def _durable_soon(self) -> None:
         if not self._durable_pending:

@@ -24,6 +24,7 @@ from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan, Quote, order_ref, plan_order
 from breakoutd.ibkr.orders_map import entry_values, exit_values
 from breakoutd.ibkr.orderwire import OrderTemplates, wire_text
+from breakoutd.ibkr.readybracket import ready_bracket
 from breakoutd.sim import Market
 from tests.factories import px, spec
 from tests.sim.simkit import at, connect, run, sim, stock, walk
@@ -181,3 +182,48 @@ def test_wire_text_writes_each_field_as_ib_async_does() -> None:
         assert wire_text(value) == ib_async_field(value), value
     assert [wire_text(v) for v in (True, UNSET_INTEGER, UNSET_DOUBLE, math.inf, None)] == [
         "1", "", "", "Infinite", ""]
+
+
+def repriced(plan: OrderPlan, rnd: random.Random) -> OrderPlan:
+    """The same plan triggered at another ask: only the limit moves (what a ready bracket
+    leaves open); a market entry keeps its None limit."""
+    if plan.limit is None:
+        return plan._replace(reference_price=plan.reference_price + 10_000)
+    low = max(plan.stop or 0, 0)
+    high = plan.rungs[0].price if plan.rungs else plan.limit * 2
+    limit = rnd.randint(low + 1, high - 1) if high - low > 2 else plan.limit
+    return plan._replace(limit=limit, reference_price=limit)
+
+
+def test_brackets_written_ahead_equal_ib_async_bytes_once_ids_and_limit_are_in() -> None:
+    async def body() -> None:
+        async with sim(market()) as gw:
+            ib = await connect(gw)
+            contracts = [await stock(ib, s) for s in SYMBOLS]
+            templates = OrderTemplates(ib.client)
+            rnd = random.Random(20261202)
+            checked = 0
+            for n in range(150):
+                contract = rnd.choice(contracts)
+                sample = random_plan(rnd, contract.symbol)
+                account = rnd.choice(ACCOUNTS)
+                for values in plan_values(rnd, sample, account):  # as prepare() learns them
+                    templates.learn(contract, values)
+                ready = ready_bracket(templates, contract, sample, account)
+                assert ready is not None
+                plan = repriced(sample, rnd)
+                assert ready.fits(plan, contract, account)
+                sent = plan_values(rnd, plan, account)  # other ids, the trigger's limit
+                ids = [v["orderId"] for v in sent]
+                written = [ready.parent(plan, ids[0]), *ready.exits(ids)]
+                assert written == [ib_async_message(ib, contract, v) for v in sent], n
+                checked += len(written)
+                # Anything else than ids and the limit is another bracket.
+                other = rnd.choice(contracts)
+                assert not ready.fits(plan._replace(qty=plan.qty + 1), contract, account)
+                assert not ready.fits(plan, contract, account + "X")
+                assert ready.fits(plan, other, account) == (other is contract)
+            assert checked > 300
+            assert gw.engine.open_orders(None) == [] and gw.engine.completed_orders() == []
+            ib.disconnect()
+    run(body())

@@ -60,16 +60,20 @@ def received(gw: SimGateway, ref: str) -> list[SimOrder]:
 
 
 class PlaceOrderCalls:
-    """Counts calls of ib_async's serialiser (``Client.placeOrder``) and passes them on."""
+    """Counts calls of ib_async's serialiser (``Client.placeOrder``), or of another method,
+    and passes them on."""
 
-    def __init__(self, ib: IB, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, owner: Any, monkeypatch: pytest.MonkeyPatch,
+                 method: str = "") -> None:
         self.count = 0
-        self._real: Callable[..., None] = ib.client.placeOrder
-        monkeypatch.setattr(ib.client, "placeOrder", self)
+        target = owner if method else owner.client
+        name = method or "placeOrder"
+        self._real: Callable[..., Any] = getattr(target, name)
+        monkeypatch.setattr(target, name, self)
 
-    def __call__(self, *args: Any) -> None:
+    def __call__(self, *args: Any) -> Any:
         self.count += 1
-        self._real(*args)
+        return self._real(*args)
 
 
 def sent_count(gw: SimGateway) -> int:
@@ -144,6 +148,49 @@ def test_an_entry_from_templates_reaches_the_broker_as_ib_async_would_send_it(
             assert [(o.order_type, o.transmit, o.parent_id) for o in alone] == [("LMT", True, -1)]
             ib.disconnect()
     run(body())
+
+
+def test_a_watcher_s_bracket_written_ahead_reaches_the_broker_as_ib_async_would_send_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prepared with the watcher's own plan at another price, the entry only fills in its
+    ids and limit: no serialiser, no template lookup, and the broker gets the same orders."""
+    async def body() -> None:
+        async with sim(rising_market(), start="09:31:00") as gw:
+            ib = await connect(gw)
+            contract = await stock(ib, SYMBOL)
+            calls = PlaceOrderCalls(ib, monkeypatch)
+            for n, (name, (sent, _)) in enumerate(SHAPES.items()):
+                brackets = []
+                for ahead in (False, True):
+                    wid = f"ahead-{n}-{ahead:d}"
+                    router = OrderRouter(ib, account=gw.account, emit=Events(), clock=gw.now_ns)
+                    plan = make_plan(wid, **sent)
+                    if ahead:  # armed: the plan at the level; triggered at the ask
+                        router.prepare(contract, make_plan(wid, **{**sent, "ask": "9.60"}))
+                        lookups = PlaceOrderCalls(router._templates, monkeypatch, "message")
+                    before = calls.count
+                    router.send_now(plan, contract, LEVEL)
+                    assert calls.count == before + (0 if ahead else len(received_shape(plan)))
+                    if ahead:
+                        assert lookups.count == 0, name  # the ready bracket, not templates
+                    await sync(ib)
+                    brackets.append(received(gw, plan.order_ref))
+                    router.close()
+                general, ahead_sent = brackets
+                assert len(general) == len(ahead_sent) > 0, name
+                for a, b in zip(general, ahead_sent, strict=True):
+                    differ = [f.name for f in dataclasses.fields(SimOrder)
+                              if f.name not in ("order_ref", "oca_group")
+                              and getattr(a, f.name) != getattr(b, f.name)]
+                    assert differ == [], (name, differ)
+                assert ahead_sent[0].lmt_price == plan.limit  # the trigger's, not the sample's
+            ib.disconnect()
+    run(body())
+
+
+def received_shape(plan: OrderPlan) -> list[str]:
+    """The roles of a plan's orders (what the serialiser is called for)."""
+    return ["entry"] + ["tp"] * len(plan.rungs) + ["sl"] * (plan.stop is not None)
 
 
 class SlowDisk:
