@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
+import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from breakoutd.core.events import Rejected, WatcherStarted
-from breakoutd.daemon.journal import Journal, read_journal
+from breakoutd.daemon.journal import Journal, LocalWall, read_journal
 from breakoutd.daemon.state import FiredEntry, StateStore
 
 DAY = dt.date(2026, 3, 9)
@@ -62,3 +66,26 @@ def test_state_survives_a_restart_and_leaves_no_temp_files(tmp_path: Path) -> No
     assert again.state.order_id_high_water == 41
     assert os.listdir(tmp_path / "state") == ["2026-03-09.json"]
     assert not StateStore(tmp_path, DAY + dt.timedelta(days=1)).has_fired("A@1.00")
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "UTC"])
+def test_the_journal_s_wall_time_is_what_datetime_writes_across_seconds_and_dst(
+        zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        edges = [1_772_953_199_999_999_000, 1_772_953_200_000_001_000,  # 2026-03-08 02:00 ET
+                 1_793_512_799_999_999_000, 1_793_512_800_000_000_000]  # 2026-11-01 02:00 ET
+        rnd = random.Random(zone)
+        instants = edges + sorted(rnd.randrange(1_700_000_000, 1_900_000_000) * 10**9
+                                  + rnd.randrange(10**9) for _ in range(2000))
+        clock = iter(instants)
+        wall = LocalWall(lambda: next(clock))  # one instance across them, as the journal's
+        for ns in instants:
+            second, micros = divmod(ns // 1000, 1_000_000)
+            expected = dt.datetime.fromtimestamp(second).astimezone().replace(
+                microsecond=micros).isoformat(timespec="microseconds")
+            assert wall() == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()
