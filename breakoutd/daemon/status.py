@@ -27,6 +27,7 @@ from breakoutd.core import events as ev
 from breakoutd.core.bars import NS
 from breakoutd.core.params import WatcherSpec
 from breakoutd.core.prices import to_decimal
+from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.files import replace_atomically
 from breakoutd.daemon.status_model import OrderRow, Position, StatusModel, WatcherRow
 
@@ -77,8 +78,10 @@ class StatusBoard:
     def __init__(self, path: Path, *, clock: Callable[[], int],
                  wall: Callable[[], float] = time.time, pid: int | None = None,
                  last_price: Callable[[str], int | None] = lambda s: None,
-                 interval: float = 2.0) -> None:
-        """``clock`` is the broker's (epoch ns); ``last_price`` gives live prices in micros."""
+                 interval: float = 2.0, disk: DiskWorker | None = None) -> None:
+        """``clock`` is the broker's (epoch ns); ``last_price`` gives live prices in micros;
+        ``run`` writes on ``disk``'s thread when given, else on a worker thread."""
+        self._disk = disk
         self.path = path
         self.model = StatusModel()
         self.interval = interval
@@ -239,16 +242,24 @@ class StatusBoard:
         """Write on change (coalesced) and every ``interval`` seconds until ``stop``; then once more."""
         while not stop.is_set():
             self._changed.clear()
-            await asyncio.to_thread(self._store, await self._encode_in_steps())
+            await self._store_off_loop(await self._encode_in_steps())
             await asyncio.sleep(MIN_GAP)  # events of this gap go into the next write
             await _first_of(self._changed, stop, timeout=max(self.interval - MIN_GAP, 0.0))
-        await asyncio.to_thread(self._store, self.encode())
+        await self._store_off_loop(self.encode())
+
+    async def _store_off_loop(self, data: bytes) -> None:
+        if self._disk is None:
+            await asyncio.to_thread(self._store, data)
+        else:  # a newer file still queued replaces an older one
+            self._disk.submit(lambda: self._store(data), key=("status", self.path))
 
     def _store(self, data: bytes) -> None:
         # One writer at a time: the temp file's name is per process, not per call.
         with self._write_lock:
             try:
-                replace_atomically(self.path, data)
+                # A view: start-up rebuilds it from the journal, so no fsync
+                # (whose journal commit would stall the event journal's writes).
+                replace_atomically(self.path, data, durable=False)
             except OSError as exc:
                 if not self._failing:  # say it once, not every two seconds
                     logger.warning("cannot write the status file {}: {}", self.path, exc)
