@@ -33,6 +33,7 @@ from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
 from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import WatcherMachine
+from breakoutd.daemon.background import short_gil_switches
 from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.journal import Journal, read_journal
 from breakoutd.daemon.notify import SystemdNotifier
@@ -87,7 +88,8 @@ class Daemon:
         self.state = "starting"
         self.halted = False
         self.notifier = notifier or SystemdNotifier(env={})  # silent unless given one
-        self.status = StatusBoard(status_path(var), clock=clock, last_price=self._last_price)
+        self.status = StatusBoard(status_path(var), clock=clock, last_price=self._last_price,
+                                  disk=self.disk)
         self._last_tick = 0.0
         self._reload_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[object]] = []
@@ -144,6 +146,10 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start, trade until ``stop`` is set, stop cleanly; the exit code is returned."""
+        with short_gil_switches():  # breakoutd.daemon.background
+            return await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> int:
         sink = logger.add(self._ops_sink, level="WARNING", format="{message}")
         board_stop = asyncio.Event()
         board = asyncio.get_running_loop().create_task(self.status.run(board_stop))
