@@ -60,6 +60,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import selectors
 import shutil
 import statistics
 import subprocess
@@ -111,6 +112,7 @@ class BenchConfig:
     quiet_seconds: int = 20  # virtual seconds streamed when there are no triggers
     spread_ms: int = 500  # symbols' seconds arrive spread over this (0: all in one write)
     topology: str = "processes"  # processes | one-loop (the sim in the daemon's event loop)
+    sim_spins: bool = True  # the sim's process polls its socket instead of sleeping in epoll
 
 
 @dataclass
@@ -218,10 +220,24 @@ def spike_row(sym: str, t: int, level: int, size: int) -> Row:
 
 # --- the sim's process --------------------------------------------------------------------
 
+class SpinningSelector(selectors.DefaultSelector):  # type: ignore[misc, valid-type]
+    """Never sleeps in the kernel: polls, so the sim sees an order the moment it arrives."""
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        return super().select(0)  # type: ignore[no-any-return]
+
+
 def sim_main(cfg: BenchConfig, conn: Connection) -> None:
     """Serve the plan's market; run the clock on "go"; report what arrived on "report"."""
     pin(cfg, 0)
-    asyncio.run(sim_serve(cfg, conn))
+    if not cfg.sim_spins:
+        asyncio.run(sim_serve(cfg, conn))
+        return
+    loop = asyncio.SelectorEventLoop(SpinningSelector())
+    try:
+        loop.run_until_complete(sim_serve(cfg, conn))
+    finally:
+        loop.close()
 
 
 async def sim_serve(cfg: BenchConfig, conn: Connection,
@@ -338,7 +354,8 @@ class Probe:
 
     The daemon reads its market data with ``breakoutd.ibkr.feedwire.FeedWire``,
     one symbol's batch at a time. The probe wraps ``FeedWire.on_data`` (in this
-    process only); a trigger is stamped when its event reaches the console
+    process only) and the connection's socket write (the first placeOrder of a
+    read is its entry); a trigger is stamped when its event reaches the console
     callback (right after its orders are on the socket) and belongs to the read
     in progress.
     """
@@ -351,21 +368,22 @@ class Probe:
         self._triggered: list[tuple[str, int]] = []
 
     def new_ib(self) -> Any:
-        """An IB for the daemon, its reads timed (before its MarketData exists)."""
+        """An IB for the daemon, its reads and order writes timed (before its MarketData
+        exists)."""
         from ib_async import IB
 
-        from breakoutd.ibkr import router
         from breakoutd.ibkr.feedwire import FeedWire
 
         original = FeedWire.on_data
-        write = router.OrderRouter._write
         probe = self
+        ib = IB()
+        conn = ib.client.conn
+        write = conn.sendMsg
 
-        def written(*args: Any) -> Any:
-            order = write(*args)
-            if not probe._read[2]:
+        def written(msg: bytes) -> None:
+            write(msg)
+            if msg[4:6] == b"3\0" and not probe._read[2]:  # the first placeOrder of the read
                 probe._read[2] = time.monotonic_ns()
-            return order
 
         def timed(wire: FeedWire, data: bytes) -> None:
             probe._read = [time.monotonic_ns(), len(data), 0]
@@ -376,8 +394,8 @@ class Probe:
                 probe.read_done()
 
         FeedWire.on_data = timed  # type: ignore[method-assign]
-        router.OrderRouter._write = written  # type: ignore[method-assign]
-        return IB()
+        conn.sendMsg = written
+        return ib
 
     def triggered(self, watcher_id: str) -> None:
         """A trigger's event is out (after its orders, in the current design)."""
@@ -700,7 +718,7 @@ def latency_bench(n: int, runs: int, args: argparse.Namespace) -> bool:
     """Run one N several times; print its lines; True when every check passed."""
     cfg = BenchConfig(n, seed=args.seed, speed=speed_for(n, args), triggers=args.triggers,
                       pin=not args.no_pin, console=args.console, spread_ms=args.spread_ms,
-                      topology=args.topology)
+                      topology=args.topology, sim_spins=not args.sim_sleeps)
     results = [one_run(replace(cfg, seed=args.seed + i, profile=str(
         args.profile / f"daemon-{n}-{i}.prof") if args.profile else ""), args.var, args.keep_var)
                for i in range(runs)]
@@ -785,6 +803,9 @@ def main() -> None:
                     help="symbols' seconds arrive spread over this many ms (0: all in one write)")
     ap.add_argument("--topology", choices=("processes", "one-loop"), default="processes",
                     help="the sim in a process of its own, or in the daemon's event loop")
+    ap.add_argument("--sim-sleeps", action="store_true",
+                    help="the sim's process sleeps in epoll between messages (by default it "
+                         "polls, so its own wake-up is not counted against the daemon)")
     ap.add_argument("--console", choices=("production", "sync", "off"), default="production",
                     help="the daemon's console: as shipped (loguru, enqueued), written "
                          "synchronously, or none (a what-if)")
@@ -797,7 +818,8 @@ def main() -> None:
     runs = (runs * len(ns) if len(runs) == 1 else runs)[:len(ns)]
     print(machine())
     print(f"breakoutd {revision()}; sim and daemon in separate processes"
-          f"{', each on its own core' if not args.no_pin else ''}; journal and state on "
+          f"{', each on its own core' if not args.no_pin else ''}"
+          f"{'' if args.sim_sleeps else ', the sim polling its socket'}; journal and state on "
           f"{filesystem(args.var)}; daemon console: {args.console}")
     print("latency = the entry order read by the sim - the trigger's market data written by it (ms)")
     ok = all([latency_bench(n, r, args) for n, r in zip(ns, runs, strict=True)])
