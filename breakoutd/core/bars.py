@@ -76,6 +76,11 @@ class BarAggregator:
             self._volume += bar.volume
         return closed
 
+    @property
+    def open_end(self) -> int | None:
+        """When the bar being built ends (None when none is open)."""
+        return None if self._start is None else self._start + self.size
+
     def close_until(self, now_ns: int) -> Bar | None:
         """Return the open bar if it has closed by ``now_ns``."""
         if self._start is not None and self._start + self.size <= now_ns:

@@ -54,6 +54,7 @@ from breakoutd.ibkr.settings import BrokerSettings
 TICK_SECONDS = 0.05
 HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
 GATEWAY_EVENTS = (ev.GatewayMessage,)
+_NEVER = 2**63
 
 
 class Daemon:
@@ -94,6 +95,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[object]] = []
         self._freezer = SurvivorFreezer()
+        self._next_disarm = _NEVER  # the earliest disarm_at of the runners (or earlier)
 
     # --- events ----------------------------------------------------------------------
 
@@ -393,6 +395,7 @@ class Daemon:
                                emit=self.emit, clock=self.clock, port=_Port(self, inst),
                                store=self.store, risk=self.risk, on_done=self._done)
         self.runners[spec.id] = runner
+        self._next_disarm = min(self._next_disarm, z)
         self.market.subscribe(inst, runner, machine.close_bar_size)
         if self.router is not None:
             # Each session the watcher may enter in has its own orderRef: its bracket
@@ -421,9 +424,11 @@ class Daemon:
             self._arm_due()
             self.market.on_clock()
             now = self.clock()
-            if any(now >= r.machine.disarm_at for r in self.runners.values()):
+            if now >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
                     runner.on_time(now)
+                self._next_disarm = min((r.machine.disarm_at for r in self.runners.values()),
+                                        default=_NEVER)
             # A plain sleep: wait_for would start a task every tick (stop is seen within one).
             await asyncio.sleep(TICK_SECONDS)
 

@@ -233,10 +233,15 @@ class MarketData:
         return None if quote is None else self._clock() - quote.time
 
     def on_clock(self) -> None:
-        """Close bars the clock has passed (called periodically by the daemon)."""
+        """Close bars the clock has passed (called periodically by the daemon).
+
+        Only the streams with something due are asked: with hundreds of symbols
+        a tick that asked every one held market data back for milliseconds."""
         self._wire.release_held()
+        now = self._clock()
         for feed in self._feeds.values():
-            feed.stream.on_clock()
+            if feed.stream.due <= now:
+                feed.stream.on_clock()
 
     def _health(self, symbol: str, kind: str, seconds: float, detail: str) -> None:
         self._emit(BarStreamHealth(at=self._clock(), symbol=symbol, kind=kind,

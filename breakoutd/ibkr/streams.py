@@ -65,6 +65,9 @@ class SymbolStream:
         self._start_fresh()
         self._close: dict[int, BarAggregator] = {}
         self._listeners: dict[int, list[StreamListener]] = {}
+        # The earliest instant on_clock has something to do (a bar to close by time, a
+        # gap to notice): the daemon's tick skips the stream until then.
+        self.due = clock()
 
     # --- listeners -------------------------------------------------------------------
 
@@ -72,6 +75,7 @@ class SymbolStream:
         """Deliver bars to ``listener``; its close-rule bars have ``close_size`` ns."""
         self._listeners.setdefault(close_size, []).append(listener)
         self._close.setdefault(close_size, BarAggregator(close_size))
+        self.due = min(self.due, self._clock())
 
     def remove_listener(self, listener: StreamListener) -> None:
         """Stop delivering to ``listener``."""
@@ -122,6 +126,8 @@ class SymbolStream:
                               sum(size for _, size in prints)))
         self.last_price = prints[-1][0]
         self._second_open = start
+        if start + NS + SECOND_GRACE < self.due:
+            self.due = start + NS + SECOND_GRACE
         self.newest_second = max(self.newest_second, start)
         if start + NS <= now:  # the gateway reported a second that has already ended
             self._deliver_second(self._seconds.close_until(start + NS))
@@ -137,6 +143,9 @@ class SymbolStream:
             self._emit_close(size, agg.add(bar))
             if bar.end % size == 0:  # the last 5 seconds of the bucket: it is complete
                 self._emit_close(size, agg.close_until(bar.end))
+            end = agg.open_end
+            if end is not None and end + CLOSE_GRACE < self.due:
+                self.due = end + CLOSE_GRACE
 
     def _data_arrived(self, now: int) -> None:
         if self._in_gap:
@@ -156,6 +165,18 @@ class SymbolStream:
             self._deliver_second(self._seconds.close_until(now))
         for size, agg in self._close.items():
             self._emit_close(size, agg.close_until(now - CLOSE_GRACE))
+        self.due = self._next_due()
+
+    def _next_due(self) -> int:
+        """The earliest instant on_clock can have something to do, from the state now."""
+        due = self.last_data_at + GAP_LIMIT + 1 if not self._in_gap else 2**63
+        if self._second_open is not None:
+            due = min(due, self._second_open + NS + SECOND_GRACE)
+        for agg in self._close.values():
+            end = agg.open_end
+            if end is not None:
+                due = min(due, end + CLOSE_GRACE)
+        return due
 
     def reset(self) -> None:
         """Forget partial bars (after a data loss: they may be incomplete)."""
@@ -163,6 +184,7 @@ class SymbolStream:
         self._second_open = None
         self._close = {size: BarAggregator(size) for size in self._close}
         self._start_fresh()
+        self.due = self._clock()
 
     def _start_fresh(self) -> None:
         # Seconds before the subscription can never be complete bars.

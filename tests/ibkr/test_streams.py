@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from breakoutd.core.bars import MINUTE, NS, Bar
 from breakoutd.ibkr.hours import parse_sessions
 from breakoutd.ibkr.streams import SymbolStream
@@ -119,3 +121,48 @@ def test_prints_stamped_before_a_second_already_begun_are_reported_not_raised() 
     clock.now = at("10:00:04")
     s.on_clock()
     assert [(b.start, b.high) for _, b in rec.seen] == [(at("10:00:02"), px("5.00"))]
+
+
+def drive(seed: float, ticks_all: bool) -> tuple[list[tuple[str, Bar]], list[tuple[str, int]],
+                                                list[int]]:
+    """A seeded random life of one stream, ticked every 50 ms: bars, health, when."""
+    clock = ManualClock(at("09:59:30"))
+    health: list[tuple[str, int]] = []
+    s = SymbolStream("T", clock, lambda sym, kind, sec, detail: health.append((kind, clock.now)))
+    rec = Recorder()
+    s.add_listener(rec, MINUTE)
+    s.add_listener(Recorder(), 5 * NS)
+    script = random.Random(seed)
+    seen_at: list[int] = []
+    for _ in range(600):
+        clock.now += NS // 20
+        roll = script.random()
+        second = clock.now - clock.now % NS
+        if roll < 0.08:
+            stamp = None if script.random() < 0.3 else second - script.choice((0, NS))
+            s.on_prints([(px("5.00") + script.randrange(-5, 5) * 10_000, 100)], stamp)
+        elif roll < 0.10 and second % (5 * NS) < NS // 2:
+            start = second - second % (5 * NS) - 5 * NS
+            s.on_bar5(Bar(start, 5 * NS, px("5.00"), px("5.02"), px("4.98"), px("5.01"), 300))
+        elif roll < 0.101:
+            s.reset()
+        elif roll < 0.105:
+            clock.now += 61 * NS  # a silence long enough to be a gap
+        if ticks_all or s.due <= clock.now:
+            s.on_clock()
+        seen_at.append(len(rec.seen))
+    return rec.seen, health, seen_at
+
+
+def test_ticking_only_when_due_delivers_what_ticking_always_does() -> None:
+    """The daemon's tick asks a stream only once ``due`` has come: over seeded random
+    prints, 5-second bars, silences and resubscriptions, the same bars and health
+    events come out, at the same ticks, as when every tick asks every stream."""
+    rnd = random.Random(20261202)
+    kinds: set[str] = set()
+    for _case in range(40):
+        seed = rnd.random()
+        always, when_due = drive(seed, True), drive(seed, False)
+        assert always == when_due
+        kinds |= {k for k, _ in always[1]} | {k for k, _ in always[0]}
+    assert {"fast", "close", "gap"} <= kinds  # the cases reached what the tick closes
