@@ -239,9 +239,9 @@ class MarketData:
         a tick that asked every one held market data back for milliseconds."""
         self._wire.release_held()
         now = self._clock()
-        for feed in self._feeds.values():
-            if feed.stream.due <= now:
-                feed.stream.on_clock()
+        # A bar closed here may end its symbol's last watcher, which drops the feed.
+        for feed in [f for f in self._feeds.values() if f.stream.due <= now]:
+            feed.stream.on_clock()
 
     def _health(self, symbol: str, kind: str, seconds: float, detail: str) -> None:
         self._emit(BarStreamHealth(at=self._clock(), symbol=symbol, kind=kind,

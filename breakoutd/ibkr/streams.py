@@ -139,7 +139,10 @@ class SymbolStream:
         if now - bar.end > LAG_LIMIT:
             self._on_health(self.symbol, "lag", (now - bar.end) / NS,
                             "5-second bar arrived late against the broker clock")
-        for size, agg in self._close.items():
+        # A listener may leave while a bar is delivered (its watcher entered): a copy.
+        for size, agg in list(self._close.items()):
+            if self._close.get(size) is not agg:
+                continue  # its last listener left during this bar
             self._emit_close(size, agg.add(bar))
             if bar.end % size == 0:  # the last 5 seconds of the bucket: it is complete
                 self._emit_close(size, agg.close_until(bar.end))
@@ -163,8 +166,9 @@ class SymbolStream:
                             "no quotes, prints or bars")
         if self._second_open is not None and self._second_open + NS + SECOND_GRACE <= now:
             self._deliver_second(self._seconds.close_until(now))
-        for size, agg in self._close.items():
-            self._emit_close(size, agg.close_until(now - CLOSE_GRACE))
+        for size, agg in list(self._close.items()):
+            if self._close.get(size) is agg:
+                self._emit_close(size, agg.close_until(now - CLOSE_GRACE))
         self.due = self._next_due()
 
     def _next_due(self) -> int:

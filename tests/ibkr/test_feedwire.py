@@ -193,6 +193,37 @@ def test_big_reads_of_many_symbols_give_every_symbol_the_tapes_seconds(
     assert logged_errors == []
 
 
+def test_the_last_watcher_of_a_symbol_may_leave_on_a_bar_the_tick_closed(
+        logged_errors: list[str]) -> None:
+    """The market goes quiet before the minute ends: the daemon's tick closes the bar,
+    its watcher enters and leaves, the feed goes; the tick goes on for the others."""
+    rows = [r for r in walk(31, "ABC", seconds=3600) if r.time < at("09:30:40")]
+    rows += walk(32, "XYZ", price="8.00")
+
+    async def body() -> None:
+        async with daemon_data(Market(rows)) as (gw, ib, md):
+            class Enters(Listener):
+                def on_close_bar(self, bar: Bar) -> None:
+                    super().on_close_bar(bar)
+                    md.unsubscribe("ABC", self)
+
+            abc, xyz = Enters(), Listener()
+            md.subscribe(await md.instrument("ABC"), abc, MINUTE)
+            md.subscribe(await md.instrument("XYZ"), xyz, MINUTE)
+            await sync(ib)
+            for _ in range(70 * 20):  # 70 s of the daemon's 50 ms ticks
+                await gw.advance(0.05)
+                md.on_clock()
+            await sync(ib)
+            md.on_clock()
+            assert [b.start for b in abc.close()] == [at("09:30:00")]
+            assert md.symbols == ["XYZ"]
+            assert [b.start for b in xyz.close()] == [at("09:30:00")]
+
+    run(body(), timeout=120)
+    assert logged_errors == []
+
+
 def test_five_second_bars_make_the_close_rule_bars_after_their_seconds(
         logged_errors: list[str]) -> None:
     """Minute bars equal the tape's minutes, and each comes after every 1-second bar

@@ -166,3 +166,37 @@ def test_ticking_only_when_due_delivers_what_ticking_always_does() -> None:
         assert always == when_due
         kinds |= {k for k, _ in always[1]} | {k for k, _ in always[0]}
     assert {"fast", "close", "gap"} <= kinds  # the cases reached what the tick closes
+
+
+class Leaver(Recorder):
+    """A watcher that enters on its first close-rule bar and leaves the stream then."""
+
+    def __init__(self, stream: SymbolStream) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def on_close_bar(self, bar: Bar) -> None:
+        super().on_close_bar(bar)
+        self.stream.remove_listener(self)
+
+
+def test_a_watcher_leaving_on_its_bar_does_not_cost_the_others_that_bar() -> None:
+    """1-minute and 5-minute watchers on one symbol: the 1-minute one enters on the bar
+    closing at 10:01 and leaves inside that delivery; the 5-minute bar still has it."""
+    clock = ManualClock(at("09:59:59.900"))
+    s = SymbolStream("T", clock)
+    early, late = Leaver(s), Recorder()
+    s.add_listener(early, MINUTE)
+    s.add_listener(late, 5 * MINUTE)
+    for n in range(60 // 5 * 2):  # 10:00:00 .. 10:01:55, five seconds each
+        start = at("10:00:00") + n * 5 * NS
+        clock.now = start + 5 * NS + NS // 10
+        s.on_bar5(Bar(start, 5 * NS, px("5.00"), px("5.00") + n * 10_000, px("4.99"),
+                      px("5.00"), 100))
+        s.on_clock()
+    assert [b.start for _, b in early.seen] == [at("10:00:00")]
+    clock.now = at("10:05:03")
+    s.on_clock()
+    [(_, five)] = late.seen
+    assert (five.start, five.high, five.volume) == (at("10:00:00"), px("5.00") + 23 * 10_000,
+                                                    24 * 100)
