@@ -542,6 +542,7 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
     armed: int = 0
     memory: dict[str, dict[str, int]] = field(default_factory=dict)
+    steal: float = 0.0  # share of the machine's CPU time the hypervisor took, while streaming
 
 
 def expect(conn: Connection, timeout: float, what: str) -> Any:
@@ -552,6 +553,27 @@ def expect(conn: Connection, timeout: float, what: str) -> Any:
     if isinstance(msg, tuple) and msg and msg[0] == "error":
         raise SystemExit(f"the daemon process failed: {msg[1]}")
     return msg
+
+
+class Steal:
+    """CPU time the hypervisor gave to others since this was made (/proc/stat "steal").
+
+    On a shared VM this is what most of a tail is made of: a latency measured
+    while it is high says more about the host than about the daemon."""
+
+    def __init__(self) -> None:
+        self._start = (self._ticks(), time.monotonic())
+
+    @staticmethod
+    def _ticks() -> int:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) if len(fields) > 8 else 0
+
+    def share(self) -> float:
+        """Stolen CPU time / the machine's CPU time, since construction."""
+        ticks, start = self._start
+        elapsed = (time.monotonic() - start) * (os.cpu_count() or 1)
+        return (self._ticks() - ticks) / os.sysconf("SC_CLK_TCK") / elapsed if elapsed else 0.0
 
 
 def one_run(cfg: BenchConfig, var_root: Path, keep: bool = False) -> RunResult:
@@ -578,8 +600,10 @@ def one_run(cfg: BenchConfig, var_root: Path, keep: bool = False) -> RunResult:
         sim_conn.send("go")
         clock = expect(sim_conn, 10, "clock")
         d_conn.send(("clock", clock))
+        stolen = Steal()
         _, daemon_summary, result.memory["end"] = expect(
             d_conn, (plan.end_ns - plan.start_ns) / NS / cfg.speed + 120, "summary")
+        result.steal = stolen.share()
         sim_conn.send("report")
         records, orders = expect(sim_conn, 30, "records")
     finally:
@@ -723,7 +747,8 @@ def latency_bench(n: int, runs: int, args: argparse.Namespace) -> bool:
         args.profile / f"daemon-{n}-{i}.prof") if args.profile else ""), args.var, args.keep_var)
                for i in range(runs)]
     print(f"N={n}: {n} symbols streaming, {min(n, args.triggers)} trigger watchers + {n} sentinels "
-          f"({results[0].armed} armed at the start), clock at {cfg.speed:g}x, {runs} runs")
+          f"({results[0].armed} armed at the start), clock at {cfg.speed:g}x, {runs} runs; "
+          f"host steal {', '.join(f'{r.steal:.1%}' for r in results)}")
     for kind in ("fast", "close"):
         print("  " + stats_line(f"{kind:5s}", [r.latency[kind] for r in results]))
     for kind in ("fast", "close"):
