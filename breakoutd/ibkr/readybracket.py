@@ -7,7 +7,8 @@ then, from the learnt templates (:mod:`breakoutd.ibkr.orderwire`), with holes
 for the order ids, the parent's id in each exit and the parent's limit. A
 trigger whose plan has exactly those constants (:meth:`ReadyBracket.fits`)
 only fills the holes; any other plan (a risk-sized quantity, another session's
-ref, a new contract) goes the general way. Tests hold both against
+ref, a new contract, a connection to a gateway of another server version,
+whose messages have other fields) goes the general way. Tests hold both against
 ib_async's serialiser byte for byte.
 """
 
@@ -23,9 +24,11 @@ from breakoutd.ibkr.orders_map import entry_values, exit_values
 from breakoutd.ibkr.orderwire import OrderTemplates, ReadyMessage
 
 
-def bracket_key(plan: OrderPlan, contract: Contract, account: str) -> tuple[Any, ...]:
+def bracket_key(plan: OrderPlan, contract: Contract, account: str,
+                server_version: int) -> tuple[Any, ...]:
     """Everything a ready bracket's messages depend on except the ids and the limit."""
-    return (id(contract), account, plan.order_ref, plan.symbol, plan.qty, plan.entry,
+    return (server_version, id(contract), account, plan.order_ref, plan.symbol, plan.qty,
+            plan.entry,
             plan.limit is None, plan.rungs, plan.stop, plan.stop_limit, plan.oca_group,
             plan.outside_rth, plan.tif)
 
@@ -46,9 +49,11 @@ class ReadyBracket:
         """How many orders (and order ids) the bracket has."""
         return 1 + len(self._exits)
 
-    def fits(self, plan: OrderPlan, contract: Contract, account: str) -> bool:
-        """True when these messages are ``plan``'s, once its ids and limit are in."""
-        return self.key == bracket_key(plan, contract, account)
+    def fits(self, plan: OrderPlan, contract: Contract, account: str,
+             server_version: int) -> bool:
+        """True when these messages are ``plan``'s, once its ids and limit are in, on a
+        connection of ``server_version``."""
+        return self.key == bracket_key(plan, contract, account, server_version)
 
     def parent(self, plan: OrderPlan, order_id: int) -> str:
         """The parent's message: its id and, for a limit entry, ``plan``'s limit."""
@@ -63,7 +68,7 @@ class ReadyBracket:
 
 
 def ready_bracket(templates: OrderTemplates, contract: Contract, plan: OrderPlan,
-                  account: str) -> ReadyBracket | None:
+                  account: str, server_version: int) -> ReadyBracket | None:
     """``plan``'s bracket written ahead; None when a shape of it is not learnt."""
     ids = list(range(1, 2 + len(plan.rungs) + (plan.stop is not None)))
     entry = entry_values(plan, account, ids[0])
@@ -73,5 +78,5 @@ def ready_bracket(templates: OrderTemplates, contract: Contract, plan: OrderPlan
              for _, _, values in exit_values(plan, account, ids, ids[0])]
     if parent is None or None in exits:
         return None
-    return ReadyBracket(bracket_key(plan, contract, account), parent,
+    return ReadyBracket(bracket_key(plan, contract, account, server_version), parent,
                         [m for m in exits if m is not None])

@@ -269,7 +269,8 @@ class OrderRouter:
         self._sent_refs.add(ref)
         ready = self._ready.pop(ref, None)
         try:
-            if ready is not None and ready.fits(plan, contract, self._account):
+            if ready is not None and ready.fits(plan, contract, self._account,
+                                                self._ib.client.serverVersion()):
                 orders = self._write_ready(ready, plan, ids)
                 entry = entry_values(plan, self._account, ids[0])
                 exits = exit_values(plan, self._account, ids, ids[0])
@@ -336,7 +337,8 @@ class OrderRouter:
         for _, _, values in exit_values(plan, self._account, ids, ids[0]):
             self._templates.learn(contract, values)
         if plan.order_ref not in self._sent_refs:
-            ready = ready_bracket(self._templates, contract, plan, self._account)
+            ready = ready_bracket(self._templates, contract, plan, self._account,
+                                  self._ib.client.serverVersion())
             if ready is not None:  # a trigger with these constants only fills in its price
                 self._ready[plan.order_ref] = ready
 

@@ -209,10 +209,11 @@ def test_brackets_written_ahead_equal_ib_async_bytes_once_ids_and_limit_are_in()
                 account = rnd.choice(ACCOUNTS)
                 for values in plan_values(rnd, sample, account):  # as prepare() learns them
                     templates.learn(contract, values)
-                ready = ready_bracket(templates, contract, sample, account)
+                version = ib.client.serverVersion()
+                ready = ready_bracket(templates, contract, sample, account, version)
                 assert ready is not None
                 plan = repriced(sample, rnd)
-                assert ready.fits(plan, contract, account)
+                assert ready.fits(plan, contract, account, version)
                 sent = plan_values(rnd, plan, account)  # other ids, the trigger's limit
                 ids = [v["orderId"] for v in sent]
                 written = [ready.parent(plan, ids[0]), *ready.exits(ids)]
@@ -220,9 +221,11 @@ def test_brackets_written_ahead_equal_ib_async_bytes_once_ids_and_limit_are_in()
                 checked += len(written)
                 # Anything else than ids and the limit is another bracket.
                 other = rnd.choice(contracts)
-                assert not ready.fits(plan._replace(qty=plan.qty + 1), contract, account)
-                assert not ready.fits(plan, contract, account + "X")
-                assert ready.fits(plan, other, account) == (other is contract)
+                assert not ready.fits(plan._replace(qty=plan.qty + 1), contract, account, version)
+                assert not ready.fits(plan, contract, account + "X", version)
+                assert ready.fits(plan, other, account, version) == (other is contract)
+                # a gateway of another version (after a reconnect) has other fields
+                assert not ready.fits(plan, contract, account, version - 1)
             assert checked > 300
             assert gw.engine.open_orders(None) == [] and gw.engine.completed_orders() == []
             ib.disconnect()
