@@ -40,7 +40,10 @@ class SurvivorFreezer:
         self.sweep()
 
     def sweep(self) -> None:
-        """Collect everything once, frozen objects included, and freeze the survivors."""
+        """Collect everything once, frozen objects included, and freeze the survivors
+        (nothing while this user has not started the policy)."""
+        if not self._active:
+            return
         gc.unfreeze()
         gc.collect()
         gc.freeze()

@@ -34,7 +34,7 @@ from breakoutd.core.prices import to_decimal
 from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.background import short_gil_switches
-from breakoutd.daemon.disk import DiskWorker
+from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.journal import Journal, read_journal
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.reload import watch_watchlists
@@ -124,7 +124,6 @@ class Daemon:
         early_ops, self._early_ops = self._early_ops, []
         for fields in early_ops:
             self.journal.record("ops", **fields)
-
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
@@ -476,7 +475,10 @@ class Daemon:
         if self.journal is None:
             self._open_day()
         assert self.journal is not None
-        self.store.flush()
+        try:
+            self.store.flush()
+        except DiskError as exc:  # logged by the disk thread; the journal still closes
+            logger.error("today's state could not be saved at shutdown: {}", exc)
         self.journal.close()
         self.disk.close()
 
