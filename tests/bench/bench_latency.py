@@ -2,7 +2,7 @@
 
 Run: ``python tests/bench/bench_latency.py [--watchers 10,100,500] [--runs 5,3,3]
 [--triggers 100] [--speed X] [--spread-ms 500] [--topology processes|one-loop]
-[--console production|sync|off] [--memory]``.
+[--console production|sync|off] [--sim-sleeps] [--idle-poll] [--memory]``.
 
 The market: N symbols (S000..) with a tape row for every symbol every second
 (the quote changes each second, a trade in 60% of them), replayed by the sim
@@ -29,11 +29,20 @@ CLOCK_MONOTONIC, so the sim's stamps (market data written, order read:
 ``SimGateway.stats``) and a probe's stamps in the daemon (when the read that
 holds the trigger's data starts, when the entry order is written, when the
 trigger's event comes out: see ``Probe``) lie on one time line. The daemon's
-clock mirrors the sim's virtual clock.
+clock mirrors the sim's virtual clock. The sim's process polls its socket
+rather than sleeping in epoll (``--sim-sleeps`` to let it sleep), so the
+instrument's own wake-up is not counted against the daemon; the daemon
+sleeps in epoll as deployed. ``--idle-poll`` is a what-if for a host tuned
+for latency: idle CPUs poll instead of halting while the runs go.
 
 The virtual clock runs at 5x up to N=100 and at 1x above (``--speed`` forces
-one value). The measured path does not depend on it; only the idle time
-between writes shrinks.
+one value). The path of one entry does not depend on it, but at 5x the
+triggers and the work each leaves behind (its events, the acks and fills
+that follow) come five times closer together in real time, so a trigger
+more often finds the daemon still busy with the one before: 5x is the
+harder test. Each N's line also gives the host's steal time during its runs
+(``/proc/stat``): on a shared VM a tail measured while it is high says more
+about the host than about the daemon.
 
 Printed per N and rule: p50 / p99 / max of (entry order read by the sim - the
 trigger's market data written by the sim), the median over runs and pooled;
@@ -812,6 +821,24 @@ def quiet_memory(cfg: BenchConfig) -> dict[str, int] | None:
     return r.memory["end"]
 
 
+@contextlib.contextmanager
+def idle_polling(wanted: bool) -> Any:
+    """With ``wanted``: idle CPUs poll instead of halting while the runs go (a PM QoS
+    request of 0 us on /dev/cpu_dma_latency, root only; the kernel drops it on close)."""
+    if not wanted:
+        yield
+        return
+    try:
+        fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+    except OSError as exc:
+        raise SystemExit(f"--idle-poll needs write access to /dev/cpu_dma_latency: {exc}") from exc
+    try:
+        os.write(fd, (0).to_bytes(4, sys.byteorder, signed=True))
+        yield
+    finally:
+        os.close(fd)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--watchers", default="10,100,500", help="N values, comma-separated")
@@ -831,6 +858,9 @@ def main() -> None:
     ap.add_argument("--sim-sleeps", action="store_true",
                     help="the sim's process sleeps in epoll between messages (by default it "
                          "polls, so its own wake-up is not counted against the daemon)")
+    ap.add_argument("--idle-poll", action="store_true",
+                    help="what-if: idle CPUs poll instead of halting (PM QoS 0 us, root), as a "
+                         "latency-tuned host would be set up (docs/deploy.md)")
     ap.add_argument("--console", choices=("production", "sync", "off"), default="production",
                     help="the daemon's console: as shipped (loguru, enqueued), written "
                          "synchronously, or none (a what-if)")
@@ -846,8 +876,10 @@ def main() -> None:
           f"{', each on its own core' if not args.no_pin else ''}"
           f"{'' if args.sim_sleeps else ', the sim polling its socket'}; journal and state on "
           f"{filesystem(args.var)}; daemon console: {args.console}")
-    print("latency = the entry order read by the sim - the trigger's market data written by it (ms)")
-    ok = all([latency_bench(n, r, args) for n, r in zip(ns, runs, strict=True)])
+    print("latency = the entry order read by the sim - the trigger's market data written by it (ms)"
+          + ("; idle CPUs polling (--idle-poll)" if args.idle_poll else ""))
+    with idle_polling(args.idle_poll):
+        ok = all([latency_bench(n, r, args) for n, r in zip(ns, runs, strict=True)])
     if args.memory:
         ok = memory_bench(args) and ok
     print("correctness: every expected trigger produced exactly one intent and one entry order, "
