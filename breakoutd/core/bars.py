@@ -81,6 +81,11 @@ class BarAggregator:
         """When the bar being built ends (None when none is open)."""
         return None if self._start is None else self._start + self.size
 
+    @property
+    def open_high(self) -> int | None:
+        """The high of the bar being built so far (None when none is open)."""
+        return None if self._start is None else self._high
+
     def close_until(self, now_ns: int) -> Bar | None:
         """Return the open bar if it has closed by ``now_ns``."""
         if self._start is not None and self._start + self.size <= now_ns:

@@ -395,7 +395,7 @@ class Daemon:
                                store=self.store, risk=self.risk, on_done=self._done)
         self.runners[spec.id] = runner
         self._next_disarm = min(self._next_disarm, z)
-        self.market.subscribe(inst, runner, machine.close_bar_size)
+        self.market.subscribe(inst, runner, machine.close_bar_size, machine.level)
         if self.router is not None:
             # Each session the watcher may enter in has its own orderRef: its bracket
             # is written ahead (ids and price left), its shapes learnt.

@@ -21,6 +21,14 @@ follows them in the batch, else, when none follows, None (the stream uses the
 arrival time); prints at the very end of a read wait for the next read first,
 since TCP may cut between a print and its timestamp. A realtime bar is handed over after the prints and quote of
 its batch, so a close-rule bar never overtakes the seconds before it.
+
+When many symbols arrive in one read (IB sends every subscription's 5-second
+bar right after the boundary), a batch whose sink says it is not
+:meth:`~FeedSink.urgent` (no price in it, or still open at its stream,
+reaches any of its watchers' levels, and nobody waits for its quote) is
+handed over at the end of the read instead, so a breakout does not wait for
+the symbols ahead of it. A symbol's own data keep their order: a batch put
+aside is handed over before its symbol's next message is taken.
 """
 
 from __future__ import annotations
@@ -63,6 +71,11 @@ class FeedSink(Protocol):
 
     def on_bar5(self, bar: Bar) -> None: ...
 
+    def urgent(self, top: int) -> bool:
+        """True when a batch whose highest price is ``top`` (0: none) may lead to an
+        order, or someone waits for the quote: it is handed over at once."""
+        ...
+
 
 def wire_to_micros(text: bytes) -> int | None:
     """A wire price to micro-dollars; None for IB's empty values (empty, nan, <= 0)."""
@@ -98,6 +111,7 @@ class SymbolBatch:
     stamped: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
     held: bool = False  # unstamped prints were kept at the end of the last read
+    top: int = 0  # the highest price of a print or bar taken since the last hand-over
 
     def take(self, msg_id: bytes, f: list[bytes]) -> None:
         """Apply one routed message's fields."""
@@ -119,6 +133,8 @@ class SymbolBatch:
         if tick in _LAST:
             if price is not None:
                 self.unstamped.append((price, size))
+                if price > self.top:
+                    self.top = price
         elif tick in _BID:
             self.bid, self.bid_size = (price, size) if size else (None, None)
             self.quote_changed = True
@@ -159,6 +175,8 @@ class SymbolBatch:
             return
         o, h, lo, c = (p or 0 for p in prices)
         self.bars.append(Bar(int(f[3]) * NS, FIVE_SECONDS, o, h, lo, c, volume))
+        if h > self.top:
+            self.top = h
 
     def hand_over(self, end_of_read: bool = False) -> None:
         """Give the sink what arrived: the quote, then the prints, then the bars.
@@ -167,6 +185,7 @@ class SymbolBatch:
         the next read (TCP may have cut between a print and its timestamp); once
         kept, they go without a second at the next hand-over."""
         sink = self.sink
+        self.top = 0
         if self.quote_changed:
             self.quote_changed = False
             sink.on_quote(self.bid, self.bid_size, self.ask, self.ask_size)
@@ -183,10 +202,15 @@ class SymbolBatch:
             for bar in bars:
                 sink.on_bar5(bar)
 
+    def urgent(self) -> bool:
+        """Whether this batch is handed over at once or at the end of the read."""
+        return self.sink.urgent(self.top)
+
     def forget(self) -> None:
         """Drop the quote and anything not handed over (the subscription starts again)."""
         self.bid = self.bid_size = self.ask = self.ask_size = None
         self.quote_changed = self.held = False
+        self.top = 0
         self.unstamped, self.stamped, self.bars = [], [], []
 
 
@@ -195,8 +219,9 @@ class FeedWire:
 
     def __init__(self, ib: IB) -> None:
         self._client: Any = ib.client
-        self._routes: dict[int, SymbolBatch] = {}
-        self._retired: set[int] = set()  # cancelled on this connection: stragglers are dropped
+        # Keyed by the request id as the wire writes it: no int() per message.
+        self._routes: dict[bytes, SymbolBatch] = {}
+        self._retired: set[bytes] = set()  # cancelled on this connection: stragglers dropped
         self._held: set[SymbolBatch] = set()  # batches keeping prints for the next read
         conn = self._client.conn
         self._ib_reads: Callable[[bytes], None] = self._client._onSocketHasData
@@ -211,12 +236,13 @@ class FeedWire:
 
     def route(self, req_id: int, batch: SymbolBatch) -> None:
         """Messages of ``req_id`` go to ``batch`` from now on."""
-        self._routes[req_id] = batch
+        self._routes[str(req_id).encode()] = batch
 
     def unroute(self, req_id: int) -> None:
         """``req_id`` was cancelled: what still arrives for it is dropped."""
-        if self._routes.pop(req_id, None) is not None:
-            self._retired.add(req_id)
+        key = str(req_id).encode()
+        if self._routes.pop(key, None) is not None:
+            self._retired.add(key)
 
     def on_data(self, data: bytes) -> None:
         """One socket read (ib_async's ``Connection.hasData``)."""
@@ -238,13 +264,14 @@ class FeedWire:
         client, routes, retired, routed = self._client, self._routes, self._retired, _ROUTED
         n, pos, run_start, passed = len(buf), 0, 0, 0
         current: SymbolBatch | None = None
+        later: dict[SymbolBatch, None] = {}  # not urgent: handed over at the end of the read
         while n - pos > 4:
             end = pos + 4 + int.from_bytes(buf[pos:pos + 4], "big")
             if end > n:
                 break
             fields = buf[pos + 4:end].split(b"\0")
             at = routed.get(fields[0])
-            req = _request_id(fields, at) if at is not None else None
+            req = fields[at] if at is not None and len(fields) > at + 1 else None
             batch = routes.get(req) if req is not None else None
             if batch is None and req not in retired:
                 pos = end  # ib_async's: passed on with its neighbours
@@ -257,8 +284,7 @@ class FeedWire:
             if batch is None:
                 continue
             if batch is not current:
-                if current is not None:
-                    _hand_over(current)
+                _switch(current, batch, later)
                 current = batch
             try:
                 batch.take(fields[0], fields)
@@ -271,6 +297,8 @@ class FeedWire:
             _hand_over(current, end_of_read=True)
             if current.held:
                 self._held.add(current)
+        for batch in later:  # as each would have been handed over, mid-read
+            _hand_over(batch)
         return pos, passed
 
     def release_held(self) -> None:
@@ -284,13 +312,18 @@ class FeedWire:
         self._ib_reads(messages)
 
 
-def _request_id(fields: list[bytes], at: int) -> int | None:
-    if len(fields) <= at + 1:
-        return None
-    try:
-        return int(fields[at])
-    except ValueError:
-        return None
+def _switch(current: SymbolBatch | None, batch: SymbolBatch,
+            later: dict[SymbolBatch, None]) -> None:
+    """The read moves on from ``current``'s symbol to ``batch``'s: hand ``current`` over
+    now if it is urgent (else put it in ``later``), and ``batch``'s data put aside first."""
+    if current is not None:
+        if current.urgent():
+            _hand_over(current)
+        else:
+            later[current] = None
+    if batch in later:  # its symbol's data keep their order
+        del later[batch]
+        _hand_over(batch)
 
 
 def _hand_over(batch: SymbolBatch, end_of_read: bool = False) -> None:

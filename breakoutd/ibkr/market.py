@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ib_async import IB, Contract, Stock
@@ -40,38 +40,46 @@ class Instrument:
     min_tick: float
 
 
-@dataclass(slots=True)
-class _Feed:
-    stream: SymbolStream
-    batch: SymbolBatch
-    quotes_req: int | None = None  # request ids of the streaming line and the 5-s bars
-    bars_req: int | None = None
-    refs: int = 0
-    quote_waiters: list[asyncio.Future[None]] = field(default_factory=list)
-
-
 class _StreamSink:
     """A feed's batch hand-over: the stream first, then whoever waits for a quote."""
 
-    __slots__ = ("feed", "symbol")
+    __slots__ = ("stream", "quote_waiters", "symbol")
 
-    def __init__(self, feed: _Feed) -> None:
-        self.feed = feed
-        self.symbol = feed.stream.symbol
+    def __init__(self, stream: SymbolStream) -> None:
+        self.stream = stream
+        self.quote_waiters: list[asyncio.Future[None]] = []
+        self.symbol = stream.symbol
 
     def on_quote(self, bid: int | None, bid_size: int | None, ask: int | None,
                  ask_size: int | None) -> None:
-        feed = self.feed
-        feed.stream.on_quote(bid, bid_size, ask, ask_size)
-        for waiter in feed.quote_waiters:
+        self.stream.on_quote(bid, bid_size, ask, ask_size)
+        for waiter in self.quote_waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
     def on_prints(self, prints: list[tuple[int, int]], second: int | None) -> None:
-        self.feed.stream.on_prints(prints, second)
+        self.stream.on_prints(prints, second)
 
     def on_bar5(self, bar: Bar) -> None:
-        self.feed.stream.on_bar5(bar)
+        self.stream.on_bar5(bar)
+
+    def urgent(self, top: int) -> bool:
+        return bool(self.quote_waiters) or self.stream.might_act(top)
+
+
+@dataclass(slots=True)
+class _Feed:
+    stream: SymbolStream
+    sink: _StreamSink
+    batch: SymbolBatch
+    quotes_req: int | None = None  # request ids of the streaming line and the 5-s bars
+    bars_req: int | None = None
+    refs: int = 0
+
+    @property
+    def quote_waiters(self) -> list[asyncio.Future[None]]:
+        """Whoever waits for the next quote (the sink wakes them)."""
+        return self.sink.quote_waiters
 
 
 class MarketData:
@@ -108,16 +116,18 @@ class MarketData:
 
     # --- subscriptions ---------------------------------------------------------------
 
-    def subscribe(self, inst: Instrument, listener: StreamListener, close_size: int) -> SymbolStream:
-        """Start (or share) the symbol's data and deliver its bars to ``listener``."""
+    def subscribe(self, inst: Instrument, listener: StreamListener, close_size: int,
+                  level: int | None = None) -> SymbolStream:
+        """Start (or share) the symbol's data and deliver its bars to ``listener``; with
+        ``level`` (a watcher's), data far under it may wait for the end of a read."""
         feed = self._feeds.get(inst.symbol)
         if feed is None:
             stream = SymbolStream(inst.symbol, self._clock, self._health)
-            feed = _Feed(stream, SymbolBatch(stream))
-            feed.batch.sink = _StreamSink(feed)
+            sink = _StreamSink(stream)
+            feed = _Feed(stream, sink, SymbolBatch(sink))
             self._feeds[inst.symbol] = feed
             self._request(inst.symbol, feed)
-        feed.stream.add_listener(listener, close_size)
+        feed.stream.add_listener(listener, close_size, level)
         feed.refs += 1
         return feed.stream
 

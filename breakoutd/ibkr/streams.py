@@ -35,6 +35,7 @@ SECOND_GRACE = NS // 2
 CLOSE_GRACE = 2 * NS
 LAG_LIMIT = 2 * NS  # a 5-second bar arriving later than this after its end is lag
 GAP_LIMIT = 60 * NS  # no data at all for this long is a gap
+_NO_LEVEL = 2**62  # no listener: no price makes anyone act
 
 
 class StreamListener(Protocol):
@@ -65,16 +66,24 @@ class SymbolStream:
         self._start_fresh()
         self._close: dict[int, BarAggregator] = {}
         self._listeners: dict[int, list[StreamListener]] = {}
+        self._levels: dict[int, int] = {}  # id(listener) -> the level it acts at
+        self._min_level = _NO_LEVEL
         # The earliest instant on_clock has something to do (a bar to close by time, a
         # gap to notice): the daemon's tick skips the stream until then.
         self.due = clock()
 
     # --- listeners -------------------------------------------------------------------
 
-    def add_listener(self, listener: StreamListener, close_size: int) -> None:
-        """Deliver bars to ``listener``; its close-rule bars have ``close_size`` ns."""
+    def add_listener(self, listener: StreamListener, close_size: int,
+                     level: int | None = None) -> None:
+        """Deliver bars to ``listener``; its close-rule bars have ``close_size`` ns.
+
+        ``level``: the price at or above which it may act (a watcher's level);
+        None when any price may matter. See :meth:`might_act`."""
         self._listeners.setdefault(close_size, []).append(listener)
         self._close.setdefault(close_size, BarAggregator(close_size))
+        self._levels[id(listener)] = 0 if level is None else level
+        self._min_level = min(self._levels.values())
         self.due = min(self.due, self._clock())
 
     def remove_listener(self, listener: StreamListener) -> None:
@@ -85,6 +94,27 @@ class SymbolStream:
             if not group:
                 del self._listeners[size]
                 self._close.pop(size, None)
+        self._levels.pop(id(listener), None)
+        self._min_level = min(self._levels.values(), default=_NO_LEVEL)
+
+    def might_act(self, top: int) -> bool:
+        """Could data whose highest price is ``top`` make a listener act now?
+
+        Every trigger needs a bar whose high reaches the watcher's level, and the
+        bars this data can close are made of it and of the bars still open
+        here. When neither reaches the lowest level, what the data does (counts
+        bars, moves the last price) can wait for the end of the read."""
+        level = self._min_level
+        if top >= level:
+            return True
+        high = self._seconds.open_high
+        if high is not None and high >= level:
+            return True
+        for agg in self._close.values():
+            high = agg.open_high
+            if high is not None and high >= level:
+                return True
+        return False
 
     @property
     def idle(self) -> bool:

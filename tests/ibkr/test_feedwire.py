@@ -363,12 +363,14 @@ T0 = at("10:00:00")
 class Sink:
     """A FeedSink recording what it is handed; ``order`` is shared between sinks."""
 
-    def __init__(self, name: str, order: list[tuple[str, str]] | None = None) -> None:
+    def __init__(self, name: str, order: list[tuple[str, str]] | None = None,
+                 acts_at: int = 0) -> None:
         self.name = name
         self.order = order if order is not None else []
         self.quotes: list[Quote4] = []
         self.prints: list[tuple[Prints, int | None]] = []
         self.bars: list[Bar] = []
+        self.acts_at = acts_at  # a batch whose top reaches this is urgent (0: every one)
 
     def on_quote(self, bid: int | None, bid_size: int | None, ask: int | None,
                  ask_size: int | None) -> None:
@@ -382,6 +384,9 @@ class Sink:
     def on_bar5(self, bar: Bar) -> None:
         self.bars.append(bar)
         self.order.append((self.name, "bar5"))
+
+    def urgent(self, top: int) -> bool:
+        return top >= self.acts_at
 
     def all_prints(self) -> Prints:
         return [p for prints, _ in self.prints for p in prints]
@@ -399,11 +404,13 @@ def feed_wire() -> tuple[FeedWire, list[bytes]]:
     return wire, passed
 
 
-def routed_wire() -> tuple[FeedWire, list[bytes], dict[str, Sink]]:
-    """A FeedWire with the three symbols' quote and bar requests routed to sinks."""
+def routed_wire(acts_at: dict[str, int] | None = None
+                ) -> tuple[FeedWire, list[bytes], dict[str, Sink]]:
+    """A FeedWire with the three symbols' quote and bar requests routed to sinks
+    (``acts_at``: the price at which a symbol's batches become urgent; 0 by default)."""
     wire, passed = feed_wire()
     order: list[tuple[str, str]] = []
-    sinks = {s: Sink(s, order) for s in SYMBOLS}
+    sinks = {s: Sink(s, order, (acts_at or {}).get(s, 0)) for s in SYMBOLS}
     for s in SYMBOLS:
         batch = SymbolBatch(sinks[s])
         wire.route(QUOTES_REQ[s], batch)
@@ -559,9 +566,13 @@ def test_the_generated_stream_is_delivered_whole_when_read_at_once() -> None:
 
 
 @settings(derandomize=True, max_examples=80, deadline=None)
-@given(cuts=st.lists(st.integers(min_value=0, max_value=len(DATA)), max_size=80))
-def test_what_arrives_does_not_depend_on_where_the_reads_split(cuts: list[int]) -> None:
-    wire, passed, sinks = routed_wire()
+@given(cuts=st.lists(st.integers(min_value=0, max_value=len(DATA)), max_size=80),
+       acts_at=st.fixed_dictionaries({s: st.sampled_from((0, px("10.00"), 2**62))
+                                      for s in SYMBOLS}))
+def test_what_arrives_does_not_depend_on_where_the_reads_split(
+        cuts: list[int], acts_at: dict[str, int]) -> None:
+    """Nor on which symbols' batches are urgent and which wait for the end of a read."""
+    wire, passed, sinks = routed_wire(acts_at)
     for chunk in reads_at(DATA, cuts):
         wire.on_data(chunk)
     for s in SYMBOLS:
@@ -694,6 +705,54 @@ def test_a_symbols_batch_is_handed_over_when_another_symbols_message_comes() -> 
     assert sinks["AAA"].order == [("AAA", "quote"), ("BBB", "quote"), ("AAA", "quote")]
     assert sinks["AAA"].quotes == [(px("4.99"), 100, px("5.01"), 100),
                                    (px("4.98"), 100, px("5.01"), 100)]
+
+
+def test_in_a_burst_the_symbol_whose_prices_reach_its_level_is_handed_over_first() -> None:
+    """Every symbol's 5-second bar in one read, as IB sends them after the boundary:
+    CCC's bar reaches its watcher's level and goes at once; AAA and BBB, far below
+    theirs, after the read, in the order they came."""
+    wire, _, sinks = routed_wire({"AAA": px("20.00"), "BBB": px("20.00"), "CCC": px("10.00")})
+    bar = {s: Bar(T0, 5 * NS, px(p), px(h), px(p), px(p), 100)
+           for s, p, h in (("AAA", "9.00", "9.10"), ("BBB", "9.50", "9.60"),
+                           ("CCC", "9.90", "10.00"))}
+    wire.on_data(b"".join(encode(out.realtime_bar(BARS_REQ[s], AggBar(bar[s], bar[s].close, 5)))
+                          for s in ("AAA", "BBB", "CCC", "BBB")))
+    # BBB came twice: its first bar, put aside, went out before its second was taken
+    assert sinks["AAA"].order == [("CCC", "bar5"), ("BBB", "bar5"), ("BBB", "bar5"),
+                                  ("AAA", "bar5")]
+    assert [sinks[s].bars for s in SYMBOLS] == [[bar["AAA"]], [bar["BBB"]] * 2, [bar["CCC"]]]
+
+
+def test_prints_reaching_the_level_make_their_batch_urgent_and_a_hand_over_resets_it() -> None:
+    wire, _, sinks = routed_wire({s: px("10.00") for s in SYMBOLS})
+    a, b = QUOTES_REQ["AAA"], QUOTES_REQ["BBB"]
+    wire.on_data(b"".join(encode(m) for m in (
+        out.tick_price(a, out.LAST, px("9.99"), 100),  # below AAA's level: waits
+        out.tick_price(b, out.LAST, px("10.00"), 100),  # at BBB's: goes at once
+        out.tick_price(a, out.BID, px("9.98"), 100),
+        out.current_time(T0),
+    )))
+    assert sinks["AAA"].order == [("BBB", "prints"), ("AAA", "prints"), ("AAA", "quote")]
+
+
+def test_a_symbol_whose_quote_an_entry_waits_for_is_always_urgent() -> None:
+    """A trigger with a stale quote waits (quote_warmup) for the next one: its symbol's
+    data never waits for the end of a read, whatever the prices."""
+    from breakoutd.ibkr.market import _StreamSink
+
+    stream = SymbolStream("T", ManualClock(T0))
+    stream.add_listener(Listener(), MINUTE, px("50.00"))
+    sink = _StreamSink(stream)
+    assert not sink.urgent(px("10.00"))
+    loop = asyncio.new_event_loop()
+    try:
+        waiter: asyncio.Future[None] = loop.create_future()
+        sink.quote_waiters.append(waiter)
+        assert sink.urgent(0)
+        sink.on_quote(px("9.99"), 100, px("10.01"), 100)
+        assert waiter.done()
+    finally:
+        loop.close()
 
 
 def test_a_malformed_message_is_dropped_and_logged_and_the_rest_of_the_read_handled(

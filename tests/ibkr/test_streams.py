@@ -200,3 +200,25 @@ def test_a_watcher_leaving_on_its_bar_does_not_cost_the_others_that_bar() -> Non
     [(_, five)] = late.seen
     assert (five.start, five.high, five.volume) == (at("10:00:00"), px("5.00") + 23 * 10_000,
                                                     24 * 100)
+
+
+def test_data_far_below_every_level_may_wait_but_open_bars_near_it_may_not() -> None:
+    clock = ManualClock(at("10:00:00.100"))
+    s = SymbolStream("T", clock)
+    assert not s.might_act(px("999.00"))  # nobody listens
+    near, far = Recorder(), Recorder()
+    s.add_listener(far, MINUTE, px("12.00"))
+    s.add_listener(near, MINUTE, px("10.00"))
+    assert not s.might_act(px("9.99")) and s.might_act(px("10.00"))
+    s.on_prints([(px("10.02"), 100)], None)  # an open second that reached the level
+    assert s.might_act(px("9.50"))  # what closes it may trigger
+    clock.now = at("10:00:02")
+    s.on_clock()
+    assert [b.high for _, b in near.seen] == [px("10.02")]
+    # A 5-second bar near the level keeps the minute open near it.
+    s.on_bar5(Bar(at("10:00:00"), 5 * NS, px("9.90"), px("10.05"), px("9.90"), px("9.95"), 100))
+    assert s.might_act(0)
+    s.remove_listener(near)
+    assert not s.might_act(px("11.00"))  # the far watcher alone: 12.00
+    s.add_listener(Recorder(), MINUTE)  # a listener with no level: every price matters
+    assert s.might_act(0)
