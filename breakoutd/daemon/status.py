@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -151,25 +151,21 @@ class StatusBoard:
 
     def encode(self) -> bytes:
         """The status file's bytes: those of :meth:`snapshot`."""
-        render = self._render()
-        while True:
-            try:
-                next(render)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+        for data in self._render():
+            if data is not None:
+                return data
+        raise AssertionError("the rendering ends with the file")  # pragma: no cover
 
     async def _encode_in_steps(self) -> bytes:
         """:meth:`encode`, letting the event loop run every ``LINES_PER_STEP`` lines."""
-        render = self._render()
-        while True:
-            try:
-                next(render)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+        for data in self._render():
+            if data is not None:
+                return data
             await asyncio.sleep(0)
+        raise AssertionError("the rendering ends with the file")  # pragma: no cover
 
-    def _render(self) -> Generator[None, None, bytes]:
-        """The file's bytes, pausing (``yield``) every ``LINES_PER_STEP`` lines.
+    def _render(self) -> Iterator[bytes | None]:
+        """The file's bytes as the last item, after a None every ``LINES_PER_STEP`` lines.
 
         The file is rewritten up to ten times a second on the event loop, and a
         line in exact decimals costs microseconds: with hundreds of watchers,
@@ -185,12 +181,12 @@ class StatusBoard:
                        w.order_ref, self._price_key(w.symbol)),
                 self._watcher_line, w)[0])
             if n % LINES_PER_STEP == 0:
-                yield
+                yield None
         for n, o in enumerate([o for o in m.orders.values() if o.is_open], 1):
             orders.append(lines.line(("order", o.ref, o.role, o.rung, o.id), _order_key(o),
                                      _order_line, o)[0])
             if n % LINES_PER_STEP == 0:
-                yield
+                yield None
         exits = m.working_exits()
         held = [(s, p) for s, p in m.positions.items() if p.qty and p.avg_price is not None]
         for n, (symbol, p) in enumerate(held, 1):
@@ -201,9 +197,9 @@ class StatusBoard:
             positions.append(raw)
             unrealized.append(u)
             if n % LINES_PER_STEP == 0:
-                yield
+                yield None
         lines.sweep()
-        return _encoder.encode(self._content(watchers, orders, positions, unrealized)) + b"\n"
+        yield _encoder.encode(self._content(watchers, orders, positions, unrealized)) + b"\n"
 
     def _content(self, watchers: list[Any], orders: list[Any], positions: list[Any],
                  unrealized: list[Decimal | None]) -> dict[str, Any]:

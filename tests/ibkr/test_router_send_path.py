@@ -8,9 +8,10 @@ known (another client, a child order, a reconnect); and the state store saves
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,16 @@ class PlaceOrderCalls:
         return self._real(*args)
 
 
+def assert_same_orders(a: list[SimOrder], b: list[SimOrder], name: str,
+                       but: tuple[str, ...] = ()) -> None:
+    """Two brackets the sim received are the same orders, field by field (``but`` these)."""
+    assert len(a) == len(b) > 0, name
+    for x, y in zip(a, b, strict=True):
+        differ = [f.name for f in dataclasses.fields(SimOrder)
+                  if f.name not in but and getattr(x, f.name) != getattr(y, f.name)]
+        assert differ == [], (name, x.order_ref, differ)
+
+
 def sent_count(gw: SimGateway) -> int:
     """Every order the sim's engine ever took (live or done)."""
     return len(gw.engine.open_orders(None)) + len(gw.engine.completed_orders())
@@ -120,12 +131,7 @@ def test_an_entry_from_templates_reaches_the_broker_as_ib_async_would_send_it(
                     await sync(ib)
                     brackets.append(received(gw, plan.order_ref))
                     router.close()
-                unprepared, from_templates = brackets
-                assert len(from_templates) == len(unprepared) > 0, name
-                for a, b in zip(unprepared, from_templates, strict=True):
-                    differ = [f.name for f in dataclasses.fields(SimOrder)
-                              if getattr(a, f.name) != getattr(b, f.name)]
-                    assert differ == [], (name, a.order_ref, differ)
+                assert_same_orders(*brackets, name)
 
             # ... and that bracket is the one the plan asked for
             ladder = received(gw, make_plan("abc-0-1").order_ref)
@@ -176,13 +182,8 @@ def test_a_watcher_s_bracket_written_ahead_reaches_the_broker_as_ib_async_would_
                     await sync(ib)
                     brackets.append(received(gw, plan.order_ref))
                     router.close()
-                general, ahead_sent = brackets
-                assert len(general) == len(ahead_sent) > 0, name
-                for a, b in zip(general, ahead_sent, strict=True):
-                    differ = [f.name for f in dataclasses.fields(SimOrder)
-                              if f.name not in ("order_ref", "oca_group")
-                              and getattr(a, f.name) != getattr(b, f.name)]
-                    assert differ == [], (name, differ)
+                general, ahead_sent = brackets  # two watchers: their refs differ
+                assert_same_orders(general, ahead_sent, name, but=("order_ref", "oca_group"))
                 assert ahead_sent[0].lmt_price == plan.limit  # the trigger's, not the sample's
             ib.disconnect()
     run(body())
@@ -231,19 +232,49 @@ def logged_writes(ib: IB, log: list[str], monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(conn, "sendMsg", send)
 
 
-def test_the_journal_and_state_follow_each_send_before_the_next_order_leaves(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def body() -> None:
-        disk = DiskWorker()
-        store = StateStore(tmp_path, DAY, disk)
+@dataclasses.dataclass
+class DiskRig:
+    """A router on the sim whose Durability is a SlowDisk on a real DiskWorker."""
+
+    gw: SimGateway
+    ib: IB
+    contract: Contract
+    router: OrderRouter
+    store: StateStore
+    disk: DiskWorker
+    durable: SlowDisk
+    log: list[str]
+
+
+@contextlib.asynccontextmanager
+async def disk_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   fail: bool = False) -> AsyncIterator[DiskRig]:
+    disk = DiskWorker()
+    store = StateStore(tmp_path, DAY, disk)
+    try:
         async with sim(rising_market(), start="09:31:00") as gw:
             ib = await connect(gw)
             contract = await stock(ib, SYMBOL)
             events, log = Events(), []
-            durable = SlowDisk(disk, store, events, log)
+            durable = SlowDisk(disk, store, events, log, fail=fail)
             router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns,
                                  store=store, durability=durable)
             logged_writes(ib, log, monkeypatch)
+            try:
+                yield DiskRig(gw, ib, contract, router, store, disk, durable, log)
+            finally:
+                router.close()
+                ib.disconnect()
+    finally:
+        durable.release.set()
+        disk.close()
+
+
+def test_the_journal_and_state_follow_each_send_before_the_next_order_leaves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body() -> None:
+        async with disk_rig(tmp_path, monkeypatch) as rig:
+            router, contract, log = rig.router, rig.contract, rig.log
 
             def on_disk() -> int:
                 return StateStore(tmp_path, DAY).state.order_id_high_water
@@ -253,53 +284,41 @@ def test_the_journal_and_state_follow_each_send_before_the_next_order_leaves(
             await asyncio.sleep(0)  # one turn of the loop: begun on the disk thread
             assert log == ["order"] * 3 + ["begun 3"]
             await asyncio.sleep(0.05)  # the loop runs on while the disk is busy
-            assert log[-1] == "begun 3" and not store.path.exists()
-            threading.Timer(0.05, durable.release.set).start()
+            assert log[-1] == "begun 3" and not rig.store.path.exists()
+            threading.Timer(0.05, rig.durable.release.set).start()
             second = router.send_now(make_plan("abc-2"), contract, LEVEL)
             # the first entry's sync and state save were done before the second was written
             assert log == ["order"] * 3 + ["begun 3", "synced 3"] + ["order"] * 3
             assert on_disk() == first.stop_id
             await asyncio.sleep(0)
-            disk.wait()
+            rig.disk.wait()
             assert log[-2:] == ["begun 6", "synced 6"]
             assert second.stop_id is not None and second.parent_id > first.stop_id
             assert on_disk() == second.stop_id
             await asyncio.sleep(0)
             assert log.count("begun 6") == 1  # once per send, not once per loop turn
-            await sync(ib)
-            assert sent_count(gw) == 6
-            router.close()
-            ib.disconnect()
-        disk.close()
+            await sync(rig.ib)
+            assert sent_count(rig.gw) == 6
     run(body())
 
 
 def test_an_entry_is_refused_when_the_last_one_is_not_on_disk_but_a_cancel_goes_out(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async def body() -> None:
-        disk = DiskWorker()
-        store = StateStore(tmp_path, DAY, disk)
-        async with sim(rising_market(), start="09:31:00") as gw:
-            ib = await connect(gw)
-            contract = await stock(ib, SYMBOL)
-            events, log = Events(), []
-            durable = SlowDisk(disk, store, events, log, fail=True)
-            durable.release.set()
-            router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns,
-                                 store=store, durability=durable)
+        async with disk_rig(tmp_path, monkeypatch, fail=True) as rig:
+            router, contract = rig.router, rig.contract
+            rig.durable.release.set()
             first = router.send_now(make_plan("abc-1"), contract, LEVEL)
             await asyncio.sleep(0)
             with pytest.raises(OrderRejected, match="No space left on device.*nothing sent"):
                 router.send_now(make_plan("abc-2"), contract, LEVEL)
-            await sync(ib)
-            assert sent_count(gw) == 3
+            await sync(rig.ib)
+            assert sent_count(rig.gw) == 3
             # Cancelling reduces risk: it goes out although the disk failed again.
-            durable.begin()
+            rig.durable.begin()
             await router.cancel_entry(first.order_ref)
-            assert router.entry(first.order_ref).status == "cancelled"
-            router.close()
-            ib.disconnect()
-        disk.close()
+            entry = router.entry(first.order_ref)
+            assert entry is not None and entry.status == "cancelled"
     run(body())
 
 
