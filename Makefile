@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_sim.py
 	$(BIN)/python tests/bench/bench_latency.py
 	$(BIN)/python tests/bench/bench_reload.py
+	$(BIN)/python tests/bench/bench_background.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,40 +1,28 @@
-"""Background threads of the daemon give way to its event loop.
+"""The daemon's background threads and its event loop share one GIL.
 
-The console's and the disk's threads share the daemon's core and its GIL
-with the event loop. Woken by an event, a normal thread may preempt the loop
-and hold the GIL just when market data arrives. On Linux each of them runs
-``SCHED_IDLE``: it gets the CPU only while the loop waits for the socket, and
-the loop asks for the GIL back within :data:`SWITCH_INTERVAL`, not Python's
-default 5 ms.
+The console's and the disk's threads run Python beside the event loop. When
+market data arrives, the loop's thread wakes and must get the GIL from
+whichever thread holds it; Python makes a waiting thread ask for it after the
+switch interval, 5 ms by default. Around ``Daemon.run`` it is
+:data:`SWITCH_INTERVAL`, so the loop has the GIL back within about that.
+
+The background threads keep the loop's own CPU priority on purpose. A thread
+of low priority (``SCHED_IDLE``, or a high nice value) that holds the GIL may
+not run again for a long time while another process on the same core wants
+the CPU, an IB Gateway beside the daemon for one; the loop then waits with
+it. ``tests/bench/bench_background.py`` measures the loop's wake-ups by the
+background thread's priority, with and without such a neighbour
+(``BENCHMARKS.md``): idle threads gained about 0.2 ms at p99 on a quiet core
+and cost stalls of hundreds of milliseconds beside a busy one.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from loguru import logger
-
 SWITCH_INTERVAL = 0.0005  # seconds a thread waits for the GIL before asking for it
-
-_refused = threading.Event()  # said once: a sandbox refused idle scheduling
-
-
-def give_way() -> None:
-    """Let the calling thread run only when nothing else of the process's wants the CPU."""
-    policy = getattr(os, "SCHED_IDLE", None)
-    if policy is None:
-        return
-    try:
-        os.sched_setscheduler(0, policy, os.sched_param(0))
-    except OSError as exc:  # e.g. a seccomp filter without sched_setscheduler
-        if not _refused.is_set():
-            _refused.set()
-            logger.warning("background threads keep normal priority ({}); the event loop "
-                           "may wait for them when data arrives", exc)
 
 
 @contextmanager

@@ -21,7 +21,6 @@ import msgspec
 from loguru import logger
 
 from breakoutd.core import events as ev
-from breakoutd.daemon.background import give_way
 
 NOTIFY = (ev.OrderFilled, ev.Rejected, ev.ConnectionLost)
 # ConfigReloaded(invalid) is logged as an error too, which marks it notify-worthy.
@@ -145,7 +144,6 @@ class Console:
             self._thread.join(timeout)
 
     def _work(self) -> None:
-        give_way()
         while True:
             item = self._queue.get()
             if item is None:

@@ -16,8 +16,6 @@ from collections.abc import Callable, Hashable
 
 from loguru import logger
 
-from breakoutd.daemon.background import give_way
-
 WAIT_LIMIT = 5.0  # seconds: a disk slower than this is a failure, not a wait
 
 
@@ -74,7 +72,6 @@ class DiskWorker:
         self._thread.join(limit)
 
     def _work(self) -> None:
-        give_way()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._jobs or self._closed)
