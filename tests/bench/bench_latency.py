@@ -47,11 +47,11 @@ about the host than about the daemon.
 Printed per N and rule: p50 / p99 / max of (entry order read by the sim - the
 trigger's market data written by the sim), the median over runs and pooled;
 the same up to the order that transmits the bracket (its last exit); the p50
-and p99 of each hop; and the correctness check: every planned trigger gave
-exactly one OrderIntent (watcher, rule and instant as planned) and exactly
-one entry order at the sim, nothing was rejected or expired, no bar-stream
-health event, and each latency is measured from its trigger's own write (not
-a later one). ``--memory``: the daemon's RSS and tracemalloc total with 10 and
+and p99 of each hop; the slowest entries, each split into its hops; and the
+correctness check: every planned trigger gave exactly one OrderIntent
+(watcher, rule and instant as planned) and exactly one entry order at the
+sim, nothing was rejected or expired, no bar-stream health event, and each
+latency is measured from its trigger's own write (not a later one). ``--memory``: the daemon's RSS and tracemalloc total with 10 and
 500 armed watchers (one per symbol), with a second watcher on each of 500
 symbols, and the growth of Python allocations per symbol-hour of streaming.
 """
@@ -666,7 +666,8 @@ def measure(plan: Plan, clock: tuple[int, int, float], summary: dict[str, Any],
         due = mono0 + (at + plan.offsets[wid.split("-", 1)[1]] - virtual0) / speed
         start, parent, seen, size = summary["reads"][wid]
         if start < md_written:  # the sim stamps before it writes: this cannot be its data
-            result.problems.append(f"{wid}: the read began before the sim wrote the data")
+            result.problems.append(f"{wid}: the sim wrote the symbol's next data before it read "
+                                   f"the entry (a stall longer than a row's interval)")
             continue
         if not due <= md_written < due + burst / 2 or start - due > burst or (
                 kind == "close" and bar_written != md_written):
@@ -742,6 +743,16 @@ def breakdown_line(label: str, rows: list[Hops], q: float = 50) -> str:
             f"{ms(med.to_event)} after the read) ms; read {med.read_bytes / 1024:.1f} KiB")
 
 
+def slowest_line(kind: str, results: list[RunResult], count: int = 3) -> str:
+    """The slowest entries of ``kind`` over all runs, each split into its hops: where a tail is."""
+    pairs = sorted(((lat, hop) for r in results
+                    for lat, hop in zip(r.latency[kind], r.breakdown[kind], strict=True)),
+                   key=lambda pair: pair[0], reverse=True)[:count]
+    return f"{kind:5s} slowest: " + ("; ".join(
+        f"{ms(lat)} = read {ms(hop.to_read)} + decided {ms(hop.to_write)} + to the sim "
+        f"{ms(hop.to_sim)}" for lat, hop in pairs) or "no samples") + " ms"
+
+
 def speed_for(n: int, args: argparse.Namespace) -> float:
     """``--speed``, or by default 5x up to 100 symbols and 1x above (see the module text)."""
     return args.speed if args.speed else (5.0 if n <= 100 else 1.0)
@@ -766,6 +777,8 @@ def latency_bench(n: int, runs: int, args: argparse.Namespace) -> bool:
         hops = [b for r in results for b in r.breakdown[kind]]
         print("  " + breakdown_line(f"{kind:5s} hops p50", hops))
         print("  " + breakdown_line(f"{kind:5s} hops p99", hops, 99))
+    for kind in ("fast", "close"):
+        print("  " + slowest_line(kind, results))
     problems = [p for r in results for p in r.problems]
     for p in problems[:10]:
         print(f"  PROBLEM: {p}")
