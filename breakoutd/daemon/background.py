@@ -12,8 +12,9 @@ not run again for a long time while another process on the same core wants
 the CPU, an IB Gateway beside the daemon for one; the loop then waits with
 it. ``tests/bench/bench_background.py`` measures the loop's wake-ups by the
 background thread's priority, with and without such a neighbour
-(``BENCHMARKS.md``): idle threads gained about 0.2 ms at p99 on a quiet core
-and cost stalls of hundreds of milliseconds beside a busy one.
+(``BENCHMARKS.md``): idle threads gained a few tenths of a millisecond at
+most on a quiet core and cost stalls of hundreds of milliseconds beside a
+busy one.
 """
 
 from __future__ import annotations
