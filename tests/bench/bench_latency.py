@@ -363,16 +363,17 @@ class Probe:
 
     The daemon reads its market data with ``breakoutd.ibkr.feedwire.FeedWire``,
     one symbol's batch at a time. The probe wraps ``FeedWire.on_data`` (in this
-    process only) and the connection's socket write (the first placeOrder of a
-    read is its entry); a trigger is stamped when its event reaches the console
-    callback (right after its orders are on the socket) and belongs to the read
-    in progress.
+    process only), the connection's socket write (the first placeOrder of a
+    read is its entry) and ``DiskWorker.wait`` (the router's wait for what it
+    sent before to be on disk, counted up to the entry); a trigger is stamped
+    when its event reaches the console callback (right after its orders are on
+    the socket) and belongs to the read in progress.
     """
 
     def __init__(self) -> None:
-        # watcher id -> read start, parent written, trigger seen, read bytes
-        self.hops: dict[str, tuple[int, int, int, int]] = {}
-        self._read = [0, 0, 0]  # start, bytes, first order written
+        # watcher id -> read start, parent written, trigger seen, read bytes, disk wait
+        self.hops: dict[str, tuple[int, int, int, int, int]] = {}
+        self._read = [0, 0, 0, 0]  # start, bytes, first order written, disk wait before it
         self._reading = False
         self._triggered: list[tuple[str, int]] = []
 
@@ -381,9 +382,11 @@ class Probe:
         exists)."""
         from ib_async import IB
 
+        from breakoutd.daemon.disk import DiskWorker
         from breakoutd.ibkr.feedwire import FeedWire
 
         original = FeedWire.on_data
+        disk_wait = DiskWorker.wait
         probe = self
         ib = IB()
         conn = ib.client.conn
@@ -394,8 +397,16 @@ class Probe:
             if msg[4:6] == b"3\0" and not probe._read[2]:  # the first placeOrder of the read
                 probe._read[2] = time.monotonic_ns()
 
+        def waited(worker: DiskWorker, *args: Any, **kwargs: Any) -> None:
+            begun = time.monotonic_ns()
+            try:
+                disk_wait(worker, *args, **kwargs)
+            finally:
+                if probe._reading and not probe._read[2]:
+                    probe._read[3] += time.monotonic_ns() - begun
+
         def timed(wire: FeedWire, data: bytes) -> None:
-            probe._read = [time.monotonic_ns(), len(data), 0]
+            probe._read = [time.monotonic_ns(), len(data), 0, 0]
             probe._reading = True
             try:
                 original(wire, data)
@@ -403,6 +414,7 @@ class Probe:
                 probe.read_done()
 
         FeedWire.on_data = timed  # type: ignore[method-assign]
+        DiskWorker.wait = waited  # type: ignore[method-assign]
         conn.sendMsg = written
         return ib
 
@@ -417,9 +429,9 @@ class Probe:
         self._assign()
 
     def _assign(self) -> None:
-        start, size, parent = self._read
+        start, size, parent, disk = self._read
         for wid, seen in self._triggered:
-            self.hops[wid] = (start, parent, seen, size)
+            self.hops[wid] = (start, parent, seen, size, disk)
         self._triggered.clear()
 
 
@@ -538,6 +550,7 @@ class Hops(NamedTuple):
     to_sim: int  # entry order written -> read by the sim
     to_event: int  # start of the read -> the trigger's event (after the bracket is written)
     read_bytes: int
+    disk_wait: int  # of to_write: the router waiting for earlier sends to be on disk
 
 
 @dataclass
@@ -664,7 +677,7 @@ def measure(plan: Plan, clock: tuple[int, int, float], summary: dict[str, Any],
         kind, at = plan.triggers[wid]
         # when the sim's clock reached the trigger's data
         due = mono0 + (at + plan.offsets[wid.split("-", 1)[1]] - virtual0) / speed
-        start, parent, seen, size = summary["reads"][wid]
+        start, parent, seen, size, disk = summary["reads"][wid]
         if start < md_written:  # the sim stamps before it writes: this cannot be its data
             result.problems.append(f"{wid}: the sim wrote the symbol's next data before it read "
                                    f"the entry (a stall longer than a row's interval)")
@@ -677,7 +690,7 @@ def measure(plan: Plan, clock: tuple[int, int, float], summary: dict[str, Any],
         result.latency[kind].append(received - md_written)
         result.bracket[kind].append(last_child.get(oid, received) - md_written)
         result.breakdown[kind].append(Hops(start - md_written, parent - start,
-                                           received - parent, seen - start, size))
+                                           received - parent, seen - start, size, disk))
 
 
 # --- reporting ------------------------------------------------------------------------------
@@ -739,7 +752,7 @@ def breakdown_line(label: str, rows: list[Hops], q: float = 50) -> str:
         return f"{label}: no samples"
     med = Hops(*(percentile(sorted(r[i] for r in rows), q) for i in range(len(Hops._fields))))
     return (f"{label}: write -> daemon reads {ms(med.to_read)} | -> entry written "
-            f"{ms(med.to_write)} | -> read by the sim {ms(med.to_sim)} (trigger event "
+            f"{ms(med.to_write)} (disk wait {ms(med.disk_wait)}) | -> read by the sim {ms(med.to_sim)} (trigger event "
             f"{ms(med.to_event)} after the read) ms; read {med.read_bytes / 1024:.1f} KiB")
 
 
@@ -749,8 +762,8 @@ def slowest_line(kind: str, results: list[RunResult], count: int = 3) -> str:
                     for lat, hop in zip(r.latency[kind], r.breakdown[kind], strict=True)),
                    key=lambda pair: pair[0], reverse=True)[:count]
     return f"{kind:5s} slowest: " + ("; ".join(
-        f"{ms(lat)} = read {ms(hop.to_read)} + decided {ms(hop.to_write)} + to the sim "
-        f"{ms(hop.to_sim)}" for lat, hop in pairs) or "no samples") + " ms"
+        f"{ms(lat)} = read {ms(hop.to_read)} + decided {ms(hop.to_write)} (disk wait "
+        f"{ms(hop.disk_wait)}) + to the sim {ms(hop.to_sim)}" for lat, hop in pairs) or "no samples") + " ms"
 
 
 def speed_for(n: int, args: argparse.Namespace) -> float:
