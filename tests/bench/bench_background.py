@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from breakoutd.daemon.background import SWITCH_INTERVAL  # noqa: E402
 from breakoutd.daemon.disk import DiskWorker  # noqa: E402
+from breakoutd.sim.stats import percentile  # noqa: E402
 
 NEIGHBOURS = {"none": None, "bursts": (9.0, 10.0), "busy": (10.0, 10.0)}
 
@@ -96,10 +97,6 @@ def one_case(cpu: int, priority: str, kind: str, wakes: int, out: Any) -> None:
     out.send(sorted(over))
     out.close()
     os._exit(0)  # the background thread never ends; the daemon's disk thread is not a daemon
-
-
-def percentile(values: list[int], q: float) -> int:
-    return values[min(len(values) - 1, int(len(values) * q / 100))]
 
 
 def main() -> int:

@@ -51,9 +51,10 @@ and p99 of each hop; the slowest entries, each split into its hops; and the
 correctness check: every planned trigger gave exactly one OrderIntent
 (watcher, rule and instant as planned) and exactly one entry order at the
 sim, nothing was rejected or expired, no bar-stream health event, and each
-latency is measured from its trigger's own write (not a later one). ``--memory``: the daemon's RSS and tracemalloc total with 10 and
-500 armed watchers (one per symbol), with a second watcher on each of 500
-symbols, and the growth of Python allocations per symbol-hour of streaming.
+latency is measured from its trigger's own write (not a later one).
+``--memory``: the daemon's RSS and tracemalloc total with 10 and 500 armed
+watchers (one per symbol), with a second watcher on each of 500 symbols, and
+the growth of Python allocations per symbol-hour of streaming.
 """
 
 from __future__ import annotations
@@ -752,8 +753,9 @@ def breakdown_line(label: str, rows: list[Hops], q: float = 50) -> str:
         return f"{label}: no samples"
     med = Hops(*(percentile(sorted(r[i] for r in rows), q) for i in range(len(Hops._fields))))
     return (f"{label}: write -> daemon reads {ms(med.to_read)} | -> entry written "
-            f"{ms(med.to_write)} (disk wait {ms(med.disk_wait)}) | -> read by the sim {ms(med.to_sim)} (trigger event "
-            f"{ms(med.to_event)} after the read) ms; read {med.read_bytes / 1024:.1f} KiB")
+            f"{ms(med.to_write)} (disk wait {ms(med.disk_wait)}) | -> read by the sim "
+            f"{ms(med.to_sim)} (trigger event {ms(med.to_event)} after the read) ms; read "
+            f"{med.read_bytes / 1024:.1f} KiB")
 
 
 def slowest_line(kind: str, results: list[RunResult], count: int = 3) -> str:
@@ -761,9 +763,10 @@ def slowest_line(kind: str, results: list[RunResult], count: int = 3) -> str:
     pairs = sorted(((lat, hop) for r in results
                     for lat, hop in zip(r.latency[kind], r.breakdown[kind], strict=True)),
                    key=lambda pair: pair[0], reverse=True)[:count]
-    return f"{kind:5s} slowest: " + ("; ".join(
-        f"{ms(lat)} = read {ms(hop.to_read)} + decided {ms(hop.to_write)} (disk wait "
-        f"{ms(hop.disk_wait)}) + to the sim {ms(hop.to_sim)}" for lat, hop in pairs) or "no samples") + " ms"
+    told = "; ".join(f"{ms(lat)} = read {ms(hop.to_read)} + decided {ms(hop.to_write)} "
+                     f"(disk wait {ms(hop.disk_wait)}) + to the sim {ms(hop.to_sim)}"
+                     for lat, hop in pairs)
+    return f"{kind:5s} slowest: {told or 'no samples'} ms"
 
 
 def speed_for(n: int, args: argparse.Namespace) -> float:
