@@ -8,6 +8,7 @@ from pathlib import Path
 
 from breakoutd.core import events as ev
 from breakoutd.daemon.journal import read_journal
+from breakoutd.sim import Row
 from tests.daemon.daemonkit import DAY, Run, running_daemon
 from tests.daemon.test_daemon_sim import ramp
 
@@ -138,14 +139,19 @@ def test_a_save_that_changes_nothing_sends_nothing_to_the_broker(tmp_path: Path)
     asyncio.run(asyncio.wait_for(body(), 60))
 
 
-def test_removing_a_watcher_cancels_its_unfilled_entry(tmp_path: Path) -> None:
-    # Two watchers trigger at 09:31:00; the 100 shares offered go to the first entry,
-    # the second rests unfilled (the market moves up), until its watcher is removed.
+def one_fills_one_rests(exits: str = "") -> tuple[str, list[Row]]:
+    """Two watchers on AAA trigger at 09:31:00; the 100 shares offered go to the first
+    entry, the second rests unfilled (the market moves up). ``exits``: their tp and sl."""
     two = ("breakouts:\n"
-           "  - {symbol: AAA, level: 10.00, qty: 100, fast: false}\n"
-           "  - {id: second, symbol: AAA, level: 9.99, qty: 100, fast: false}\n")
+           f"  - {{symbol: AAA, level: 10.00, qty: 100, fast: false{exits}}}\n"
+           f"  - {{id: second, symbol: AAA, level: 9.99, qty: 100, fast: false{exits}}}\n")
     rows = ramp("09:29:50", 60, "9.95", "AAA") + ramp("09:30:50", 10, "10.02", "AAA")
     rows = [r._replace(ask_size=100) for r in rows] + ramp("09:31:00", 60, "10.10", "AAA")
+    return two, rows
+
+
+def test_removing_a_watcher_cancels_its_unfilled_entry(tmp_path: Path) -> None:
+    two, rows = one_fills_one_rests()  # the second rests until its watcher is removed
 
     async def body() -> None:
         async with running_daemon(rows, two, tmp_path) as r:
@@ -164,3 +170,33 @@ def test_removing_a_watcher_cancels_its_unfilled_entry(tmp_path: Path) -> None:
             assert await r.finish() == 0
 
     asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_stopping_cancels_an_unfilled_entry_and_leaves_the_filled_one_s_exits(
+        tmp_path: Path) -> None:
+    # The daemon is stopped (SIGTERM's path) while the second entry rests.
+    two, rows = one_fills_one_rests(", tp: 11.00, sl: 9.50")
+
+    async def body() -> None:
+        async with running_daemon(rows, two, tmp_path) as r:
+            e = r.events
+            await r.step(80, until=lambda: len(e.of(ev.OrderSent)) >= 6)
+            await r.step(5)
+            filled = {f.order_ref.rsplit(":", 1)[1] for f in e.of(ev.OrderFilled)}
+            assert filled == {"AAA@10.00"}  # the second entry rests unfilled
+            assert await r.finish() == 0
+            live = [(o.order_ref, o.action) for o, _ in r.gw.engine.open_orders()]
+            cancelled = [o.order_ref for o, status in r.gw.engine.completed_orders()
+                         if status == "Cancelled"]
+        return live, cancelled
+
+    live, cancelled = asyncio.run(asyncio.wait_for(body(), 60))
+    first, second = "bo:20260309:rth:AAA@10.00", "bo:20260309:rth:second"
+    # The filled entry's take-profit and stop stay working at the broker; the unfilled
+    # entry is cancelled, and its exits with it.
+    assert sorted(live) == [(f"{first}:sl", "SELL"), (f"{first}:tp1", "SELL")]
+    assert sorted(cancelled) == [second, f"{second}:sl", f"{second}:tp1"]
+    journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
+    assert journal[-1]["event"] == "DaemonState" and journal[-1]["state"] == "stopped"
+    assert any(j["event"] == "OrderStatusChanged" and j["order_ref"] == second
+               and j["status"] == "Cancelled" for j in journal)
