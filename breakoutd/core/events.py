@@ -106,11 +106,12 @@ class OrderIntent(Event, frozen=True, kw_only=True):
     stop_limit: Decimal | None
     outside_rth: bool
     tif: str
+    reference: Decimal | None = None  # the price the entry is expected at (the ask for MKT)
 
 
 # --- orders at the broker --------------------------------------------------------
 
-OrderRole = Literal["entry", "take_profit", "stop"]
+OrderRole = Literal["entry", "take_profit", "stop", "flatten"]
 
 
 class OrderSent(Event, frozen=True, kw_only=True):
@@ -274,10 +275,53 @@ class ConfigReloaded(Event, frozen=True, kw_only=True):
 
 
 class DaemonState(Event, frozen=True, kw_only=True):
-    """The daemon changed state: starting, running, degraded, halted, stopping, stopped."""
+    """The daemon changed state: starting, running, degraded, paused, halted, stopping, stopped."""
 
     state: str
     detail: str = ""
+
+
+# --- the engine: the kill switch and the operator's controls ---------------------
+
+
+class Halted(Event, frozen=True, kw_only=True):
+    """Trading is halted: no new entry is sent, unfilled entries are cancelled.
+
+    ``reason``: ``daily_loss`` or ``consecutive_losses`` (the kill switch) or
+    ``operator``; ``by``: ``risk`` or ``uid N``; ``flatten``: open positions are sold."""
+
+    reason: str
+    detail: str = ""
+    by: str = "risk"
+    flatten: bool = False
+
+
+class Paused(Event, frozen=True, kw_only=True):
+    """The operator paused new entries (working orders and positions are left alone)."""
+
+    by: str
+
+
+class Resumed(Event, frozen=True, kw_only=True):
+    """Trading goes on after a halt or a pause (``was``: halted | paused)."""
+
+    by: str
+    was: str
+
+
+class FlattenSent(Event, frozen=True, kw_only=True):
+    """An open position is being sold: its exits cancelled, ``qty`` shares offered.
+
+    ``order_type`` is MKT in regular hours, else LMT at the bid minus 0.05 (``limit``);
+    ``reason``: ``halt`` (the kill switch's on_halt: flatten), ``operator`` or ``time_exit``."""
+
+    order_ref: str
+    watcher_id: str
+    symbol: str
+    qty: int
+    order_type: str
+    limit: Decimal | None
+    reason: str
 
 
 CORE_EVENTS: tuple[type[Event], ...] = (
@@ -305,4 +349,8 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     BarStreamHealth,
     ConfigReloaded,
     DaemonState,
+    Halted,
+    Paused,
+    Resumed,
+    FlattenSent,
 )

@@ -28,21 +28,23 @@ from breakoutd.config import (
     write_snapshot,
 )
 from breakoutd.core import events as ev
-from breakoutd.core.params import Session, WatcherSpec
+from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
-from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.background import short_gil_switches
+from breakoutd.daemon.controls import Controls
 from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.journal import Journal, read_journal
 from breakoutd.daemon.notify import SystemdNotifier
+from breakoutd.daemon.positions import HeldData
 from breakoutd.daemon.reload import watch_watchlists
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
+from breakoutd.daemon.trading_day import TradingDay
 from breakoutd.errors import OrderRejected
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
@@ -54,6 +56,10 @@ from breakoutd.ibkr.settings import BrokerSettings
 TICK_SECONDS = 0.05
 HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
 GATEWAY_EVENTS = (ev.GatewayMessage,)
+# Events that change what the ledger holds: the data held for positions follows them.
+HOLDING_EVENTS = (ev.OrderIntent, ev.OrderFilled, ev.OrderStatusChanged)
+# Events after which the kill switch looks at the day's P&L and losing streak.
+MONEY_EVENTS = (ev.OrderFilled, ev.CommissionReported)
 _NEVER = 2**63
 
 
@@ -76,18 +82,22 @@ class Daemon:
         self._early: list[ev.Event] = []  # events before the broker's day is known
         self._early_ops: list[dict[str, Any]] = []
         self.disk = DiskWorker()  # journal syncs and state saves, off the event loop
-        self.store = StateStore(var, self.day, self.disk)
+        self.today = TradingDay(var, self.day, RiskLimits(), self.disk)
         self.config: Watchlist | None = None
         self.runners: dict[str, WatcherRunner] = {}
         self.pending: dict[str, tuple[int, WatcherSpec, Instrument, DaySessions]] = {}
         self.instruments: dict[str, Instrument] = {}
-        self.risk: RiskLedger | None = None
         self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
         self.scheduler = SessionScheduler(clock)
         self.market = MarketData(self.ib, clock=clock, emit=self.emit)
         self.router: OrderRouter | None = None
         self.state = "starting"
-        self.halted = False
+        self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
+        self.refused = False  # the account must not be traded: the daemon stops
+        self.controls = Controls(self)
+        self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
+                             self.controls.check_trip)
+        self._holding: asyncio.Task[None] | None = None
         self.notifier = notifier or SystemdNotifier(env={})  # silent unless given one
         self.status = StatusBoard(status_path(var), clock=clock, last_price=self._last_price,
                                   disk=self.disk)
@@ -97,18 +107,49 @@ class Daemon:
         self._freezer = SurvivorFreezer()
         self._next_disarm = _NEVER  # the earliest disarm_at of the runners (or earlier)
 
+    @property
+    def store(self) -> StateStore:
+        """Today's state file (what fired, the order-id high-water mark)."""
+        return self.today.store
+
     # --- events ----------------------------------------------------------------------
 
     def emit(self, event: ev.Event) -> None:
-        """Journal an event, then show it."""
+        """Journal an event, fold it into the day's ledger, then show it."""
         if self.journal is None:
             self._early.append(event)
         else:
             stream = "gateway" if isinstance(event, GATEWAY_EVENTS) else "events"
             self.journal.write(event, stream)
+            self._fold(event)
         self.notifier.observe(event)
         self.status.on_event(event)
         self._log(event)
+
+    def _fold(self, event: ev.Event) -> None:
+        self.today.observe(event)
+        if isinstance(event, ev.OrderIntent) and event.symbol in self.instruments:
+            # At once: the watcher that sent it is about to drop its subscription.
+            self.held.hold(event.symbol, self.instruments[event.symbol])
+        if isinstance(event, HOLDING_EVENTS):
+            self._hold_soon()
+        if isinstance(event, MONEY_EVENTS):
+            self.controls.check_trip()
+
+    def _hold_soon(self) -> None:
+        """Hold (or release) the market data of what the ledger holds, in a task of its own."""
+        if self._phase not in ("starting", "running"):
+            return
+        if self._holding is None or self._holding.done():
+            self._holding = asyncio.get_running_loop().create_task(self.held.update())
+        else:  # one more pass after the running one: it may have missed this event
+            running = self._holding
+
+            async def again() -> None:
+                await running
+                await self.held.update()
+
+            self._holding = asyncio.get_running_loop().create_task(again())
 
     def _open_day(self) -> None:
         """The broker's day is known: open its journal and state, write what came before."""
@@ -116,11 +157,14 @@ class Daemon:
         journal_dir = self.var / "journal" / self.day.isoformat()
         # A restart shows the day so far in status (before this run's first events).
         self.status.replay(journal_events(journal_dir / "events.jsonl"))
+        limits = self.config.risk if self.config is not None else RiskLimits()
+        self.today = TradingDay(self.var, self.day, limits, self.disk)
+        self.today.rebuild()  # entries, positions, P&L and the halt of the day so far
         self.journal = Journal(self.var, self.day, disk=self.disk)
-        self.store = StateStore(self.var, self.day, self.disk)
         early, self._early = self._early, []
         for event in early:
             self.journal.write(event, "gateway" if isinstance(event, GATEWAY_EVENTS) else "events")
+            self.today.observe(event)
         early_ops, self._early_ops = self._early_ops, []
         for fields in early_ops:
             self.journal.record("ops", **fields)
@@ -128,6 +172,39 @@ class Daemon:
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
         self.emit(ev.DaemonState(at=self.clock(), state=state, detail=detail))
+
+    def _set_phase(self, phase: str, detail: str = "") -> None:
+        self._phase = phase
+        self.refresh_state(detail)
+
+    def engine_state(self) -> tuple[str, str]:
+        """The state and why: the phase, else halted, paused, degraded or running."""
+        if self._phase != "running":
+            return self._phase, ""
+        ledger = self.today.ledger
+        if ledger.halted is not None:
+            return "halted", ledger.halted
+        if ledger.paused:
+            return "paused", "the operator paused new entries"
+        why = self.degraded_reason()
+        return ("degraded", why) if why is not None else ("running", "")
+
+    def refresh_state(self, detail: str = "") -> None:
+        """Emit DaemonState when the engine's state changed."""
+        state, why = self.engine_state()
+        if state != self.state or (detail and state in ("running", "starting")):
+            self._set_state(state, detail or why)
+
+    def degraded_reason(self, symbol: str | None = None) -> str | None:
+        """Why the connection (or ``symbol``'s data, or any symbol's) is not to be trusted."""
+        if not self.supervisor.connected:
+            return "no broker connection"
+        symbols = [symbol] if symbol is not None else self.market.symbols
+        for sym in symbols:
+            stream = self.market.stream(sym)
+            if stream is not None and stream.in_gap:
+                return f"no market data for {sym}"
+        return None
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -158,19 +235,19 @@ class Daemon:
         try:
             self.config = load_watchlists(self.watchlist_paths)
             self._show_config("initial")
-            self.risk = RiskLedger(self.config.risk)
+            self.today.set_limits(self.config.risk)
             await self.supervisor.start()
             if isinstance(self.clock, BrokerClock):
                 await sync_clock(self.ib, self.clock)
             self._open_day()
             assert self.journal is not None
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
-                                      emit=self.emit, clock=self.clock, store=self.store,
+                                      emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
             await self._reconcile()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
-            self.supervisor.on_halted.append(lambda exc: self._halt(str(exc), stop))
+            self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
             await self._plan_arming(self.config.watchers)
             self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
@@ -183,7 +260,9 @@ class Daemon:
             # the collector's way (breakoutd.collector): no pass of milliseconds
             # lands on a decision.
             self._freezer.start()
-            self._set_state("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
+            await self.held.update()  # positions reconciled at start-up are marked again
+            self.controls.check_trip()
+            self._set_phase("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
         except Exception as exc:
             logger.opt(exception=exc).error("the daemon stops on an error: {}", exc)
@@ -194,11 +273,12 @@ class Daemon:
             await board
             logger.remove(sink)
             self._freezer.stop()
-        return 2 if self.halted else 0
+        return 2 if self.refused else 0
 
-    def _halt(self, reason: str, stop: asyncio.Event) -> None:
+    def _refuse(self, reason: str, stop: asyncio.Event) -> None:
         """Stop trading for good: a person must look (e.g. a live account appeared)."""
-        self.halted = True
+        self.refused = True
+        self._phase = "halted"
         self._set_state("halted", reason)
         stop.set()
 
@@ -217,7 +297,7 @@ class Daemon:
         self._journal_missed_fills(found.values())
         for entry in found.values():
             # Sent, but the daemon stopped before recording it: the broker remembers.
-            if not self.store.has_fired(entry.watcher_id):
+            if not self.today.has_fired(entry.watcher_id):
                 self.store.mark_fired(entry.watcher_id,
                                       FiredEntry(entry.order_ref, self.clock(), "entered"))
 
@@ -291,7 +371,7 @@ class Daemon:
     def healthy(self) -> bool:
         """For the watchdog: not halted, and the main loop ticked within a few seconds."""
         loop_time = asyncio.get_running_loop().time()
-        return not self.halted and loop_time - self._last_tick < HEALTHY_TICK_AGE
+        return not self.refused and loop_time - self._last_tick < HEALTHY_TICK_AGE
 
     async def reload(self, trigger: str) -> ev.ConfigReloaded:
         """Read the watchlists again; if valid, apply the plan, else change nothing.
@@ -314,8 +394,7 @@ class Daemon:
                 return event
             plan = plan_reload(self.config, new)
             self.config = new
-            if self.risk is not None:
-                self.risk.limits = new.risk
+            self.today.set_limits(new.risk)
             if not plan.is_empty():
                 await self._apply(plan)
             self._show_watchers()
@@ -357,6 +436,14 @@ class Daemon:
             if entry is not None and entry.filled == 0 and entry.status == "working":
                 await self.router.cancel_entry(fired.order_ref)
 
+    async def disarm(self, watcher_id: str, reason: str) -> None:
+        """Disarm a watcher (the operator's stop): see _disarm."""
+        await self._disarm(watcher_id, reason)
+
+    async def instrument(self, symbol: str) -> Instrument:
+        """The qualified contract of a symbol, asked of the gateway once a day."""
+        return await self._instrument(symbol)
+
     async def _instrument(self, symbol: str) -> Instrument:
         if symbol not in self.instruments:
             self.instruments[symbol] = await self.market.instrument(symbol)
@@ -379,7 +466,6 @@ class Daemon:
             self._arm(spec, inst, sessions, arm_at, window[1])
 
     def _arm(self, spec: WatcherSpec, inst: Instrument, sessions: DaySessions, a: int, z: int) -> None:
-        assert self.risk is not None
         machine = WatcherMachine(spec, a, z)
 
         windows = [(*sessions.window(s), s.value) for s in Session]
@@ -392,7 +478,7 @@ class Daemon:
 
         runner = WatcherRunner(machine, day=self.day.strftime("%Y%m%d"), session_of=session_of,
                                emit=self.emit, clock=self.clock, port=_Port(self, inst),
-                               store=self.store, risk=self.risk, on_done=self._done)
+                               gate=self.today, on_done=self._done)
         self.runners[spec.id] = runner
         self._next_disarm = min(self._next_disarm, z)
         self.market.subscribe(inst, runner, machine.close_bar_size, machine.level)
@@ -422,6 +508,7 @@ class Daemon:
             self._last_tick = loop.time()
             self._arm_due()
             self.market.on_clock()
+            self.refresh_state()
             now = self.clock()
             if now >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
@@ -443,17 +530,22 @@ class Daemon:
         self.journal.close()
         self._open_day()
         if self.router is not None:
-            self.router.use_store(self.store)
+            self.router.use_ids(self.today)
+        self.held.release_all()
         self.instruments.clear()  # the contracts' hours are read again for the new days
         self.market.forget_instruments()
-        self.risk = RiskLedger(self.config.risk)
         await self._reconcile()
         await self._plan_arming(self.config.watchers)
-        self._set_state("running", f"new day {self.day}: {len(self.runners)} armed, "
-                                   f"{len(self.pending)} waiting")
+        await self.held.update()
+        self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "
+                                                f"{len(self.pending)} waiting")
 
     async def _shutdown(self) -> None:
-        self._set_state("stopping")
+        if self._phase != "halted":
+            self._set_phase("stopping")
+        self._phase = "stopping"
+        if self._holding is not None:
+            self._holding.cancel()
         self.scheduler.shutdown()
         for task in self._tasks:
             task.cancel()
@@ -465,12 +557,10 @@ class Daemon:
         tasks = [r.task for r in self.runners.values() if r.task is not None and not r.task.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=5)
-        if self.router is not None and self.ib.isConnected():
-            for entry in self.router.entries():
-                if entry.filled == 0 and entry.status == "working":
-                    await self.router.cancel_entry(entry.order_ref)
-        if not self.halted:
-            self._set_state("stopped")
+        await self._cancel_unfilled_at_stop()
+        self.held.release_all()
+        if not self.refused:
+            self._set_phase("stopped")
         await self.supervisor.stop()
         if self.journal is None:
             self._open_day()
@@ -481,6 +571,14 @@ class Daemon:
             logger.error("today's state could not be saved at shutdown: {}", exc)
         self.journal.close()
         self.disk.close()
+
+
+    async def _cancel_unfilled_at_stop(self) -> None:
+        """An unfilled entry is not left working without the daemon; filled ones keep their exits."""
+        if self.router is not None and self.ib.isConnected():
+            for entry in self.router.entries():
+                if entry.filled == 0 and entry.status == "working":
+                    await self.router.cancel_entry(entry.order_ref)
 
 
 class _TodaysDisk:
@@ -514,6 +612,9 @@ class _Port:
     def last_quote(self, symbol: str) -> Quote | None:
         stream = self._daemon.market.stream(symbol)
         return stream.quote if stream is not None else None
+
+    def degraded(self, symbol: str) -> str | None:
+        return self._daemon.degraded_reason(symbol)
 
     def send(self, plan: OrderPlan, level: int, announce: Callable[[], None]) -> None:
         router = self._daemon.router

@@ -22,6 +22,7 @@ from typing import TypeVar
 from loguru import logger
 
 from breakoutd.core import events as ev
+from breakoutd.core.ledger import HALT_REASONS
 
 T = TypeVar("T")
 
@@ -173,12 +174,16 @@ class SystemdNotifier:
 
     def _on_state(self, event: ev.DaemonState) -> None:
         text = f"{event.state}: {event.detail}" if event.detail else event.state
-        if event.state == "running":
-            self.ready(text)
+        if event.state in TRADING_STATES or (event.state == "halted"
+                                             and event.detail in HALT_REASONS):
+            self.ready(text)  # up: trading, or holding its fire (a refused account is not)
         elif event.state == "stopping":
             self.stopping()
         else:
             self.status(text)
+
+
+TRADING_STATES = frozenset({"running", "degraded", "paused"})
 
 
 def _reload_status(event: ev.ConfigReloaded) -> str:

@@ -2,8 +2,8 @@
 
 The rules are the core's :class:`WatcherMachine`; this class only turns its
 decisions into events and, on a trigger, into an entry: a fresh quote (with
-``quote_warmup`` and one snapshot, strategy.md), the plan, the risk check,
-the state store, then the router.
+``quote_warmup`` and one snapshot, strategy.md), the plan, the day's limits
+(the trading day's gate), the connection's health, then the router.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from breakoutd.core import events as ev
 from breakoutd.core.bars import NS, Bar
 from breakoutd.core.plans import OrderPlan, PlanTemplate, Quote, Rejection, order_ref
 from breakoutd.core.prices import to_decimal
-from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import Expiry, Trigger, WatcherMachine
-from breakoutd.daemon.state import FiredEntry, StateStore
+from breakoutd.daemon.state import FiredEntry
 
 
 class EntryPort(Protocol):
@@ -32,6 +31,17 @@ class EntryPort(Protocol):
 
     def last_quote(self, symbol: str) -> Quote | None: ...
 
+    def degraded(self, symbol: str) -> str | None:
+        """Why the broker connection or the symbol's data cannot be trusted now, or None."""
+
+
+class EntryGate(Protocol):
+    """What a runner needs from the day's trading state: single-fire and the risk check."""
+
+    def mark_fired(self, watcher_id: str, entry: FiredEntry, *, soon: bool = False) -> None: ...
+
+    def check(self, plan: OrderPlan) -> Rejection | None: ...
+
 
 def _dec(micros: int | None) -> Decimal | None:
     return None if micros is None else to_decimal(micros)
@@ -42,7 +52,7 @@ class WatcherRunner:
 
     def __init__(self, machine: WatcherMachine, *, day: str, session_of: Callable[[int], str],
                  emit: Callable[[ev.Event], None], clock: Callable[[], int],
-                 port: EntryPort, store: StateStore, risk: RiskLedger,
+                 port: EntryPort, gate: EntryGate,
                  on_done: Callable[[WatcherRunner], None]) -> None:
         self.machine = machine
         self.spec = machine.spec
@@ -51,8 +61,7 @@ class WatcherRunner:
         self._emit = emit
         self._clock = clock
         self._port = port
-        self._store = store
-        self._risk = risk
+        self._gate = gate
         self._on_done = on_done
         self._max_age = int(machine.spec.params.quote_age * NS)
         self._templates: dict[str, PlanTemplate] = {}  # by session: see _template
@@ -156,14 +165,13 @@ class WatcherRunner:
         ref = template.ref
         plan = template.at_quote(quote)
         if not isinstance(plan, Rejection):
-            limited = self._risk.check(plan)
+            limited = self._limits(plan)
             plan = limited if limited is not None else plan
         if isinstance(plan, Rejection):
             if triggered is not None:
                 self._emit(triggered())
             self._reject(trigger, plan, age_s)
             return
-        self._risk.on_entry(plan)
 
         def announce() -> None:  # right after the orders are on the socket
             if triggered is not None:
@@ -175,21 +183,30 @@ class WatcherRunner:
         try:
             self._port.send(plan, spec.level, announce)
         except Exception as exc:  # the broker refused: the watcher is done either way
-            self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "rejected", str(exc),
-                                                       trigger.kind))
+            self._gate.mark_fired(spec.id, FiredEntry(ref, trigger.at, "rejected", str(exc),
+                                                      trigger.kind))
             self._reject(trigger, Rejection("order_failed", str(exc), plan.limit), age_s,
                          record=False)
             return
-        self._store.mark_fired(spec.id, FiredEntry(ref, trigger.at, "entered", kind=trigger.kind),
-                               soon=True)
+        self._gate.mark_fired(spec.id, FiredEntry(ref, trigger.at, "entered", kind=trigger.kind),
+                              soon=True)
         self.outcome = "entered"
         self._on_done(self)
+
+    def _limits(self, plan: OrderPlan) -> Rejection | None:
+        """The day's limits, then the connection and the data (strategy.md, Risk limits)."""
+        limited = self._gate.check(plan)
+        if limited is not None:
+            return limited
+        degraded = self._port.degraded(self.spec.symbol)
+        return None if degraded is None else Rejection("degraded", degraded, plan.limit)
 
     def _reject(self, trigger: Trigger, r: Rejection, age: float | None,
                 record: bool = True) -> None:
         if record:
             ref = self._template(trigger.at).ref
-            self._store.mark_fired(self.spec.id, FiredEntry(ref, trigger.at, "rejected", r.reason, trigger.kind))
+            self._gate.mark_fired(self.spec.id, FiredEntry(ref, trigger.at, "rejected", r.reason,
+                                                           trigger.kind))
         self.outcome = "rejected"
         self._emit(ev.Rejected(at=self._clock(), watcher_id=self.spec.id, reason=r.reason,
                                kind=trigger.kind, trigger_at=trigger.at,  # type: ignore[arg-type]
@@ -205,6 +222,7 @@ def _intent(plan: OrderPlan, trigger: Trigger) -> ev.OrderIntent:
         take_profits=tuple(to_decimal(r.price) for r in plan.rungs),
         take_profit_qtys=tuple(r.qty for r in plan.rungs), stop=_dec(plan.stop),
         stop_limit=_dec(plan.stop_limit), outside_rth=plan.outside_rth, tif=plan.tif,
+        reference=to_decimal(plan.reference_price),
     )
 
 

@@ -85,6 +85,11 @@ class StateStore:
         if self._save_pending:
             self.begin_save()
 
+    @property
+    def order_id_high_water(self) -> int:
+        """The highest broker order id used today."""
+        return self.state.order_id_high_water
+
     def note_order_id(self, order_id: int) -> None:
         """Raise the order-id high-water mark (persisted with the next save)."""
         self.state.order_id_high_water = max(self.state.order_id_high_water, order_id)

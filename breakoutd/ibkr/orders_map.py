@@ -3,7 +3,8 @@ IB statuses to ours, and the ladder arithmetic of broker-held exits.
 
 Order refs (the idempotency key at the broker): the entry carries the plan's
 ``order_ref`` (``bo:YYYYMMDD:session:watcher_id``), take-profit rung *n*
-(1-based) ``{ref}:tp{n}`` and the stop ``{ref}:sl``. Watcher ids never contain
+(1-based) ``{ref}:tp{n}``, the stop ``{ref}:sl`` and the sale that flattens the
+position (the operator's or the kill switch's) ``{ref}:fx``. Watcher ids never contain
 ``:`` (the watchlist schema forbids it), so a ref parses back unambiguously.
 
 Exit sizes: the exits are children of the entry in one OCA group of type 2
@@ -32,7 +33,7 @@ from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan
 from breakoutd.core.prices import MICROS_PER_DOLLAR, TICK_ABOVE_DOLLAR, to_decimal, to_float
 
-ENTRY, TAKE_PROFIT, STOP = "entry", "take_profit", "stop"
+ENTRY, TAKE_PROFIT, STOP, FLATTEN = "entry", "take_profit", "stop", "flatten"
 OCA_REDUCE_WITH_BLOCK = 2
 
 # Statuses only the gateway sends; PendingSubmit/PendingCancel/ValidationError are ib_async's own.
@@ -62,11 +63,13 @@ def child_ref(ref: str, role: str, rung: int = 0) -> str:
     """The orderRef of one order of an entry."""
     if role == TAKE_PROFIT:
         return f"{ref}:tp{rung}"
+    if role == FLATTEN:
+        return f"{ref}:fx"
     return f"{ref}:sl" if role == STOP else ref
 
 
 def parse_ref(text: str) -> RefParts | None:
-    """Split an orderRef of ours (``bo:day:session:id[:tpN|:sl]``); None for others."""
+    """Split an orderRef of ours (``bo:day:session:id[:tpN|:sl|:fx]``); None for others."""
     parts = text.split(":")
     if len(parts) not in (4, 5) or parts[0] != "bo" or not all(parts[:4]):
         return None
@@ -76,6 +79,8 @@ def parse_ref(text: str) -> RefParts | None:
     suffix = parts[4]
     if suffix == "sl":
         return RefParts(base, STOP, 0)
+    if suffix == "fx":
+        return RefParts(base, FLATTEN, 0)
     if suffix.startswith("tp") and suffix[2:].isdigit() and int(suffix[2:]) >= 1:
         return RefParts(base, TAKE_PROFIT, int(suffix[2:]))
     return None

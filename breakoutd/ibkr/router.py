@@ -16,7 +16,7 @@ Once only: ``send`` refuses (``DuplicateOrderError``, nothing sent) a ref it
 sent, one ``adopt`` ed from reconciliation, or one ib_async knows from the
 broker's orders and executions. Order ids follow ib_async's counter, bumped
 with ``client.updateReqId`` (the only way ib_async offers) to stay above the
-high-water mark of the ``StateStore``. Nothing slow stands between a decision
+high-water mark kept by ``ids`` (the daemon's trading day). Nothing slow stands between a decision
 and the socket: a send writes the parent, then its exits (``placing``), then
 does ib_async's and its own bookkeeping and emits one ``OrderSent`` per order.
 In the next turn of the event loop the router begins making it durable (the
@@ -55,7 +55,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ib_async import IB, CommissionReport, Contract, ExecutionFilter, Fill, Order, Trade
 from loguru import logger
@@ -77,10 +77,12 @@ from breakoutd.ibkr.orders_map import (
     BROKER_STATUSES,
     DONE_STATUSES,
     ENTRY,
+    FLATTEN,
     STOP,
     TAKE_PROFIT,
     PlannedOrder,
     breakeven_level,
+    child_ref,
     credit_rungs,
     entry_status,
     entry_values,
@@ -98,8 +100,19 @@ from breakoutd.ibkr.placing import register_order, write_order
 from breakoutd.ibkr.readybracket import ReadyBracket, ready_bracket
 from breakoutd.ibkr.reconcile import ReconciledEntry, ReconciledOrder
 
-if TYPE_CHECKING:
-    from breakoutd.daemon.state import StateStore
+
+class OrderIds(Protocol):
+    """Where the day's order-id high-water mark is kept (the daemon's trading day)."""
+
+    @property
+    def order_id_high_water(self) -> int:
+        """The highest order id used today."""
+
+    def note_order_id(self, order_id: int) -> None:
+        """Raise the high-water mark (durable with the next save)."""
+
+    def save(self) -> None:
+        """Make it durable now."""
 
 
 class Durability(Protocol):
@@ -119,9 +132,9 @@ class _SaveNow:
         self._router = router
 
     def begin(self) -> None:
-        store = self._router._store
-        if store is not None:
-            store.save()
+        ids = self._router._ids
+        if ids is not None:
+            ids.save()
 
     def wait(self) -> None:
         return None
@@ -183,16 +196,16 @@ class OrderRouter:
     """Sends entries with their exits, follows them at the broker, manages ladder stops."""
 
     def __init__(self, ib: IB, *, account: str, emit: Callable[[Event], None],
-                 clock: Callable[[], int], store: StateStore | None = None,
+                 clock: Callable[[], int], ids: OrderIds | None = None,
                  durability: Durability | None = None,
                  ack_timeout: float = 5.0) -> None:
-        """``store`` keeps the order-id high-water mark; ``durability`` (by default the
-        store saved on the spot) makes each send's events and state durable."""
+        """``ids`` keeps the order-id high-water mark; ``durability`` (by default
+        ``ids`` saved on the spot) makes each send's events and state durable."""
         self._ib = ib
         self._account = account
         self._emit = emit
         self._clock = clock
-        self._store = store
+        self._ids = ids
         self._durability: Durability = durability or _SaveNow(self)
         self._ack_timeout = ack_timeout
         self._books: dict[str, _Book] = {}
@@ -225,10 +238,10 @@ class OrderRouter:
 
     # --- queries ---------------------------------------------------------------------
 
-    def use_store(self, store: StateStore) -> None:
+    def use_ids(self, ids: OrderIds) -> None:
         """Keep the order-id high-water mark in a new day's state from now on."""
-        store.note_order_id(self._store.state.order_id_high_water if self._store else 0)
-        self._store = store
+        ids.note_order_id(self._ids.order_id_high_water if self._ids else 0)
+        self._ids = ids
 
     def entry(self, order_ref: str) -> RoutedEntry | None:
         """The entry with this ref, if the router knows it."""
@@ -292,8 +305,8 @@ class OrderRouter:
         now = self._clock()
         for p in planned:
             self._emit(order_sent_event(now, ref, plan.symbol, p))
-        if self._store is not None:
-            self._store.note_order_id(ids[-1])  # a restart never reuses these ids
+        if self._ids is not None:
+            self._ids.note_order_id(ids[-1])  # a restart never reuses these ids
         self._durable_soon()
         return self._books[ref].entry
 
@@ -403,9 +416,9 @@ class OrderRouter:
 
     def _next_ids(self, count: int) -> list[int]:
         client = self._ib.client
-        if self._store is not None:
+        if self._ids is not None:
             client.updateReqId(  # type: ignore[no-untyped-call]
-                self._store.state.order_id_high_water + 1)
+                self._ids.order_id_high_water + 1)
         return [client.getReqId() for _ in range(count)]
 
     def _register(self, plan: OrderPlan, level: int, planned: list[Any]) -> None:
@@ -445,6 +458,57 @@ class OrderRouter:
             await asyncio.wait_for(parent.done.wait(), self._ack_timeout)
         except TimeoutError:
             await self.resync()
+
+    async def flatten(self, order_ref: str, contract: Contract, *,
+                      limit: int | None) -> int:
+        """Sell what an entry holds: cancel its entry and exits, then one SELL for the rest.
+
+        The exits are cancelled first and their cancels awaited, so the sale
+        can never sell shares an exit sold meanwhile. ``limit`` None sends MKT
+        (regular hours), else a SELL LMT at ``limit`` with outsideRth. Returns
+        the shares offered (0: nothing was held)."""
+        book = self._book(order_ref)
+        live = [o for o in book.orders.values() if o.role != FLATTEN and o.status not in DONE_STATUSES]
+        for o in live:
+            trade = self._trade(o)
+            if trade is not None and o.client_id == self._ib.client.clientId:
+                self._durable_or_logged()
+                self._ib.cancelOrder(trade.order)
+        for o in live:
+            try:
+                await asyncio.wait_for(o.done.wait(), self._ack_timeout)
+            except TimeoutError:
+                await self.resync()
+        if any(o.status not in DONE_STATUSES for o in live):
+            raise OrderRejected(f"{order_ref}: its orders could not all be cancelled; "
+                                "nothing sold, to never sell what an exit may still sell")
+        qty = _bought(book) - book.entry.sold
+        if qty <= 0:
+            return 0
+        self._send_flatten(book, contract, qty, limit)
+        return qty
+
+    def _send_flatten(self, book: _Book, contract: Contract, qty: int, limit: int | None) -> None:
+        entry = book.entry
+        if not self._ib.isConnected():
+            raise OrderRejected(f"{entry.order_ref}: not connected to the gateway, nothing sold")
+        self._durable_or_logged()
+        order_id = self._next_ids(1)[0]
+        old = book.orders.get((FLATTEN, 0))
+        if old is not None:  # a sale sent before and done: its fills are in entry.sold
+            self._orders.pop((old.client_id, old.order_id), None)
+        order = Order(orderId=order_id, action="SELL", totalQuantity=qty,
+                      orderType="MKT" if limit is None else "LMT",
+                      lmtPrice=to_float(limit) if limit is not None else 0.0,
+                      tif="DAY", outsideRth=limit is not None, account=self._account,
+                      orderRef=child_ref(entry.order_ref, FLATTEN), transmit=True)
+        self._track(book, FLATTEN, 0, order_id, self._ib.client.clientId, limit is not None, "DAY")
+        self._ib.placeOrder(contract, order)
+        if self._ids is not None:
+            self._ids.note_order_id(order_id)
+        self._emit(order_sent_event(self._clock(), entry.order_ref, entry.symbol,
+                                    PlannedOrder(FLATTEN, 0, order)))
+        self._durable_soon()
 
     async def modify_exits(self, order_ref: str, tp: tuple[int, ...] | None,
                            sl: int | None) -> None:
@@ -637,6 +701,8 @@ class OrderRouter:
     def _on_exit_fill(self, o: _Order, qty: int) -> StopMoved | None:
         state = self._ensure_ladder(o.book)
         if state is None:
+            return None
+        if o.role == FLATTEN:  # the position is being sold off: no ladder to manage
             return None
         if o.role == STOP:  # the stop is selling: only its size is left to track
             o.book.entry.ladder = state._replace(stop_qty=max(state.stop_qty - qty, 0))

@@ -117,6 +117,11 @@ class SymbolStream:
         return False
 
     @property
+    def in_gap(self) -> bool:
+        """True while no data at all has come for longer than the gap limit."""
+        return self._in_gap
+
+    @property
     def idle(self) -> bool:
         """True when nobody listens any more."""
         return not self._listeners

@@ -92,7 +92,7 @@ async def daemon_side(gw: SimGateway, store: StateStore | None = None,
     """Connect, qualify ABC and start a router; close it all afterwards."""
     ib = await connect(gw, client_id)
     events = Events()
-    router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns, store=store)
+    router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns, ids=store)
     try:
         yield Side(ib, router, events, await stock(ib, SYMBOL))
     finally:

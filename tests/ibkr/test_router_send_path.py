@@ -258,7 +258,7 @@ async def disk_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             events, log = Events(), []
             durable = SlowDisk(disk, store, events, log, fail=fail)
             router = OrderRouter(ib, account=gw.account, emit=events, clock=gw.now_ns,
-                                 store=store, durability=durable)
+                                 ids=store, durability=durable)
             logged_writes(ib, log, monkeypatch)
             try:
                 yield DiskRig(gw, ib, contract, router, store, disk, durable, log)

@@ -1,0 +1,84 @@
+"""The day's trading state, with one owner.
+
+:class:`TradingDay` holds what the daemon must know about the trading day:
+which watchers fired (single-fire) and the broker order-id high-water mark
+(the state file, :class:`StateStore`), and the :class:`DayLedger` (entries,
+positions, unfilled entries, P&L, losing streak, halt and pause). The ledger
+is a fold of the day's events: it is fed every event the daemon emits, and at
+start-up it is rebuilt by folding the day's journal, before reconciliation
+adds what the broker did while the daemon was down and before anything is
+armed. The runner and the router see it through small interfaces
+(:class:`breakoutd.daemon.runner.EntryGate`, :class:`breakoutd.ibkr.router.OrderIds`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from breakoutd.core import events as ev
+from breakoutd.core.ledger import DayLedger, Trip
+from breakoutd.core.params import RiskLimits
+from breakoutd.core.plans import OrderPlan, Rejection
+from breakoutd.daemon.disk import DiskWorker
+from breakoutd.daemon.state import FiredEntry, StateStore
+from breakoutd.daemon.status_replay import journal_events
+
+
+class TradingDay:
+    """One trading day: the state file and the ledger, rebuilt from the journal."""
+
+    def __init__(self, var: Path, day: dt.date, limits: RiskLimits,
+                 disk: DiskWorker | None = None) -> None:
+        self.day = day
+        self.store = StateStore(var, day, disk)
+        self.ledger = DayLedger(limits)
+        self.journal_path = var / "journal" / day.isoformat() / "events.jsonl"
+
+    def rebuild(self) -> int:
+        """Fold the day's journal so far into the ledger; the number of events read."""
+        events = journal_events(self.journal_path)
+        for e in events:
+            self.ledger.apply(e)
+        return len(events)
+
+    def observe(self, event: ev.Event) -> None:
+        """Fold one event the daemon emitted."""
+        self.ledger.apply(event)
+
+    def set_limits(self, limits: RiskLimits) -> None:
+        """The risk limits of a reloaded configuration."""
+        self.ledger.limits = limits
+
+    # --- the runner's gate ----------------------------------------------------------
+
+    def has_fired(self, watcher_id: str) -> bool:
+        """True once the watcher's entry attempt (or its stop) was recorded today."""
+        return self.store.has_fired(watcher_id)
+
+    def mark_fired(self, watcher_id: str, entry: FiredEntry, *, soon: bool = False) -> None:
+        """Record the watcher's entry attempt (durably; ``soon``: in the next loop turn)."""
+        self.store.mark_fired(watcher_id, entry, soon=soon)
+
+    def check(self, plan: OrderPlan) -> Rejection | None:
+        """The ledger's verdict on an entry about to be sent."""
+        return self.ledger.check(plan)
+
+    def trip_due(self) -> Trip | None:
+        """The kill switch's reason to trip now, if any."""
+        return self.ledger.trip_due()
+
+    # --- the router's order ids -------------------------------------------------------
+
+    @property
+    def order_id_high_water(self) -> int:
+        """The highest broker order id used today."""
+        return self.store.state.order_id_high_water
+
+    def note_order_id(self, order_id: int) -> None:
+        """Raise the order-id high-water mark (saved with the next save)."""
+        self.store.note_order_id(order_id)
+
+    def save(self) -> None:
+        """Write the state file now."""
+        self.store.save()
