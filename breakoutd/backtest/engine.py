@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from breakoutd.backtest.fills import FillResult, simulate_fills
+from breakoutd.backtest.risk import Entered, RiskReplay, replay_risk
 from breakoutd.backtest.series import BarSeries, SymbolSeries
 from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
 from breakoutd.core.bars import NS
 from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
-from breakoutd.core.risk import RiskLedger
 from breakoutd.core.watcher import Decision, Expiry, WatcherMachine
 from breakoutd.tape import Tape
 
@@ -50,6 +50,7 @@ class BacktestResult:
     results: tuple[WatcherResult, ...]
     rows: int
     evaluations: int
+    risk: RiskReplay | None = None  # the day ledger's replay, when limits are set
 
 
 def run_backtest(
@@ -76,10 +77,11 @@ def run_backtest(
         results.append(_run_watcher(spec, day, sessions, series.get(spec.symbol), prefilter))
         if progress is not None:
             progress(n, len(specs))
+    replay = None
     if risk is not None and risk != RiskLimits():
-        results = _apply_risk(results, risk)
+        results, replay = _apply_risk(results, risk, series)
     evaluations = sum(r.evaluated for r in results)
-    return BacktestResult(day, tuple(results), tape.rows, evaluations)
+    return BacktestResult(day, tuple(results), tape.rows, evaluations, replay)
 
 
 def _tape_days(tape: Tape) -> list[dt.date]:
@@ -189,25 +191,24 @@ def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool) -
     return (np.flatnonzero(mask) + i0).tolist()
 
 
-def _apply_risk(results: list[WatcherResult], limits: RiskLimits) -> list[WatcherResult]:
-    """Check the portfolio limits in trigger order, closing positions as fills say."""
-    ledger = RiskLedger(limits)
-    entered = sorted(
-        (r for r in results if r.outcome == "entered"), key=lambda r: (r.trigger_at, r.spec.id)
-    )
-    replaced: dict[str, WatcherResult] = {}
-    open_until: list[tuple[int, str, int]] = []  # (closed_at, watcher id, pnl)
-    for r in entered:
-        assert r.plan is not None and r.trigger_at is not None and r.fills is not None
-        for closed in sorted(c for c in open_until if c[0] <= r.trigger_at):
-            ledger.on_closed(closed[1], closed[2])
-            open_until.remove(closed)
-        rejection = ledger.check(r.plan)
-        if rejection is not None:
-            replaced[r.spec.id] = WatcherResult(r.spec, "rejected", r.kind, r.trigger_at,
-                                                rejection.reason, evaluated=r.evaluated)
-            continue
-        ledger.on_entry(r.plan)
-        if r.fills.closed_at is not None:
-            open_until.append((r.fills.closed_at, r.spec.id, r.fills.pnl))
-    return [replaced.get(r.spec.id, r) for r in results]
+def _apply_risk(results: list[WatcherResult], limits: RiskLimits,
+                series: dict[str, SymbolSeries]) -> tuple[list[WatcherResult], RiskReplay]:
+    """The portfolio limits, decided by the day ledger over the entries in time order."""
+    entered = []
+    for r in results:
+        if r.outcome == "entered":
+            assert r.plan is not None and r.trigger_at is not None and r.fills is not None
+            entered.append(Entered(r.spec.id, r.spec.symbol, r.plan.order_ref, r.plan.qty,
+                                   r.plan.reference_price, r.trigger_at, r.fills))
+    replay = replay_risk(entered, limits, series)
+    out = []
+    for r in results:
+        reason = replay.rejected.get(r.spec.id)
+        if reason is not None:
+            r = WatcherResult(r.spec, "rejected", r.kind, r.trigger_at, reason,
+                              evaluated=r.evaluated)
+        elif r.spec.id in replay.flattened:
+            r = WatcherResult(r.spec, r.outcome, r.kind, r.trigger_at, r.reason, r.plan,
+                              replay.flattened[r.spec.id], r.evaluated)
+        out.append(r)
+    return out, replay

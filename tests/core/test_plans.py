@@ -7,10 +7,9 @@ from decimal import Decimal
 import pytest
 
 from breakoutd.core.ladder import on_rung_fill, start_ladder
-from breakoutd.core.params import EntryKind, RiskLimits
+from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan, Quote, Rejection, Rung, plan_order, split_ladder
 from breakoutd.core.prices import format_price, round_to_tick
-from breakoutd.core.risk import RiskLedger
 from breakoutd.core.window import arm_at, arming_window
 from tests.factories import at, px, spec
 
@@ -103,22 +102,6 @@ def test_ladder_too_small_is_rejected() -> None:
     s = spec("5.00", qty=2, tp=("5.50", "6.00", "6.50"), sl="4.80")
     r = plan_order(s, quote("5.02"), "r")
     assert isinstance(r, Rejection) and r.reason == "ladder_too_small"
-
-
-def test_risk_ledger_limits() -> None:
-    ledger = RiskLedger(RiskLimits(max_entries_per_day=2, max_positions=1,
-                                   max_notional_usd=Decimal(1000)))
-    plan = plan_order(spec("5.00", qty=100), quote("5.00"), "a")
-    assert isinstance(plan, OrderPlan)
-    assert ledger.check(plan) is None
-    ledger.on_entry(plan)
-    assert ledger.check(plan).reason == "risk_max_positions"  # type: ignore[union-attr]
-    ledger.on_closed(plan.watcher_id, -px("20"))
-    big = plan._replace(qty=1000, watcher_id="b")
-    assert ledger.check(big).reason == "risk_max_notional"  # type: ignore[union-attr]
-    ledger.on_entry(plan)
-    ledger.on_closed(plan.watcher_id, 0)
-    assert ledger.check(plan).reason == "risk_max_entries"  # type: ignore[union-attr]
 
 
 def test_arming_window_spans_named_sessions_within_not_before_after() -> None:
