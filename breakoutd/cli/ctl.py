@@ -20,13 +20,16 @@ from breakoutd.config import (
     ConfigError,
     Problem,
     Watchlist,
+    describe_risk,
     describe_watcher,
     field_changes,
     load_watchlists,
     plan_reload,
     read_snapshot,
+    risk_changes,
     snapshot_path,
 )
+from breakoutd.core.params import RiskLimits
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -87,8 +90,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"- {spec.id}: {describe_watcher(spec)}")
     for old, new in plan.changed:
         print(f"~ {new.id}: {'; '.join(field_changes(old, new))}")
+    _print_risk(applied, loaded)
     print(("nothing to change: " if plan.is_empty() else "plan: ") + plan.summary())
     return 0
+
+
+def _print_risk(applied: Watchlist | None, loaded: Watchlist) -> None:
+    """The risk block: in full when new, else what changes (nothing when the same)."""
+    if applied is None:
+        if loaded.risk != RiskLimits():
+            print(f"+ risk: {describe_risk(loaded.risk)}")
+    elif changes := risk_changes(applied.risk, loaded.risk):
+        print(f"~ risk: {'; '.join(changes)}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,14 @@ file for the decisions the contract leaves open.
 
 from breakoutd.config.errors import ConfigError, Problem
 from breakoutd.config.loader import load_watchlist_text, load_watchlists, watchlist_files
-from breakoutd.config.plan import ReloadPlan, describe_watcher, field_changes, plan_reload
+from breakoutd.config.plan import (
+    ReloadPlan,
+    describe_risk,
+    describe_watcher,
+    field_changes,
+    plan_reload,
+    risk_changes,
+)
 from breakoutd.config.snapshot import read_snapshot, snapshot_path, write_snapshot
 from breakoutd.config.watchlist import Watchlist
 
@@ -18,12 +25,14 @@ __all__ = [
     "Problem",
     "ReloadPlan",
     "Watchlist",
+    "describe_risk",
     "describe_watcher",
     "field_changes",
     "load_watchlist_text",
     "load_watchlists",
     "plan_reload",
     "read_snapshot",
+    "risk_changes",
     "snapshot_path",
     "watchlist_files",
     "write_snapshot",

@@ -13,6 +13,7 @@ from typing import Any
 from breakoutd.core.params import (
     EntryKind,
     FastSchedule,
+    OnHalt,
     RiskLimits,
     Session,
     SourceRef,
@@ -60,6 +61,7 @@ def params_to_json(p: StrategyParams) -> JSON:
         "rth": p.rth,
         "tif": p.tif,
         "risk_usd": _opt_dec(p.risk_usd),
+        "max_chase": None if p.max_chase is None else format_price(p.max_chase),
     }
 
 
@@ -85,6 +87,8 @@ def params_from_json(d: JSON) -> StrategyParams:
         rth=bool(d["rth"]),
         tif=str(d["tif"]),
         risk_usd=None if d["risk_usd"] is None else Decimal(d["risk_usd"]),
+        # Keys added after format 1 shipped: a snapshot written before them has none.
+        max_chase=None if (chase := d.get("max_chase")) is None else _price(chase),
     )
 
 
@@ -130,6 +134,8 @@ def risk_to_json(r: RiskLimits) -> JSON:
         "max_daily_loss_usd": _opt_dec(r.max_daily_loss_usd),
         "max_notional_usd": _opt_dec(r.max_notional_usd),
         "max_entries_per_day": r.max_entries_per_day,
+        "max_consecutive_losses": r.max_consecutive_losses,
+        "on_halt": r.on_halt.value,
     }
 
 
@@ -141,4 +147,7 @@ def risk_from_json(d: JSON) -> RiskLimits:
         max_daily_loss_usd=None if loss is None else Decimal(loss),
         max_notional_usd=None if notional is None else Decimal(notional),
         max_entries_per_day=d["max_entries_per_day"],
+        # Keys added after format 1 shipped: a snapshot written before them has none.
+        max_consecutive_losses=d.get("max_consecutive_losses"),
+        on_halt=OnHalt(d.get("on_halt", OnHalt.HOLD.value)),
     )

@@ -15,7 +15,7 @@ from typing import Any
 from breakoutd.config.errors import Origin
 from breakoutd.config.fields import Located, Problems
 from breakoutd.config.schema import STRATEGY_KEYS, Section
-from breakoutd.core.params import Session, StrategyParams
+from breakoutd.core.params import EntryKind, Session, StrategyParams
 
 # Normal-day session hours, seconds after 00:00 exchange time.
 SESSION_HOURS = {
@@ -83,6 +83,19 @@ def _check_rth(merged: Layered, problems: Problems) -> None:
             f"rth: true keeps orders to regular hours, so sessions must be [rth], not [{listed}]"))
 
 
+def _check_market_entry(merged: Layered, problems: Problems) -> None:
+    entry, sessions = merged.get("entry"), merged.get("sessions")
+    if entry is None or entry.value is not EntryKind.MARKET or not merged.ok("sessions"):
+        return
+    names = sessions.value if sessions else StrategyParams().sessions
+    if tuple(names) != (Session.RTH,):
+        # IB holds a market order outside regular hours until the open, at whatever price then.
+        listed = ", ".join(s.value for s in names)
+        problems.add(most_specific(entry, sessions).problem(
+            f"entry: market is held by the broker outside regular hours until the open, "
+            f"so sessions must be [rth], not [{listed}]"))
+
+
 def _check_window(merged: Layered, problems: Problems) -> None:
     before, after = merged.get("not_before"), merged.get("not_after")
     if before is not None and after is not None and before.value is not None \
@@ -106,6 +119,7 @@ def _check_window(merged: Layered, problems: Problems) -> None:
 def build_params(merged: Layered, problems: Problems) -> StrategyParams:
     """The StrategyParams of the merged layers; conflicts go to ``problems``."""
     _check_rth(merged, problems)
+    _check_market_entry(merged, problems)
     _check_window(merged, problems)
     fields = {
         _FIELD.get(key, key): value.value

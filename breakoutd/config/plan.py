@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from breakoutd.config.codec import spec_to_json
+from breakoutd.config.codec import risk_to_json, spec_to_json
 from breakoutd.config.watchlist import Watchlist
-from breakoutd.core.params import WatcherSpec
+from breakoutd.core.params import RiskLimits, WatcherSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,21 @@ def describe_watcher(spec: WatcherSpec) -> str:
         parts.append(f"tp {_show(tp[0] if isinstance(tp, list) and len(tp) == 1 else tp)}")
     if spec.sl is not None:
         parts.append(f"sl {flat['sl']}")
+    if spec.params.max_chase is not None:
+        parts.append(f"max_chase {flat['max_chase']}")
     parts.append("/".join(s.value for s in spec.params.sessions))
     if not spec.enabled:
         parts.append("disabled")
     return " ".join(parts)
+
+
+def risk_changes(old: RiskLimits, new: RiskLimits) -> tuple[str, ...]:
+    """What differs between two risk blocks: ``on_halt hold -> flatten``."""
+    before, after = risk_to_json(old), risk_to_json(new)
+    return tuple(f"{key} {_show(before.get(key))} -> {_show(value)}"
+                 for key, value in after.items() if before.get(key) != value)
+
+
+def describe_risk(risk: RiskLimits) -> str:
+    """The daemon-wide limits on one line, ``none`` for no limit."""
+    return ", ".join(f"{key} {_show(value)}" for key, value in risk_to_json(risk).items())

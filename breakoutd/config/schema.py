@@ -27,12 +27,13 @@ from breakoutd.config.fields import (
     read_number,
     read_positive_decimal,
     read_positive_price,
+    read_price,
     read_text,
     require_map,
     text_of,
 )
 from breakoutd.config.safe_yaml import Map, Node, Scalar
-from breakoutd.core.params import EntryKind, FastSchedule, Session
+from breakoutd.core.params import EntryKind, FastSchedule, OnHalt, Session
 
 Reader = Callable[[Node, Origin, Problems], Any]
 
@@ -41,6 +42,7 @@ _BAR_MINUTES = (1, 2, 3, 5, 15)
 _BAR = re.compile(r"(\d+) ?min")
 _TIFS = ("DAY", "GTC", "IOC")
 _ENTRIES = tuple(e.value for e in EntryKind)
+_ON_HALT = tuple(h.value for h in OnHalt)
 
 
 @dataclass(slots=True)
@@ -161,6 +163,14 @@ def _read_non_negative(node: Node) -> Decimal:
     return value
 
 
+def _read_distance(node: Node) -> int:
+    """A price distance >= 0, in micros (need not be on the tick: it is added to the level)."""
+    micros = read_price(node)
+    if micros < 0:
+        raise Invalid(f"{text_of(node)} must be a price distance >= 0")
+    return micros
+
+
 def _read_tif(node: Node) -> str:
     text = node.text.strip().upper() if isinstance(node, Scalar) and not node.is_null else ""
     if text in _TIFS:
@@ -244,6 +254,7 @@ STRATEGY_KEYS: Mapping[str, Spec] = {
     "rth": Spec(_simple(read_bool)),
     "tif": Spec(_simple(_read_tif)),
     "risk_usd": Spec(_simple(read_positive_decimal), nullable=True),
+    "max_chase": Spec(_simple(_read_distance), nullable=True),
 }
 FAST_KEYS: Mapping[str, Spec] = {
     "distance_start": Spec(_simple(_read_cents)),
@@ -272,6 +283,8 @@ RISK_KEYS: Mapping[str, Spec] = {
     "max_daily_loss_usd": Spec(_simple(read_positive_decimal), nullable=True),
     "max_notional_usd": Spec(_simple(read_positive_decimal), nullable=True),
     "max_entries_per_day": Spec(_simple(read_count), nullable=True),
+    "max_consecutive_losses": Spec(_simple(read_count), nullable=True),
+    "on_halt": Spec(_simple(lambda n: OnHalt(_choice(n, _ON_HALT, "an action on a halt")))),
 }
 TOP_KEYS = ("presets", "defaults", "breakouts", "risk")
 # Words operators reach for that difflib would not map to our key.

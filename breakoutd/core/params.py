@@ -19,6 +19,13 @@ class Session(StrEnum):
     AFTERHOURS = "afterhours"
 
 
+class OnHalt(StrEnum):
+    """What the daemon does with open positions when a risk limit halts trading."""
+
+    HOLD = "hold"  # keep the positions and their broker-held exits
+    FLATTEN = "flatten"  # cancel the exits and sell what is open
+
+
 class EntryKind(StrEnum):
     """How the entry order is priced."""
 
@@ -53,6 +60,7 @@ class StrategyParams:
     rth: bool = False
     tif: str = "DAY"
     risk_usd: Decimal | None = None
+    max_chase: int | None = None  # micros above the level an ask may be; None: no limit
 
     @property
     def outside_rth(self) -> bool:
@@ -97,3 +105,5 @@ class RiskLimits:
     max_daily_loss_usd: Decimal | None = None
     max_notional_usd: Decimal | None = None
     max_entries_per_day: int | None = None
+    max_consecutive_losses: int | None = None
+    on_halt: OnHalt = OnHalt.HOLD

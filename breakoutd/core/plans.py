@@ -1,8 +1,9 @@
 """Entry and exit order plans (strategy.md, Entry and Exits).
 
 A plan is what will be sent: the parent BUY and its broker-held exits. Every
-plan has ``stop < entry < take-profit`` for every rung, or the trigger ends as
-a :class:`Rejection` with a reason.
+plan has ``stop < entry < take-profit`` for every rung and an ask in
+``[level, level + max_chase]``, or the trigger ends as a :class:`Rejection`
+with a reason.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from breakoutd.core.prices import (
 )
 
 STOP_LIMIT_OFFSET = 2 * MICROS_PER_CENT  # the stop's limit is sl - 0.02
+NO_MAX_ASK = 1 << 62  # no max_chase: above any price in micros (an int compare, not a None test)
 
 
 class Quote(NamedTuple):
@@ -119,13 +121,17 @@ class PlanTemplate:
     depend on the price and are made at the quote.
     """
 
-    __slots__ = ("spec", "ref", "_limit_at_ask", "_qty", "_rungs", "_stop", "_stop_limit",
-                 "_stop_bad", "_oca")
+    __slots__ = ("spec", "ref", "_limit_at_ask", "_level", "_max_ask", "_qty", "_rungs", "_stop",
+                 "_stop_limit", "_stop_bad", "_oca")
 
     def __init__(self, spec: WatcherSpec, ref: str) -> None:
         self.spec = spec
         self.ref = ref
         self._limit_at_ask = spec.params.entry is EntryKind.LIMIT_AT_ASK
+        # The asks that confirm the break: [L, L + max_chase], one chained compare at the quote.
+        chase = spec.params.max_chase
+        self._level = spec.level
+        self._max_ask = NO_MAX_ASK if chase is None else spec.level + chase
         # The size and the rungs, when they do not depend on the price (else None).
         self._qty: int | Rejection | None = None
         self._rungs: tuple[Rung, ...] | Rejection | None = None
@@ -150,6 +156,8 @@ class PlanTemplate:
             limit = reference = round_to_tick(ask)
         else:
             limit, reference = None, ask
+        if not self._level <= ask <= self._max_ask:
+            return self._unconfirmed(ask, limit)
         qty = self._qty if self._qty is not None else size_position(spec, reference)
         if isinstance(qty, Rejection):
             return qty._replace(limit=limit)
@@ -171,6 +179,15 @@ class PlanTemplate:
         return OrderPlan(spec.id, spec.symbol, self.ref, qty, params.entry, limit, reference,
                          rungs, stop, self._stop_limit, self._oca, params.outside_rth,
                          params.tif)
+
+    def _unconfirmed(self, ask: int, limit: int | None) -> Rejection:
+        """Why an ask outside [L, L + max_chase] does not confirm the break."""
+        level = self._level
+        if ask < level:  # a print the market's own quote does not reach: a bad print
+            return Rejection("quote_below_level", f"ask {format_price(ask)} is below level "
+                                                  f"{format_price(level)}", limit)
+        return Rejection("chased", f"ask {format_price(ask)} is above level {format_price(level)} "
+                                   f"+ max_chase {format_price(self._max_ask - level)}", limit)
 
 
 def _rungs(spec: WatcherSpec, qty: int) -> tuple[Rung, ...] | Rejection:

@@ -59,7 +59,8 @@ class Reference:
         self.row_ends = [r["t"] + dt.timedelta(seconds=1) for r in rows]  # type: ignore[operator]
 
     def outcome(self, level: Decimal, a: dt.datetime, z: dt.datetime,
-                max_bars: int | None = None, fast: bool = True) -> dict[str, object]:
+                max_bars: int | None = None, fast: bool = True,
+                max_chase: Decimal | None = None) -> dict[str, object]:
         """Outcome, kind, trigger time and limit of a default-preset watcher armed over [a, z]."""
         m = _m(level)
         evaluated = 0
@@ -73,12 +74,12 @@ class Reference:
                 s = _half_up((4 - Decimal("0.6") * k) * m) / 100
                 hi, lo, c = payload["high"], payload["low"], payload["close"]
                 if hi >= level + d and c >= level and hi - lo <= s:  # type: ignore[operator]
-                    return self._entry("fast", end)
+                    return self._entry("fast", end, level, max_chase)
             else:
                 if not a < end <= z:
                     continue
                 if payload >= level:  # type: ignore[operator]
-                    return self._entry("close", end)
+                    return self._entry("close", end, level, max_chase)
                 evaluated += 1
                 if max_bars is not None and evaluated >= max_bars:
                     return {"outcome": "expired", "kind": None, "trigger_time": None,
@@ -86,12 +87,22 @@ class Reference:
         return {"outcome": "expired", "kind": None, "trigger_time": None, "limit": None,
                 "reason": "session_end"}
 
-    def _entry(self, kind: str, at: dt.datetime) -> dict[str, object]:
+    def _entry(self, kind: str, at: dt.datetime, level: Decimal,
+               max_chase: Decimal | None) -> dict[str, object]:
         i = bisect.bisect_right(self.row_ends, at) - 1
         ask = self.rows[i]["ask"] if i >= 0 else None
         if ask is None or ask <= 0:  # type: ignore[operator]
             return {"outcome": "rejected", "kind": kind, "trigger_time": at.isoformat(),
                     "limit": None, "reason": "no_quote"}
+        # The quote must confirm the break: not below the level, not past level + max_chase.
+        reason = None
+        if ask < level:  # type: ignore[operator]
+            reason = "quote_below_level"
+        elif max_chase is not None and ask > level + max_chase:  # type: ignore[operator]
+            reason = "chased"
+        if reason is not None:
+            return {"outcome": "rejected", "kind": kind, "trigger_time": at.isoformat(),
+                    "limit": None, "reason": reason}
         tick = Decimal("0.01") if ask >= 1 else Decimal("0.0001")  # type: ignore[operator]
         limit = (ask / tick).quantize(Decimal(1), rounding=ROUND_HALF_UP) * tick  # type: ignore[operator]
         return {"outcome": "entered", "kind": kind, "trigger_time": at.isoformat(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from breakoutd.config import (
     snapshot_path,
     write_snapshot,
 )
-from breakoutd.core.params import WatcherSpec
+from breakoutd.config.snapshot import snapshot_json
+from breakoutd.core.params import OnHalt, RiskLimits, WatcherSpec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,3 +166,53 @@ def test_plan_command_with_a_bad_watchlist_or_snapshot_fails(
     (lists / "broken.yaml").write_text("breakouts: [{symbol: X}]\n")
     assert main(["plan", "--var", str(var), str(lists)]) == 1
     assert capsys.readouterr().out == f"{lists / 'broken.yaml'}:1: breakouts[0]: level is required\n"
+
+
+def test_snapshot_keeps_max_chase_and_the_halt_keys(tmp_path: Path) -> None:
+    wl = load_watchlist_text(BASE.replace("max_bars: 30", "max_bars: 30, max_chase: 0.005")
+                             + "risk: {max_consecutive_losses: 2, on_halt: flatten}\n")
+    path = snapshot_path(tmp_path)
+    write_snapshot(path, wl)
+    back = read_snapshot(path)
+    assert back is not None
+    assert {w.params.max_chase for w in back.watchers} == {5_000}
+    assert (back.risk.max_consecutive_losses, back.risk.on_halt) == (2, OnHalt.FLATTEN)
+    assert back.digest == wl.digest
+
+
+def test_a_snapshot_written_before_the_new_keys_reads_as_their_defaults(tmp_path: Path) -> None:
+    wl = load_watchlist_text(BASE)
+    data = json.loads(snapshot_json(wl))
+    for params in [*data["presets"].values(), *(w["params"] for w in data["watchers"])]:
+        del params["max_chase"]
+    del data["risk"]["max_consecutive_losses"], data["risk"]["on_halt"]
+    path = snapshot_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(data))
+    back = read_snapshot(path)
+    assert back is not None and plan_reload(back, wl).is_empty()
+    assert back.risk == RiskLimits()
+
+
+def test_plan_command_shows_max_chase_and_risk_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lists, var = _watchlists(tmp_path), tmp_path / "var"
+    assert main(["plan", "--var", str(var), str(lists)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert ("+ risk: max_positions 5, max_daily_loss_usd 1000, max_notional_usd 50000, "
+            "max_entries_per_day 10, max_consecutive_losses 3, on_halt hold") in out
+    write_snapshot(snapshot_path(var), load_watchlists([lists]))
+    presets, example = lists / "presets.yaml", lists / "example.yaml"
+    presets.write_text(presets.read_text().replace("on_halt: hold", "on_halt: flatten")
+                       .replace("max_consecutive_losses: 3", "max_consecutive_losses: null"))
+    example.write_text(example.read_text().replace("    sl: 9.80\n", "    sl: 9.80\n    max_chase: 0.05\n"))
+    assert main(["plan", "--var", str(var), str(lists)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "~ DEMO@10.00: max_chase none -> 0.05" in out
+    assert "~ risk: max_consecutive_losses 3 -> none; on_halt hold -> flatten" in out
+    assert out[-1] == "plan: 0 added, 0 removed, 1 changed, 3 unchanged"
+    (var / "state" / "config.json").unlink()
+    assert main(["plan", "--var", str(var), str(lists)]) == 0
+    assert ("+ DEMO@10.00: DEMO level 10.00 qty 100 tp 10.50 sl 9.80 max_chase 0.05 premarket/rth"
+            in capsys.readouterr().out.splitlines())

@@ -13,6 +13,7 @@ from breakoutd.config.breakouts import rung_shares
 from breakoutd.core.params import (
     EntryKind,
     FastSchedule,
+    OnHalt,
     RiskLimits,
     Session,
     SourceRef,
@@ -114,7 +115,7 @@ breakouts:
 def test_breakout_preset_overrides_the_files_default_preset() -> None:
     wl = load_watchlist_text("""\
 presets:
-  a: {entry: market}
+  a: {entry: market, sessions: [rth]}
   b: {tif: gtc}
 defaults: {preset: a}
 breakouts:
@@ -240,3 +241,35 @@ def test_ladder_rungs_share_a_fixed_qty(qty: int, parts: tuple[str, ...], shares
     wl = load_watchlist_text(
         f"breakouts:\n  - symbol: A\n    level: 10\n    qty: {qty}\n    tp: [{rungs}]\n    sl: 9{split}\n")
     assert wl.watchers[0].is_ladder
+
+
+def test_max_chase_is_a_price_distance_layered_like_other_keys() -> None:
+    wl = load_watchlist_text("""\
+presets:
+  c: {max_chase: 0.10}
+defaults: {preset: c}
+breakouts:
+  - {symbol: AAA, level: 10, qty: 1}
+  - {symbol: BBB, level: 10, qty: 1, max_chase: 0}
+  - {symbol: CCC, level: 0.85, qty: 1, max_chase: 0.005}
+  - {symbol: DDD, level: 10, qty: 1, max_chase: null}
+""")
+    chases = {w.symbol: w.params.max_chase for w in wl.watchers}
+    assert chases == {"AAA": 100_000, "BBB": 0, "CCC": 5_000, "DDD": None}
+    assert wl.presets["c"].max_chase == 100_000
+    assert StrategyParams().max_chase is None  # default: no limit
+
+
+def test_a_market_entry_is_valid_with_sessions_rth_only() -> None:
+    wl = load_watchlist_text("""\
+breakouts:
+  - {symbol: AAA, level: 10, qty: 1, entry: market, sessions: [rth]}
+""")
+    assert wl.watchers[0].params.entry is EntryKind.MARKET
+
+
+def test_risk_halt_keys_and_their_defaults() -> None:
+    wl = load_watchlist_text("risk:\n  max_consecutive_losses: 3\n  on_halt: flatten\n")
+    assert wl.risk == RiskLimits(max_consecutive_losses=3, on_halt=OnHalt.FLATTEN)
+    default = load_watchlist_text("risk:\n  max_positions: 2\n  max_consecutive_losses: null\n")
+    assert (default.risk.max_consecutive_losses, default.risk.on_halt) == (None, OnHalt.HOLD)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from breakoutd.core.ladder import on_rung_fill, start_ladder
-from breakoutd.core.params import EntryKind
+from breakoutd.core.params import EntryKind, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote, Rejection, Rung, plan_order, split_ladder
 from breakoutd.core.prices import format_price, round_to_tick
 from breakoutd.core.window import arm_at, arming_window
@@ -58,8 +58,80 @@ def test_entry_at_or_above_tp_is_rejected() -> None:
 
 
 def test_entry_at_or_below_stop_is_rejected() -> None:
-    r = plan_order(spec("5.00", tp=("5.50",), sl="4.90"), quote("4.90"), "r")
+    # A stop at the level (the config refuses it; the core still guards it).
+    r = plan_order(spec("5.00", tp=("5.50",), sl="5.00"), quote("5.00"), "r")
     assert isinstance(r, Rejection) and r.reason == "entry_below_stop"
+
+
+def reason(s: WatcherSpec, ask: str | None) -> tuple[str, int | None] | None:
+    """The rejection reason and limit of a trigger at ``ask``, None when it enters."""
+    r = plan_order(s, quote(ask), "r")
+    return (r.reason, r.limit) if isinstance(r, Rejection) else None
+
+
+def test_a_bad_print_above_a_quote_below_the_level_is_rejected_with_its_limit() -> None:
+    # The motivating day: a print at 167.51 fired the fast rule on 167.00 while the
+    # quote was 165.98/165.99; buying at 165.99 would be a dollar below the level.
+    s = spec("167.00", tp=("168.00",), sl="166.50")
+    r = plan_order(s, quote("165.99", "165.98"), "r")
+    assert r == Rejection("quote_below_level", "ask 165.99 is below level 167.00", px("165.99"))
+
+
+@pytest.mark.parametrize(("ask", "expected"), [
+    ("4.99", ("quote_below_level", px("4.99"))),
+    ("5.00", None),               # the ask exactly at L confirms
+    ("5.10", None),               # exactly at L + max_chase
+    ("5.11", ("chased", px("5.11"))),  # one tick above
+])
+def test_the_ask_must_lie_in_level_to_level_plus_max_chase(
+        ask: str, expected: tuple[str, int] | None) -> None:
+    assert reason(spec("5.00", max_chase=px("0.10")), ask) == expected
+
+
+def test_without_max_chase_any_ask_at_or_above_the_level_is_taken() -> None:
+    s = spec("5.00")
+    assert reason(s, "4.99") == ("quote_below_level", px("4.99"))
+    assert reason(s, "9.00") is None
+
+
+def test_max_chase_zero_takes_only_an_ask_at_the_level() -> None:
+    s = spec("5.00", max_chase=0)
+    assert (reason(s, "5.00"), reason(s, "5.01")) == (None, ("chased", px("5.01")))
+
+
+@pytest.mark.parametrize(("ask", "expected"), [
+    ("0.8499", ("quote_below_level", px("0.8499"))),
+    ("0.8500", None),
+    ("0.8550", None),
+    ("0.8551", ("chased", px("0.8551"))),
+])
+def test_sub_dollar_asks_are_compared_on_their_own_ticks(
+        ask: str, expected: tuple[str, int] | None) -> None:
+    assert reason(spec("0.85", max_chase=px("0.005")), ask) == expected
+
+
+def test_an_off_tick_level_is_compared_exactly() -> None:
+    # level is used exactly as written: an ask of 10.00 is below 10.005
+    s = spec("10.005", max_chase=px("0.015"))
+    assert reason(s, "10.00") == ("quote_below_level", px("10.00"))
+    assert (reason(s, "10.01"), reason(s, "10.02")) == (None, None)
+    assert reason(s, "10.03") == ("chased", px("10.03"))
+
+
+def test_a_market_entry_is_rejected_without_a_limit() -> None:
+    s = spec("5.00", entry=EntryKind.MARKET, max_chase=px("0.05"))
+    assert reason(s, "4.99") == ("quote_below_level", None)
+    r = plan_order(s, quote("5.06"), "r")
+    assert r == Rejection("chased", "ask 5.06 is above level 5.00 + max_chase 0.05", None)
+
+
+def test_checks_run_no_quote_then_below_level_then_chased_then_exits() -> None:
+    # Each ask also fails every later check (the exits sit inside the chase band).
+    s = spec("5.00", tp=("5.02",), sl="4.99", max_chase=px("0.10"))
+    assert reason(s, None) == ("no_quote", None)
+    assert reason(s, "4.98") == ("quote_below_level", px("4.98"))  # also below the stop
+    assert reason(s, "5.20") == ("chased", px("5.20"))  # also above the tp
+    assert reason(s, "5.05") == ("entry_above_tp", px("5.05"))  # the exits come after
 
 
 def test_risk_sizing() -> None:

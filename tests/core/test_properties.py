@@ -34,8 +34,9 @@ def bracket_specs(draw: st.DrawFn) -> tuple[WatcherSpec, Quote]:
     rungs = draw(st.lists(cents, min_size=1, max_size=4, unique=True).map(sorted))
     qty = draw(st.integers(min_value=1, max_value=5000))
     risk = draw(st.none() | st.integers(min_value=1, max_value=5000).map(Decimal))
+    chase = draw(st.none() | st.integers(min_value=0, max_value=200_000).map(lambda c: c * 100))
     spec = WatcherSpec(id="w", symbol="T", level=level, qty=qty, tp=tuple(rungs), sl=sl,
-                       params=StrategyParams(risk_usd=risk))
+                       params=StrategyParams(risk_usd=risk, max_chase=chase))
     ask = draw(st.none() | st.integers(min_value=-5, max_value=600_000).map(lambda c: c * 100))
     return spec, Quote(0, None, None, ask, 100)
 
@@ -48,6 +49,9 @@ def test_every_plan_has_stop_below_entry_below_targets_or_a_reason(case: tuple[W
         assert plan.reason
         return
     assert plan.stop is not None and plan.stop_limit is not None
+    assert quote.ask is not None and spec.level <= quote.ask  # the quote confirms the break
+    chase = spec.params.max_chase
+    assert chase is None or quote.ask <= spec.level + chase
     assert 0 < plan.stop_limit < plan.stop < plan.reference_price
     assert all(plan.reference_price < r.price for r in plan.rungs)
     assert sum(r.qty for r in plan.rungs) == plan.qty

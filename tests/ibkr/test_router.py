@@ -49,7 +49,10 @@ def make_plan(wid: str, *, ask: str = "10.00", tp: tuple[str, ...] = ("10.50",),
               sl: str = "9.80", qty: int = 100) -> OrderPlan:
     """A plan priced like the core prices one: BUY LMT at the ask."""
     quote = Quote(at("09:31:00"), px(ask) - 10_000, 500, px(ask), 500)
-    plan = plan_order(spec("10.00", wid=wid, symbol=SYMBOL, qty=qty, tp=tp, sl=sl), quote,
+    # A resting entry (an ask below 10.00) is priced on a level at its ask: the core
+    # refuses an ask below the level, and the router is handed its own level anyway.
+    level = ask if px(ask) < px("10.00") else "10.00"
+    plan = plan_order(spec(level, wid=wid, symbol=SYMBOL, qty=qty, tp=tp, sl=sl), quote,
                       order_ref(DAY.strftime("%Y%m%d"), "rth", wid))
     assert isinstance(plan, OrderPlan), plan
     return plan

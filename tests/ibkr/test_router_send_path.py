@@ -39,7 +39,9 @@ def make_plan(wid: str, *, ask: str = "9.90", tp: tuple[str, ...] = ("10.50",),
               **params: Any) -> OrderPlan:
     """A plan as the core builds it; the default BUY LMT at 9.90 rests (offered at 10.00)."""
     quote = Quote(at("09:31:00"), px(ask) - 10_000, 500, px(ask), 500)
-    watcher = spec("10.00", wid=wid, symbol=SYMBOL, qty=qty, tp=tp, sl=sl, tp_split=split,
+    # The core refuses an ask below the level, so a resting entry is priced on a level
+    # at its ask; the router is handed LEVEL, as the daemon hands it the watcher's.
+    watcher = spec(ask if px(ask) < LEVEL else "10.00", wid=wid, symbol=SYMBOL, qty=qty, tp=tp, sl=sl, tp_split=split,
                    **params)
     plan = plan_order(watcher, quote, order_ref(DAY.strftime("%Y%m%d"), "rth", wid))
     assert isinstance(plan, OrderPlan), plan
