@@ -280,6 +280,18 @@ class DaemonState(Event, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class OperatorCommand(Event, frozen=True, kw_only=True):
+    """The operator asked for something over the control socket, and what the daemon answered."""
+
+    command: str
+    target: str
+    flatten: bool
+    uid: int
+    ok: bool
+    code: str
+    message: str
+
+
 CORE_EVENTS: tuple[type[Event], ...] = (
     WatcherStarted,
     BreakDetected,
@@ -305,4 +317,5 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     BarStreamHealth,
     ConfigReloaded,
     DaemonState,
+    OperatorCommand,
 )
