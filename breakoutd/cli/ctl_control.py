@@ -49,16 +49,19 @@ def socket_path(args: argparse.Namespace) -> Path:
     return control_socket_path(var_dir(args.var), os.environ)
 
 
-def _owner(path: Path) -> str:
-    """Who owns the socket's directory (the daemon's user), for the permission message."""
+def _who_may(path: Path) -> str:
+    """Who may use the socket: the owner of its directory (the daemon's user) and root."""
     try:
         uid = path.parent.stat().st_uid
     except OSError:
-        return "the daemon's user"
+        return "the daemon's user or root"
+    if uid == 0:
+        return "root"
     try:
-        return pwd.getpwuid(uid).pw_name
+        name = pwd.getpwuid(uid).pw_name
     except KeyError:
-        return f"uid {uid}"
+        name = f"uid {uid}"
+    return f"{name} (the daemon's user) or root"
 
 
 def _connect(path: Path, timeout: float) -> socket.socket:
@@ -73,7 +76,7 @@ def _connect(path: Path, timeout: float) -> socket.socket:
     except PermissionError as exc:
         sock.close()
         raise ControlFailure(NOT_ALLOWED_EXIT, f"permission denied on {path}: run breakoutctl "
-                                               f"as {_owner(path)} or root") from exc
+                                               f"as {_who_may(path)}") from exc
     except (ConnectionRefusedError, TimeoutError) as exc:
         sock.close()
         raise ControlFailure(NOT_RUNNING, f"breakoutd is NOT RUNNING: nothing answers on "
@@ -95,7 +98,10 @@ def send(path: Path, request: ControlRequest, timeout: float = ANSWER_TIMEOUT) -
     """Send one request and return the daemon's answer (ControlFailure when there is none)."""
     sock = _connect(path, timeout)
     try:
-        sock.sendall(encode_line(request))
+        try:
+            sock.sendall(encode_line(request))
+        except BrokenPipeError:
+            pass  # it answered and hung up first (a refusal): the answer is still to read
         line = _read_line(sock)
     except TimeoutError as exc:
         raise ControlFailure(NOT_RUNNING, f"no answer from breakoutd within {timeout:g}s: it may "
@@ -122,7 +128,7 @@ def exit_code(result: ControlResult) -> int:
 def run_control(args: argparse.Namespace, request: ControlRequest) -> int:
     """Send ``request``, print the answer, and return the exit code."""
     try:
-        result = send(socket_path(args), request)
+        result = send(socket_path(args), request, ANSWER_TIMEOUT)
     except ControlFailure as failure:
         print(failure, file=sys.stderr)
         return failure.code

@@ -278,12 +278,15 @@ class ControlServer:
     async def _answer(self, reader: asyncio.StreamReader, sock: Any) -> ControlResult | None:
         """The answer to one connection's request (None when there is nobody to answer)."""
         uid = peer_uid(sock)
+        # Read first, even from a peer to refuse: closing on a request not yet read
+        # would lose the refusal on the way (the client would see a reset, not why).
+        line = await self._read_line(reader)
         refusal = peer_refusal(uid, self._allowed)
         if refusal is not None:
-            logger.warning("control: refused a connection from uid {}", uid)
-            self._journal(None, uid, refusal)
+            asked = decode_request(line) if isinstance(line, bytes) else None
+            logger.warning("control: refused uid {}", uid)
+            self._journal(asked if isinstance(asked, ControlRequest) else None, uid, refusal)
             return refusal
-        line = await self._read_line(reader)
         if isinstance(line, ControlResult) or line is None:
             return line
         request = decode_request(line)
@@ -312,7 +315,7 @@ class ControlServer:
             return refused("failed", f"{request.command} failed inside the daemon: {exc}")
 
     def _journal(self, request: ControlRequest | None, uid: int, result: ControlResult) -> None:
-        """One OperatorCommand; ``connect`` for a peer refused before it could ask."""
+        """One OperatorCommand; ``connect`` for a refused peer whose request was unreadable."""
         target = "" if request is None else ("all" if request.all else request.target or "")
         self._emit(ev.OperatorCommand(
             at=self._clock(), command="connect" if request is None else request.command,

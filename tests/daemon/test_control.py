@@ -232,7 +232,7 @@ def test_only_the_daemons_own_user_and_root_are_allowed() -> None:
     assert "uid 65534 may not operate breakoutd" in refusal.message
 
 
-def test_a_peer_of_another_uid_is_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_a_peer_of_another_uid_is_refused_before_any_action(tmp_path: Path) -> None:
     """The kernel's SO_PEERCRED is what the server checks: here our own uid is not allowed."""
     async def body(server: ControlServer, actions: FakeActions, events: list[ev.Event]) -> None:
         answer = await ask(server.path, command="halt", flatten=True)
@@ -241,7 +241,8 @@ def test_a_peer_of_another_uid_is_refused_before_anything_runs(tmp_path: Path) -
         assert actions.calls == [] and not actions.halted
         [event] = events
         assert isinstance(event, ev.OperatorCommand)
-        assert (event.command, event.uid, event.ok, event.code) == ("connect", ME, False,
-                                                                    NOT_ALLOWED)
+        # Journalled with what it asked for, and who asked.
+        assert (event.command, event.flatten, event.uid, event.ok, event.code) == (
+            "halt", True, ME, False, NOT_ALLOWED)
 
     run(body, tmp_path / "control.sock", allowed_uids={ME + 4242})
