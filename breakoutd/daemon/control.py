@@ -240,7 +240,11 @@ class ControlServer:
                                                        limit=MAX_REQUEST)
 
     async def close(self) -> None:
-        """Stop answering, drop the clients still connected, remove the socket file."""
+        """Stop answering, drop the clients still connected, remove the socket file.
+
+        A command still running is cancelled with its client: close this when the
+        daemon is stopping, after which no command can be done anyway.
+        """
         if self._server is None:
             return
         self._server.close()

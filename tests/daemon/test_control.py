@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from breakoutd.core import events as ev
+from breakoutd.daemon.console import describe
 from breakoutd.daemon.control import (
     MAX_REQUEST,
     NOT_ALLOWED,
@@ -246,3 +247,12 @@ def test_a_peer_of_another_uid_is_refused_before_any_action(tmp_path: Path) -> N
             "halt", True, ME, False, NOT_ALLOWED)
 
     run(body, tmp_path / "control.sock", allowed_uids={ME + 4242})
+
+
+def test_the_console_and_tail_show_who_asked_what_and_the_answer() -> None:
+    done = ev.OperatorCommand(at=CLOCK_NS, command="halt", target="", flatten=True, uid=1001,
+                              ok=True, code="halted", message="halted: no new entries")
+    assert describe(done) == "operator (uid 1001): halt --flatten -> done: halted: no new entries"
+    no = ev.OperatorCommand(at=CLOCK_NS, command="flatten", target="TSLA", flatten=False, uid=0,
+                            ok=False, code="nothing_open", message="no open position for TSLA")
+    assert describe(no) == "operator (uid 0): flatten TSLA -> REFUSED: no open position for TSLA"
