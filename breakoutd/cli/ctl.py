@@ -5,7 +5,9 @@
 reload would change against the last applied configuration. PATH defaults to
 ``$BREAKOUTD_WATCHLISTS`` (several joined by ``os.pathsep``) or ``watchlists``;
 DIR defaults to ``$BREAKOUTD_VAR`` or ``var``. Exit 0 when fine, 1 on any
-problem, 2 on a usage error.
+problem, 2 on a usage error. ``status`` and ``tail`` are in
+:mod:`breakoutd.cli.ctl_status`; the controls (``halt``, ``resume``, ``pause``,
+``flatten``, ``cancel``, ``stop``) in :mod:`breakoutd.cli.ctl_control`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from breakoutd.cli.ctl_control import add_control_parsers
 from breakoutd.cli.ctl_status import add_status_parsers
 from breakoutd.config import (
     ConfigError,
@@ -117,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("paths", nargs="*", metavar="PATH", help=paths_help)
     plan.set_defaults(run=cmd_plan)
     add_status_parsers(commands)
+    add_control_parsers(commands)
     return parser
 
 

@@ -322,6 +322,16 @@ class FlattenSent(Event, frozen=True, kw_only=True):
     order_type: str
     limit: Decimal | None
     reason: str
+class OperatorCommand(Event, frozen=True, kw_only=True):
+    """The operator asked for something over the control socket, and what the daemon answered."""
+
+    command: str
+    target: str
+    flatten: bool
+    uid: int
+    ok: bool
+    code: str
+    message: str
 
 
 CORE_EVENTS: tuple[type[Event], ...] = (
@@ -353,4 +363,5 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     Paused,
     Resumed,
     FlattenSent,
+    OperatorCommand,
 )

@@ -77,6 +77,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
             f"{len(e.errors)} error(s), nothing changed" if e.result == "invalid" else
             f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}")),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
+    ev.OperatorCommand: lambda e: (f"operator (uid {e.uid}): {e.command}"
+                                   + (f" {e.target}" if e.target else "")
+                                   + (" --flatten" if e.flatten else "")
+                                   + f" -> {'done' if e.ok else 'REFUSED'}: {e.message}"),
 }
 
 

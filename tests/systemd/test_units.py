@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from breakoutd.cli.main import build_parser
+from breakoutd.daemon.control import control_socket_path
 from breakoutd.ibkr.settings import BrokerSettings
 from tests.systemd.debian import debian_tool
 
@@ -119,6 +120,12 @@ def test_exec_start_runs_the_daemon_on_its_own_directories(name: str, state: str
     assert args.command == "run" and args.log_json and not args.sim
     assert one(u, "StateDirectory") == state
     assert str(args.var) == "/var/lib/" + state.replace("%i", INSTANCE)
+    # systemd sets RUNTIME_DIRECTORY to /run/<RuntimeDirectory>: the control socket is there,
+    # private to the service's user.
+    assert one(u, "RuntimeDirectory") == state and one(u, "RuntimeDirectoryMode") == "0700"
+    runtime = "/run/" + state.replace("%i", INSTANCE)
+    assert (control_socket_path(args.var, {"RUNTIME_DIRECTORY": runtime})
+            == Path(runtime, "control.sock"))
     assert one(u, "ConfigurationDirectory") == config
     assert str(args.watchlists) == f"/etc/{config.replace('%i', INSTANCE)}/watchlists"
 
@@ -126,7 +133,7 @@ def test_exec_start_runs_the_daemon_on_its_own_directories(name: str, state: str
 def test_the_template_differs_only_in_names_and_directories() -> None:
     single, template = load("breakoutd.service"), load("breakoutd@.service")
     per_instance = {"Description", "EnvironmentFile", "StateDirectory",
-                    "ConfigurationDirectory", "ExecStart"}
+                    "ConfigurationDirectory", "RuntimeDirectory", "ExecStart"}
     for section in single:
         assert ([kv for kv in single[section] if kv[0] not in per_instance]
                 == [kv for kv in template[section] if kv[0] not in per_instance]), section
