@@ -24,7 +24,7 @@ from breakoutd.backtest.series import SymbolSeries
 from breakoutd.core.bars import NS
 from breakoutd.core.commission import CommissionSchedule
 from breakoutd.core.ledger import DayLedger
-from breakoutd.core.params import RiskLimits
+from breakoutd.core.params import OnHalt, RiskLimits
 
 _EXIT, _MARK, _TRIGGER = 0, 1, 2  # the order of things at one instant
 FEES = CommissionSchedule()
@@ -147,7 +147,7 @@ class _Run:
         trip = ledger.trip_due()
         ledger.halt(trip.reason if trip is not None else "daily_loss")
         self.out.halted_at = at
-        if str(getattr(ledger.limits, "on_halt", "hold")) != "flatten":
+        if ledger.limits.on_halt is not OnHalt.FLATTEN:
             return
         for wid, e in sorted(self.live.items()):
             self._flatten(e, at)

@@ -178,7 +178,7 @@ class DayLedger:
         if lim.max_daily_loss_usd is not None and self.pnl <= -_micros(lim.max_daily_loss_usd):
             return Trip("daily_loss", f"the day's P&L {format_price(self.pnl)} reached "
                                       f"-{lim.max_daily_loss_usd}")
-        streak = getattr(lim, "max_consecutive_losses", None)
+        streak = lim.max_consecutive_losses
         if streak is not None and self.consecutive_losses >= streak:
             return Trip("consecutive_losses", f"{self.consecutive_losses} losing trades in a row")
         return None

@@ -9,6 +9,7 @@ arming, so a watcher that fired before a restart is never armed again.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
 from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.background import short_gil_switches
+from breakoutd.daemon.control import ControlServer, control_socket_path
 from breakoutd.daemon.controls import Controls
 from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.journal import Journal, read_journal
@@ -98,6 +100,7 @@ class Daemon:
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
         self._holding: asyncio.Task[None] | None = None
+        self.control: ControlServer | None = None
         self.notifier = notifier or SystemdNotifier(env={})  # silent unless given one
         self.status = StatusBoard(status_path(var), clock=clock, last_price=self._last_price,
                                   disk=self.disk)
@@ -236,6 +239,7 @@ class Daemon:
             self.config = load_watchlists(self.watchlist_paths)
             self._show_config("initial")
             self.today.set_limits(self.config.risk)
+            await self._open_controls()
             await self.supervisor.start()
             if isinstance(self.clock, BrokerClock):
                 await sync_clock(self.ib, self.clock)
@@ -274,6 +278,18 @@ class Daemon:
             logger.remove(sink)
             self._freezer.stop()
         return 2 if self.refused else 0
+
+    async def _open_controls(self) -> None:
+        """The operator's control socket, before the broker is touched (one daemon per var)."""
+        server = ControlServer(control_socket_path(self.var, os.environ), self.controls,
+                               self.emit, self.clock)
+        try:
+            await server.start()
+        except OSError as exc:  # trading goes on; the operator still has signals
+            logger.error("the control socket {} cannot be opened ({}); breakoutctl halt, "
+                         "pause and flatten will not reach this daemon", server.path, exc)
+            return
+        self.control = server
 
     def _refuse(self, reason: str, stop: asyncio.Event) -> None:
         """Stop trading for good: a person must look (e.g. a live account appeared)."""
@@ -546,6 +562,8 @@ class Daemon:
         self._phase = "stopping"
         if self._holding is not None:
             self._holding.cancel()
+        if self.control is not None:
+            await self.control.close()
         self.scheduler.shutdown()
         for task in self._tasks:
             task.cancel()

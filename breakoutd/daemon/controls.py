@@ -5,8 +5,9 @@ limit is reached, trading halts: no new entry (the runner's check rejects
 ``risk_halted``), unfilled entries are cancelled, open positions keep their
 exits, or are sold when ``on_halt: flatten``. The operator's ``halt``,
 ``resume``, ``pause``, ``flatten``, ``cancel`` and ``stop`` act through the
-same code and answer with an :class:`ActionResult`; what cannot be done is
-refused with the reason. Every action is an event (``Halted``, ``Paused``,
+same code; what cannot be done is
+refused with the reason (:class:`breakoutd.daemon.control.ControlResult`, the
+answer the control socket sends back). Every action is an event (``Halted``, ``Paused``,
 ``Resumed``, ``FlattenSent``, ``Stopped``, the orders' own), so the journal
 holds it and a restart replays the halt.
 
@@ -17,15 +18,16 @@ else a SELL LMT at the bid minus 0.05 on the tick, with outside_rth.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from breakoutd.calendar import day_sessions
 from breakoutd.core import events as ev
 from breakoutd.core.ledger import EntryBook, Trip
-from breakoutd.core.params import Session
+from breakoutd.core.params import OnHalt, Session
 from breakoutd.core.prices import MICROS_PER_CENT, round_to_tick, to_decimal
+from breakoutd.daemon.control import ControlResult, refused
 from breakoutd.daemon.state import FiredEntry
 from breakoutd.errors import OrderRejected
 
@@ -35,20 +37,11 @@ if TYPE_CHECKING:
 FLATTEN_OFFSET = 5 * MICROS_PER_CENT  # outside regular hours: the bid minus 0.05
 
 
-class ActionResult(NamedTuple):
-    """What an action did: ``ok``, a stable ``code`` and a sentence for the operator."""
-
-    ok: bool
-    code: str
-    message: str
+def _done(message: str) -> ControlResult:
+    return ControlResult(ok=True, code="done", message=message)
 
 
-def _done(message: str) -> ActionResult:
-    return ActionResult(True, "done", message)
-
-
-def _refused(code: str, message: str) -> ActionResult:
-    return ActionResult(False, code, message)
+_refused = refused
 
 
 class Controls:
@@ -56,7 +49,7 @@ class Controls:
 
     def __init__(self, daemon: Daemon) -> None:
         self._d = daemon
-        self._tripping: asyncio.Task[ActionResult] | None = None
+        self._tripping: asyncio.Task[ControlResult] | None = None
         self._lock = asyncio.Lock()  # one action at a time: no two flattens of one position
 
     # --- the kill switch -------------------------------------------------------------------
@@ -69,13 +62,13 @@ class Controls:
         if trip is not None:
             self._tripping = asyncio.get_running_loop().create_task(self._trip(trip))
 
-    async def _trip(self, trip: Trip) -> ActionResult:
-        flatten = str(getattr(self._d.today.ledger.limits, "on_halt", "hold")) == "flatten"
+    async def _trip(self, trip: Trip) -> ControlResult:
+        flatten = self._d.today.ledger.limits.on_halt is OnHalt.FLATTEN
         logger.warning("kill switch: {}; trading halts{}", trip.detail,
                        ", open positions are sold" if flatten else "")
         return await self._halt(trip.reason, trip.detail, "risk", flatten)
 
-    async def _halt(self, reason: str, detail: str, by: str, flatten: bool) -> ActionResult:
+    async def _halt(self, reason: str, detail: str, by: str, flatten: bool) -> ControlResult:
         async with self._lock:
             d = self._d
             if d.today.ledger.halted is None:
@@ -150,13 +143,13 @@ class Controls:
 
     # --- the operator ------------------------------------------------------------------------
 
-    async def halt(self, flatten: bool, uid: int) -> ActionResult:
+    async def halt(self, flatten: bool, uid: int) -> ControlResult:
         """``breakoutctl halt [--flatten]``."""
         if self._d.today.ledger.halted is not None and not flatten:
             return _refused("already", f"trading is already halted ({self._d.today.ledger.halted})")
         return await self._halt("operator", "the operator halted trading", f"uid {uid}", flatten)
 
-    async def resume(self, uid: int) -> ActionResult:
+    async def resume(self, uid: int) -> ControlResult:
         """``breakoutctl resume``: after a halt or a pause."""
         d = self._d
         ledger = d.today.ledger
@@ -168,7 +161,7 @@ class Controls:
         d.refresh_state()
         return _done(f"trading resumed (was {was})")
 
-    async def pause(self, uid: int) -> ActionResult:
+    async def pause(self, uid: int) -> ControlResult:
         """``breakoutctl pause``: no new entries; working orders and positions stay."""
         d = self._d
         if d.today.ledger.paused:
@@ -177,10 +170,11 @@ class Controls:
         d.refresh_state()
         return _done("paused: no new entries until `breakoutctl resume`")
 
-    async def flatten(self, target: str | None, everything: bool, uid: int) -> ActionResult:
+    async def flatten(self, target: str | None, all: bool, uid: int) -> ControlResult:  # noqa: A002
         """``breakoutctl flatten (WATCHER | SYMBOL | --all)``."""
         async with self._lock:
             books = self._d.today.ledger.open_books()
+            everything = all
             if not everything:
                 books = [b for b in books if target in (b.watcher_id, b.symbol)]
             if not books:
@@ -194,7 +188,7 @@ class Controls:
             shares = sum(b.open_qty for b in books)
             return _done(f"selling {shares} share(s) of {len(books)} position(s)")
 
-    async def cancel(self, watcher_id: str, uid: int) -> ActionResult:
+    async def cancel(self, watcher_id: str, uid: int) -> ControlResult:
         """``breakoutctl cancel WATCHER``: cancel an entry that has not filled."""
         d = self._d
         fired = d.store.state.fired.get(watcher_id)
@@ -213,7 +207,7 @@ class Controls:
             return _refused("failed", f"{watcher_id}'s entry is {status} after the cancel")
         return _done(f"{watcher_id}'s entry is cancelled")
 
-    async def stop(self, watcher_id: str, uid: int) -> ActionResult:
+    async def stop(self, watcher_id: str, uid: int) -> ControlResult:
         """``breakoutctl stop WATCHER``: disarm for today (outcome stopped)."""
         d = self._d
         if d.store.has_fired(watcher_id):
