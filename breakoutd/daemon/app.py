@@ -159,9 +159,8 @@ class Daemon:
             self.config = load_watchlists(self.watchlist_paths)
             self._show_config("initial")
             self.risk = RiskLedger(self.config.risk)
-            await self.supervisor.start()
-            if isinstance(self.clock, BrokerClock):
-                await sync_clock(self.ib, self.clock)
+            if not await self._connect(stop):
+                return 0  # stopped before the gateway answered: nothing was armed
             self._open_day()
             assert self.journal is not None
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
@@ -195,6 +194,29 @@ class Daemon:
             logger.remove(sink)
             self._freezer.stop()
         return 2 if self.halted else 0
+
+    async def _connect(self, stop: asyncio.Event) -> bool:
+        """Connect and align the clock; False when ``stop`` came first (a signal while
+        the gateway is down must not wait out the reconnect backoff)."""
+        connecting = asyncio.ensure_future(self._connect_and_sync())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                await asyncio.wait({connecting})
+        if connecting.cancelled():
+            logger.info("stopped while connecting to the gateway")
+            return False
+        connecting.result()  # OperationalError: an account that must not be traded
+        return True
+
+    async def _connect_and_sync(self) -> None:
+        await self.supervisor.start()
+        if isinstance(self.clock, BrokerClock):
+            await sync_clock(self.ib, self.clock)
 
     def _halt(self, reason: str, stop: asyncio.Event) -> None:
         """Stop trading for good: a person must look (e.g. a live account appeared)."""
