@@ -9,7 +9,13 @@ file for the decisions the contract leaves open.
 
 from breakoutd.config.errors import ConfigError, Problem
 from breakoutd.config.loader import load_watchlist_text, load_watchlists, watchlist_files
-from breakoutd.config.plan import ReloadPlan, describe_watcher, field_changes, plan_reload
+from breakoutd.config.plan import (
+    ReloadPlan,
+    describe_watcher,
+    field_changes,
+    in_force,
+    plan_reload,
+)
 from breakoutd.config.snapshot import read_snapshot, snapshot_path, write_snapshot
 from breakoutd.config.watchlist import Watchlist
 
@@ -20,6 +26,7 @@ __all__ = [
     "Watchlist",
     "describe_watcher",
     "field_changes",
+    "in_force",
     "load_watchlist_text",
     "load_watchlists",
     "plan_reload",
