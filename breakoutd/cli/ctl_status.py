@@ -127,6 +127,7 @@ def _head_lines(s: dict[str, Any], now: float) -> list[str]:
     lines.append(f"config     {c.get('result', '?')}  {len(files)} file{'s' * (len(files) != 1)}  "
                  f"hash {(c.get('hash') or '-')[:12]}  reloaded {_when(c.get('reloaded_at'))}")
     lines += [f"           {err}" for err in c.get("errors", [])]
+    lines += [f"           not applied: {f}" for f in c.get("failed", [])]
     return lines
 
 

@@ -14,6 +14,7 @@ from breakoutd.config.plan import (
     describe_risk,
     describe_watcher,
     field_changes,
+    in_force,
     plan_reload,
     risk_changes,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "describe_risk",
     "describe_watcher",
     "field_changes",
+    "in_force",
     "load_watchlist_text",
     "load_watchlists",
     "plan_reload",

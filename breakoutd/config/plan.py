@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from breakoutd.config.codec import risk_to_json, spec_to_json
-from breakoutd.config.watchlist import Watchlist
+from breakoutd.config.watchlist import Watchlist, make_watchlist
 from breakoutd.core.params import RiskLimits, WatcherSpec
 
 
@@ -38,6 +39,21 @@ def plan_reload(old: Watchlist | None, new: Watchlist) -> ReloadPlan:
     changed = tuple((before[i], after[i]) for i in kept if before[i] != after[i])
     unchanged = tuple(i for i in kept if before[i] == after[i])
     return ReloadPlan(added, removed, changed, unchanged)
+
+
+def in_force(old: Watchlist | None, new: Watchlist, failed: Collection[str]) -> Watchlist:
+    """What applies when the watchers ``failed`` (ids) could not be applied.
+
+    A failed change or removal keeps the old watcher, a failed add is left
+    out: the next reload plans them again. Presets and risk are the new ones.
+    """
+    if not failed:
+        return new
+    before = {w.id: w for w in old.watchers} if old is not None else {}
+    kept = [before.get(w.id) if w.id in failed else w for w in new.watchers]
+    kept += [w for i, w in before.items() if i in failed and new.watcher(i) is None]
+    watchers = [w for w in kept if w is not None]
+    return make_watchlist(watchers, new.presets, new.risk, new.files)
 
 
 def _flat(spec: WatcherSpec) -> dict[str, object]:

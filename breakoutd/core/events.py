@@ -263,7 +263,9 @@ class BarStreamHealth(Event, frozen=True, kw_only=True):
 
 
 class ConfigReloaded(Event, frozen=True, kw_only=True):
-    """The watchlists were read again (``result``: applied | unchanged | invalid)."""
+    """The watchlists were read again (``result``: applied | partial | unchanged | invalid).
+
+    ``failed``: the watchers that could not be applied, ``"id: file:line: reason"``."""
 
     result: str
     trigger: str
@@ -272,6 +274,7 @@ class ConfigReloaded(Event, frozen=True, kw_only=True):
     removed: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
 
 
 class DaemonState(Event, frozen=True, kw_only=True):

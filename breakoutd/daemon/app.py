@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from breakoutd.config import (
     ConfigError,
     ReloadPlan,
     Watchlist,
+    in_force,
     load_watchlists,
     plan_reload,
     snapshot_path,
@@ -40,14 +41,14 @@ from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.journal import Journal, read_journal
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
-from breakoutd.daemon.reload import watch_watchlists
+from breakoutd.daemon.reload import watch_forever
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
 from breakoutd.daemon.trading_day import TradingDay
-from breakoutd.errors import OrderRejected
+from breakoutd.errors import OrderRejected, TemporaryError
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.market import Instrument, MarketData
@@ -62,6 +63,7 @@ GATEWAY_EVENTS = (ev.GatewayMessage,)
 HOLDING_EVENTS = (ev.OrderIntent, ev.OrderFilled, ev.OrderStatusChanged)
 # Events after which the kill switch looks at the day's P&L and losing streak.
 MONEY_EVENTS = (ev.OrderFilled, ev.CommissionReported)
+INSTRUMENT_TIMEOUT = 20.0  # seconds for the gateway to qualify a symbol (a reload must end)
 _NEVER = 2**63
 
 
@@ -240,9 +242,8 @@ class Daemon:
             self._show_config("initial")
             self.today.set_limits(self.config.risk)
             await self._open_controls()
-            await self.supervisor.start()
-            if isinstance(self.clock, BrokerClock):
-                await sync_clock(self.ib, self.clock)
+            if not await self._connect(stop):
+                return 0  # stopped before the gateway answered: nothing was armed
             self._open_day()
             assert self.journal is not None
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
@@ -252,7 +253,7 @@ class Daemon:
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
-            await self._plan_arming(self.config.watchers)
+            self._report_start(await self._plan_arming(self.config.watchers))
             self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
             self._start_watching(stop)
@@ -290,6 +291,29 @@ class Daemon:
                          "pause and flatten will not reach this daemon", server.path, exc)
             return
         self.control = server
+
+    async def _connect(self, stop: asyncio.Event) -> bool:
+        """Connect and align the clock; False when ``stop`` came first (a signal while
+        the gateway is down must not wait out the reconnect backoff)."""
+        connecting = asyncio.ensure_future(self._connect_and_sync())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                await asyncio.wait({connecting})
+        if connecting.cancelled():
+            logger.info("stopped while connecting to the gateway")
+            return False
+        connecting.result()  # OperationalError: an account that must not be traded
+        return True
+
+    async def _connect_and_sync(self) -> None:
+        await self.supervisor.start()
+        if isinstance(self.clock, BrokerClock):
+            await sync_clock(self.ib, self.clock)
 
     def _refuse(self, reason: str, stop: asyncio.Event) -> None:
         """Stop trading for good: a person must look (e.g. a live account appeared)."""
@@ -334,16 +358,37 @@ class Daemon:
                     side=f.side, qty=f.qty, price=to_decimal(f.price),
                     cum_qty=cum if f.role == "entry" else f.qty, commission=f.commission))
 
-    async def _plan_arming(self, specs: Sequence[WatcherSpec]) -> None:
+    async def _plan_arming(self, specs: Sequence[WatcherSpec]) -> dict[str, str]:
+        """Plan every watcher; those that cannot be (id -> ``id: file:line: reason``)."""
+        failed: dict[str, str] = {}
         for spec in specs:
-            await self._plan_one(spec)
+            await self._per_watcher(failed, spec, self._plan_one(spec))
         self._arm_due()
+        return failed
+
+    async def _per_watcher(self, failed: dict[str, str], spec: WatcherSpec,
+                           step: Awaitable[object]) -> None:
+        """Run one watcher's step; a failure is its own, recorded in ``failed``."""
+        try:
+            await step
+        except Exception as exc:
+            where = f"{spec.source.file}:{spec.source.line}" if spec.source else "?"
+            failed[spec.id] = f"{spec.id}: {where}: {str(exc) or type(exc).__name__}"
+            logger.error("watcher not applied, the others are: {}", failed[spec.id])
+
+    def _report_start(self, failed: dict[str, str]) -> None:
+        """Watchers start-up could not arm are left out of the configuration in force."""
+        if not failed or self.config is None:
+            return
+        self.config = in_force(None, self.config, failed)
+        self.emit(ev.ConfigReloaded(at=self.clock(), result="partial", trigger="start-up",
+                                    digest=self.config.digest, failed=tuple(failed.values())))
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
         if not spec.enabled or self.store.has_fired(spec.id):
             return
-        inst = await self._instrument(spec.symbol)
+        inst = await self._instrument(spec.symbol)  # raises for a symbol the gateway lacks
         sessions = inst.sessions.get(self.day) or day_sessions(self.day)
         if sessions is None:
             return
@@ -363,11 +408,20 @@ class Daemon:
         dirs = sorted({p if p.is_dir() else p.parent for p in self.watchlist_paths})
         loop = asyncio.get_running_loop()
         for d in dirs:
-            self._tasks.append(loop.create_task(watch_watchlists(d, self.reload, stop)))
+            # The watch outlives any failure of its own or of a reload (watch_forever).
+            self._tasks.append(loop.create_task(watch_forever(d, self._reload_logged, stop)))
 
     def request_reload(self, trigger: str) -> None:
         """Reload soon (from a signal handler: SIGHUP)."""
-        self._tasks.append(asyncio.get_running_loop().create_task(self.reload(trigger)))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._reload_logged(trigger)))
+
+    async def _reload_logged(self, trigger: str) -> None:
+        # self.reload is looked up per call: a failure of one reload is journalled
+        # (ops.jsonl), and the next save or SIGHUP reloads again.
+        try:
+            await self.reload(trigger)
+        except Exception as exc:
+            logger.opt(exception=exc).error("the reload ({}) failed: {}", trigger, exc)
 
     def _show_config(self, result: str, errors: Sequence[str] = ()) -> None:
         assert self.config is not None
@@ -409,33 +463,37 @@ class Daemon:
                 self.emit(event)
                 return event
             plan = plan_reload(self.config, new)
-            self.config = new
             self.today.set_limits(new.risk)
-            if not plan.is_empty():
-                await self._apply(plan)
+            failed = await self._apply(plan) if not plan.is_empty() else {}
+            # What applies is in force (and in the snapshot): a failed watcher is planned again.
+            self.config = in_force(self.config, new, failed)
             self._show_watchers()
-            write_snapshot(snapshot_path(self.var), new)
-            event = ev.ConfigReloaded(
-                at=self.clock(), result="unchanged" if plan.is_empty() else "applied",
-                trigger=trigger, digest=new.digest,
-                added=tuple(w.id for w in plan.added), removed=tuple(w.id for w in plan.removed),
-                changed=tuple(new_w.id for _, new_w in plan.changed))
+            write_snapshot(snapshot_path(self.var), self.config)
+            event = _reloaded_event(self.clock(), trigger, self.config.digest, plan, failed)
             self.emit(event)
             return event
 
-    async def _apply(self, plan: ReloadPlan) -> None:
+    async def _apply(self, plan: ReloadPlan) -> dict[str, str]:
+        """Apply a plan watcher by watcher; those that failed (id -> why) are returned."""
+        failed: dict[str, str] = {}
         for spec in plan.removed:
-            await self._disarm(spec.id, "removed")
+            await self._per_watcher(failed, spec, self._disarm(spec.id, "removed"))
         for old, new in plan.changed:
-            fired = self.store.state.fired.get(new.id)
-            if fired is None:  # not fired: re-arm with the new values
-                await self._disarm(old.id, "disabled" if not new.enabled else "changed")
-                await self._plan_one(new)
-            elif fired.outcome == "entered" and (old.tp, old.sl) != (new.tp, new.sl) and self.router:
-                await self.router.modify_exits(fired.order_ref, new.tp or None, new.sl)
+            await self._per_watcher(failed, new, self._change(old, new))
         for spec in plan.added:
-            await self._plan_one(spec)
+            await self._per_watcher(failed, spec, self._plan_one(spec))
         self._arm_due()
+        return failed
+
+    async def _change(self, old: WatcherSpec, new: WatcherSpec) -> None:
+        fired = self.store.state.fired.get(new.id)
+        if fired is None:  # not fired: re-arm with the new values
+            if new.enabled:  # an unknown symbol fails here, with the old one still armed
+                await self._instrument(new.symbol)
+            await self._disarm(old.id, "disabled" if not new.enabled else "changed")
+            await self._plan_one(new)
+        elif fired.outcome == "entered" and (old.tp, old.sl) != (new.tp, new.sl) and self.router:
+            await self.router.modify_exits(fired.order_ref, new.tp or None, new.sl)
 
     async def _disarm(self, watcher_id: str, reason: str) -> None:
         """Stop a watcher that has not fired; cancel an unfilled entry it sent."""
@@ -462,7 +520,12 @@ class Daemon:
 
     async def _instrument(self, symbol: str) -> Instrument:
         if symbol not in self.instruments:
-            self.instruments[symbol] = await self.market.instrument(symbol)
+            try:
+                inst = await asyncio.wait_for(self.market.instrument(symbol), INSTRUMENT_TIMEOUT)
+            except TimeoutError:
+                raise TemporaryError(f"the gateway did not describe {symbol} within "
+                                     f"{INSTRUMENT_TIMEOUT:g} s") from None
+            self.instruments[symbol] = inst  # only a success is kept: a failure is retried
         return self.instruments[symbol]
 
     async def _arm_due_job(self) -> None:
@@ -597,6 +660,18 @@ class Daemon:
             for entry in self.router.entries():
                 if entry.filled == 0 and entry.status == "working":
                     await self.router.cancel_entry(entry.order_ref)
+
+
+def _reloaded_event(at: int, trigger: str, digest: str, plan: ReloadPlan,
+                    failed: dict[str, str]) -> ev.ConfigReloaded:
+    """The reload's event: what applied, and what did not."""
+    result = "unchanged" if plan.is_empty() else "partial" if failed else "applied"
+    return ev.ConfigReloaded(
+        at=at, result=result, trigger=trigger, digest=digest,
+        added=tuple(w.id for w in plan.added if w.id not in failed),
+        removed=tuple(w.id for w in plan.removed if w.id not in failed),
+        changed=tuple(new.id for _, new in plan.changed if new.id not in failed),
+        failed=tuple(failed.values()))
 
 
 class _TodaysDisk:

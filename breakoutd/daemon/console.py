@@ -75,7 +75,8 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.ConfigReloaded: lambda e: (
         f"watchlists {e.result} ({e.trigger}): " + (
             f"{len(e.errors)} error(s), nothing changed" if e.result == "invalid" else
-            f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}")),
+            f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}"
+            + (f", {len(e.failed)} not applied" if e.failed else ""))),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
     ev.OperatorCommand: lambda e: (f"operator (uid {e.uid}): {e.command}"
                                    + (f" {e.target}" if e.target else "")

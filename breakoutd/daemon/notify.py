@@ -190,4 +190,4 @@ def _reload_status(event: ev.ConfigReloaded) -> str:
     if event.result == "invalid":
         return f"reload refused, nothing changed: {len(event.errors)} problem(s) in the watchlists"
     return (f"reloaded ({event.result}): +{len(event.added)} -{len(event.removed)} "
-            f"~{len(event.changed)}")
+            f"~{len(event.changed)}" + (f", {len(event.failed)} not applied" if event.failed else ""))

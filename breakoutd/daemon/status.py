@@ -216,7 +216,7 @@ class StatusBoard:
             "config": {
                 "files": list(m.config.files), "hash": m.config.digest,
                 "reloaded_at": ns_iso(m.config.reloaded_at), "result": m.config.result,
-                "errors": list(m.config.errors),
+                "errors": list(m.config.errors), "failed": list(m.config.failed),
             },
             "watchers": watchers,
             "orders": orders,

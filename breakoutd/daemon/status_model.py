@@ -122,6 +122,7 @@ class ConfigView:
     reloaded_at: int | None = None
     result: str = "initial"
     errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # watchers not applied: old kept
 
 
 class StatusModel:
@@ -339,6 +340,8 @@ class StatusModel:
         cfg = self.config
         cfg.reloaded_at, cfg.result, cfg.errors = e.at, e.result, list(e.errors)
         cfg.digest = e.digest or cfg.digest
+        if e.result != "invalid":  # an invalid reload changed nothing: the failures stand
+            cfg.failed = list(e.failed)
 
     def _daemon_state(self, e: ev.DaemonState) -> None:
         self.daemon_state, self.detail = e.state, e.detail

@@ -103,7 +103,8 @@ class MarketData:
             return known
         details = await self._ib.reqContractDetailsAsync(Stock(symbol, "SMART", "USD"))
         if not details:
-            raise TemporaryError(f"the gateway knows no US stock {symbol}")
+            raise TemporaryError(f"the gateway does not know the symbol {symbol} "
+                                 "(no US stock of that name on SMART in USD)")
         d = details[0]
         sessions = parse_sessions(d.tradingHours, d.liquidHours, d.timeZoneId)
         inst = Instrument(symbol, d.contract, sessions, d.minTick)  # type: ignore[arg-type]

@@ -58,6 +58,22 @@ def test_a_running_daemon_exits_0_and_its_table_shows_every_watcher(
     assert "NOT RUNNING" not in out and "STALE" not in out
 
 
+def test_watchers_a_reload_could_not_apply_are_listed_until_one_applies_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    why = "ZZZZ@5: watchlists/today.yaml:9: the gateway does not know the symbol ZZZZ"
+    partial = ev.ConfigReloaded(at=NOW_NS, result="partial", trigger="SIGHUP", digest="d",
+                                failed=(why,))
+    invalid = ev.ConfigReloaded(at=NOW_NS, result="invalid", trigger="SIGHUP", digest="",
+                                errors=("watchlists/today.yaml:3: level: not a price",))
+    write_status(tmp_path, partial, invalid)  # an invalid reload changed nothing: still failed
+    assert status(tmp_path) == 0
+    assert f"not applied: {why}" in capsys.readouterr().out
+    write_status(tmp_path, partial, ev.ConfigReloaded(at=NOW_NS, result="applied",
+                                                      trigger="SIGHUP", digest="e"))
+    assert status(tmp_path) == 0
+    assert "not applied" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("events", "shown"), [
     ((ev.ConnectionLost(at=NOW_NS, reason="socket closed"),), "DEGRADED"),
     ((ev.DaemonState(at=NOW_NS, state="halted", detail="live account"),), "HALTED (live account)"),

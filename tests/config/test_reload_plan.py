@@ -12,6 +12,7 @@ from breakoutd.cli.ctl import main
 from breakoutd.config import (
     ConfigError,
     field_changes,
+    in_force,
     load_watchlist_text,
     load_watchlists,
     plan_reload,
@@ -45,6 +46,27 @@ def test_first_load_adds_everything() -> None:
     assert _ids(plan.added) == ["AAA@10.00", "BBB@4.50", "CCC@0.85"]
     assert (plan.removed, plan.changed, plan.unchanged) == ((), (), ())
     assert not plan.is_empty()
+
+
+def test_what_failed_to_apply_keeps_the_old_watcher_or_stays_out() -> None:
+    old = load_watchlist_text(BASE)
+    new = load_watchlist_text(
+        BASE.replace("sl: 9.80", "sl: 9.75").replace("qty: 300", "qty: 301")
+        .replace("  - {symbol: CCC, level: 0.85, qty: 2000}\n", "")
+        + "  - {symbol: DDD, level: 20, qty: 5}\n  - {symbol: EEE, level: 3, qty: 5}\n"
+    )
+    # AAA's change, CCC's removal and DDD's add failed; BBB's change and EEE's add applied.
+    applied = in_force(old, new, {"AAA@10.00", "CCC@0.85", "DDD@20.00"})
+    by_id = {w.id: w for w in applied.watchers}
+    assert sorted(by_id) == ["AAA@10.00", "BBB@4.50", "CCC@0.85", "EEE@3.00"]
+    assert by_id["AAA@10.00"].sl == old.watcher("AAA@10.00").sl  # type: ignore[union-attr]
+    assert by_id["BBB@4.50"].qty == 301
+    assert applied.digest != new.digest and applied.digest != old.digest
+    # The next reload of the same files plans the failed ones again, and only them.
+    again = plan_reload(applied, new)
+    assert (_ids(again.added), _ids(again.removed)) == (["DDD@20.00"], ["CCC@0.85"])
+    assert [b.id for _, b in again.changed] == ["AAA@10.00"]
+    assert in_force(old, new, set()) is new
 
 
 def test_add_remove_change_and_unchanged_by_id() -> None:

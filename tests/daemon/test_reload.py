@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 from pathlib import Path
 
+import pytest
+
+import breakoutd.daemon.reload as reload_mod
+from breakoutd.config import read_snapshot, snapshot_path
 from breakoutd.core import events as ev
 from breakoutd.daemon.journal import read_journal
+from breakoutd.daemon.status import status_path
 from breakoutd.sim import Row
 from tests.daemon.daemonkit import DAY, Run, running_daemon
 from tests.daemon.test_daemon_sim import ramp
@@ -200,3 +207,155 @@ def test_stopping_cancels_an_unfilled_entry_and_leaves_the_filled_one_s_exits(
     assert journal[-1]["event"] == "DaemonState" and journal[-1]["state"] == "stopped"
     assert any(j["event"] == "OrderStatusChanged" and j["order_ref"] == second
                and j["status"] == "Cancelled" for j in journal)
+
+
+ADD_UNKNOWN = ADD_CCC + "  - symbol: ZZZZ\n    level: 5.00\n    qty: 10\n"  # ZZZZ: line 11
+
+
+def ops_errors(var: Path) -> list[str]:
+    ops = read_journal(var / "journal" / DAY.isoformat() / "ops.jsonl")
+    return [o["message"] for o in ops if o["level"] == "ERROR"]
+
+
+def final_config(var: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads(status_path(var).read_text())["config"]  # type: ignore[no-any-return]
+
+
+def test_an_unknown_symbol_is_reported_where_it_is_and_the_rest_applies(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_daemon(market(), BASE, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            save_by_rename(wl, ADD_UNKNOWN.replace("qty: 10\n", "qty: 20\n", 1))
+            rel = await reloaded(r, 1)
+            assert (rel.result, rel.added, rel.changed) == ("partial", ("CCC@30.00",),
+                                                           ("AAA@10.00",))
+            [failed] = rel.failed
+            assert failed.startswith(f"ZZZZ@5.00: {wl}:11: "), failed
+            assert "does not know the symbol ZZZZ" in failed
+            assert "CCC@30.00" in r.daemon.runners and "ZZZZ@5.00" not in r.daemon.runners
+            assert r.daemon.runners["AAA@10.00"].spec.qty == 20
+            # What is in force leaves ZZZZ out, so `breakoutctl plan` shows it still to add.
+            assert r.daemon.config is not None and r.daemon.config.watcher("ZZZZ@5.00") is None
+            snap = read_snapshot(snapshot_path(tmp_path))
+            assert snap is not None and snap.digest == r.daemon.config.digest == rel.digest
+            assert snap.watcher("ZZZZ@5.00") is None and snap.watcher("CCC@30.00") is not None
+            assert r.daemon.status.model.config.failed == [failed]
+
+            save_by_rename(wl, ADD_CCC.replace("level: 20.00", "level: 20.50"))  # ZZZZ gone
+            rel = await reloaded(r, 2)
+            assert (rel.result, rel.failed) == ("applied", ())
+            assert (rel.added, rel.removed, rel.changed) == (
+                ("BBB@20.50",), ("BBB@20.00",), ("AAA@10.00",))
+            assert "BBB@20.50" in r.daemon.runners and r.daemon.runners["AAA@10.00"].spec.qty == 10
+            assert await r.finish() == 0
+        assert any("ZZZZ@5.00" in m and "does not know the symbol" in m
+                   for m in ops_errors(tmp_path))
+        assert final_config(tmp_path)["failed"] == []
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_start_up_arms_every_watcher_but_the_one_with_an_unknown_symbol(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_daemon(market(), ADD_UNKNOWN, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            assert sorted(r.daemon.runners) == ["AAA@10.00", "BBB@20.00", "CCC@30.00"]
+            [rel] = r.events.of(ev.ConfigReloaded)
+            assert (rel.trigger, rel.result) == ("start-up", "partial")
+            [failed] = rel.failed
+            assert failed.startswith(f"ZZZZ@5.00: {wl}:11: ")
+            assert "does not know the symbol ZZZZ" in failed
+            assert r.daemon.config is not None and r.daemon.config.watcher("ZZZZ@5.00") is None
+            assert await r.finish() == 0
+        config = final_config(tmp_path)
+        assert config["result"] == "partial" and config["failed"] == [failed]
+        assert any("ZZZZ@5.00" in m for m in ops_errors(tmp_path))
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_rung_count_change_after_entry_is_refused_and_the_next_save_applies(
+        tmp_path: Path) -> None:
+    two, rows = one_fills_one_rests(", tp: 11.00, sl: 9.50")
+    first = "AAA@10.00"
+
+    async def body() -> None:
+        async with running_daemon(rows, two, tmp_path) as r:
+            e = r.events
+            wl = tmp_path / "watchlists" / "test.yaml"
+            await r.step(80, until=lambda: any(f.role == "entry" for f in e.of(ev.OrderFilled)))
+            third = "  - {id: third, symbol: AAA, level: 12.00, qty: 10, fast: false}\n"
+            laddered = two.replace("qty: 100, fast: false, tp: 11.00",
+                                   "qty: 100, fast: false, tp: [11.00, 11.50]", 1)
+            assert laddered != two
+            save_by_rename(wl, laddered + third)
+            rel = await reloaded(r, 1)
+            assert (rel.result, rel.added, rel.changed) == ("partial", ("third",), ())
+            [failed] = rel.failed
+            assert failed.startswith(f"{first}: {wl}:2: ") and "take-profit" in failed, failed
+            assert "third" in r.daemon.runners
+            assert r.daemon.config is not None
+            assert len(r.daemon.config.watcher(first).tp) == 1  # type: ignore[union-attr]
+            assert not e.of(ev.OrderModified)
+
+            save_by_rename(wl, two.replace("tp: 11.00", "tp: 11.20", 1) + third)
+            rel = await reloaded(r, 2)
+            assert (rel.result, rel.changed, rel.failed) == ("applied", (first,), ())
+            [moved] = [m for m in e.of(ev.OrderModified) if m.role == "take_profit"]
+            assert moved.order_ref.endswith(first) and str(moved.limit) == "11.20"
+            assert await r.finish() == 0
+        assert any(first in m and "take-profit" in m for m in ops_errors(tmp_path))
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_failing_reload_does_not_stop_later_saves(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_daemon(market(), BASE, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            real, failed_once = r.daemon.reload, asyncio.Event()
+
+            async def reload_failing_once(trigger: str) -> ev.ConfigReloaded:
+                if not failed_once.is_set():
+                    failed_once.set()
+                    raise RuntimeError("injected reload failure")
+                return await real(trigger)
+            r.daemon.reload = reload_failing_once  # type: ignore[method-assign]
+            save_by_rename(wl, BASE + "# first save\n")
+            await asyncio.wait_for(failed_once.wait(), 10)
+            save_by_rename(wl, ADD_CCC)
+            rel = await reloaded(r, 1)
+            assert (rel.result, rel.added) == ("applied", ("CCC@30.00",))
+            assert await r.finish() == 0
+        assert any("injected reload failure" in m for m in ops_errors(tmp_path))
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_failing_watch_is_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, calls = reload_mod.watch_watchlists, []
+
+    async def failing_first(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        calls.append(args[0])
+        if len(calls) == 1:
+            raise OSError("inotify watch limit reached")
+        await real(*args, **kwargs)
+    monkeypatch.setattr(reload_mod, "watch_watchlists", failing_first)
+
+    async def body() -> None:
+        async with running_daemon(market(), BASE, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            while len(calls) < 2:  # the watch is started again after its delay
+                await asyncio.sleep(0.05)
+            # watchfiles does not say when it watches: save until a reload answers.
+            for n in range(20):
+                save_by_rename(wl, ADD_CCC + f"# save {n}\n")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(reloaded(r, 1), 0.5)
+                    break
+            rel = await reloaded(r, 1)
+            assert rel.added == ("CCC@30.00",)
+            assert await r.finish() == 0
+        assert any("inotify watch limit reached" in m for m in ops_errors(tmp_path))
+
+    asyncio.run(asyncio.wait_for(body(), 60))
