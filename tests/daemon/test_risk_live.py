@@ -1,0 +1,215 @@
+"""Risk limits and the kill switch live: the daemon over the simulated gateway.
+
+The same rows feed the simulated gateway and ``breakoutd backtest``; the
+day ledger decides both (strategy.md, Risk limits and the kill switch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+from breakoutd.backtest import run_backtest
+from breakoutd.config.loader import load_watchlist_text
+from breakoutd.core import events as ev
+from breakoutd.daemon.app import Daemon
+from breakoutd.daemon.journal import read_journal
+from breakoutd.ibkr.settings import BrokerSettings
+from breakoutd.sim import Market, Row, SimGateway
+from breakoutd.tape import tape_from_rows
+from tests.daemon.daemonkit import DAY, Events, at, running_daemon
+from tests.daemon.test_daemon_sim import ramp
+
+
+def run(coro: object) -> None:
+    asyncio.run(asyncio.wait_for(coro, 90))  # type: ignore[arg-type]
+
+
+def path(symbol: str, *legs: tuple[str, int, str]) -> list[Row]:
+    """A symbol's quiet seconds: (start, seconds, price) legs back to back."""
+    rows: list[Row] = []
+    for start, n, price in legs:
+        rows += ramp(start, n, price, symbol)
+    return rows
+
+
+def watcher(symbol: str, level: str, tp: str, sl: str) -> str:
+    return (f"  - symbol: {symbol}\n    level: {level}\n    qty: 100\n    tp: {tp}\n"
+            f"    sl: {sl}\n    fast: false\n")
+
+
+def watchlist(risk: str, *watchers: str) -> str:
+    return f"risk:\n{risk}breakouts:\n" + "".join(watchers)
+
+
+def decisions(events: Events) -> dict[str, tuple[str, str | None]]:
+    """Each watcher's outcome and reason, as the live daemon decided."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for e in events.items:
+        if isinstance(e, ev.OrderIntent):
+            out[e.watcher_id] = ("entered", None)
+        elif isinstance(e, ev.Rejected):
+            out[e.watcher_id] = ("rejected", e.reason)
+    return out
+
+
+def backtest(rows: list[Row], text: str) -> dict[str, tuple[str, str | None]]:
+    wl = load_watchlist_text(text, "t.yaml")
+    result = run_backtest(tape_from_rows(sorted(rows, key=lambda r: (r.time, r.symbol))),
+                          wl.watchers, wl.risk)
+    return {r.spec.id: (r.outcome, r.reason) for r in result.results
+            if r.outcome in ("entered", "rejected")}
+
+
+# AAA breaks in the 09:30 minute (entered 09:31:00 at 10.03) and takes its profit at
+# 09:32:30; CCC breaks in the 09:31 minute while AAA is open; BBB in the 09:33 minute,
+# after AAA is flat.
+AAA = [("09:29:50", 40, "9.95"), ("09:30:30", 60, "10.02"), ("09:31:30", 60, "10.10"),
+       ("09:32:30", 150, "10.55")]
+CCC = [("09:29:50", 70, "29.95"), ("09:31:00", 210, "30.02")]
+BBB = [("09:29:50", 190, "19.95"), ("09:33:00", 90, "20.02")]
+THREE = (watcher("AAA", "10.00", "10.50", "9.80"), watcher("BBB", "20.00", "20.50", "19.80"),
+         watcher("CCC", "30.00", "30.50", "29.80"))
+
+
+def test_max_positions_frees_its_slot_when_the_take_profit_fills_as_the_backtest_decides(
+        tmp_path: Path) -> None:
+    rows = path("AAA", *AAA) + path("CCC", *CCC) + path("BBB", *BBB)
+    text = watchlist("  max_positions: 1\n", *THREE)
+
+    async def body() -> None:
+        async with running_daemon(rows, text, tmp_path) as r:
+            e = r.events
+            await r.step(280, until=lambda: "BBB@20.00" in decisions(e))
+            live = decisions(e)
+            assert live == {"AAA@10.00": ("entered", None),
+                            "CCC@30.00": ("rejected", "risk_max_positions"),
+                            "BBB@20.00": ("entered", None)}
+            assert live == backtest(rows, text)
+            tp = [f for f in e.of(ev.OrderFilled) if f.role == "take_profit"]
+            assert tp and tp[0].at < at("09:34:00")  # AAA was flat before BBB's trigger
+            ledger = r.daemon.today.ledger
+            assert ledger.entries == 2 and ledger.slots == 1
+            assert await r.finish() == 0
+
+    run(body())
+
+
+# AAA enters at 10.03 and falls to 9.79 at 09:31:30, where its 9.80 stop (limit 9.78) sells;
+# BBB triggers at 09:34.
+FALL = [("09:29:50", 40, "9.95"), ("09:30:30", 60, "10.02"), ("09:31:30", 200, "9.79")]
+
+
+def test_the_daily_loss_trips_the_kill_switch_and_the_next_trigger_is_rejected(
+        tmp_path: Path) -> None:
+    rows = path("AAA", *FALL) + path("BBB", *BBB)
+    text = watchlist("  max_daily_loss_usd: 15\n", THREE[0], THREE[1])
+
+    async def body() -> None:
+        async with running_daemon(rows, text, tmp_path) as r:
+            e = r.events
+            await r.step(280, until=lambda: "BBB@20.00" in decisions(e))
+            halted = e.of(ev.Halted)
+            assert [(h.reason, h.by) for h in halted] == [("daily_loss", "risk")]
+            assert decisions(e)["BBB@20.00"] == ("rejected", "risk_halted")
+            assert any(s.state == "halted" for s in e.of(ev.DaemonState))
+            assert not [s for s in e.of(ev.OrderSent) if s.symbol == "BBB"]
+            assert decisions(e) == backtest(rows, text)
+            assert r.daemon.today.ledger.pnl <= -15_000_000
+            assert await r.finish() == 0
+
+    run(body())
+
+
+def test_consecutive_losses_trip_the_kill_switch(tmp_path: Path) -> None:
+    rows = path("AAA", *FALL) + path("BBB", *BBB)
+    text = watchlist("  max_consecutive_losses: 1\n", THREE[0], THREE[1])
+
+    async def body() -> None:
+        async with running_daemon(rows, text, tmp_path) as r:
+            e = r.events
+            await r.step(280, until=lambda: "BBB@20.00" in decisions(e))
+            assert [h.reason for h in e.of(ev.Halted)] == ["consecutive_losses"]
+            assert decisions(e)["BBB@20.00"] == ("rejected", "risk_halted")
+            assert r.daemon.today.ledger.consecutive_losses == 1
+            assert decisions(e) == backtest(rows, text)
+            assert await r.finish() == 0
+
+    run(body())
+
+
+# AAA (09:31:00) and BBB (09:32:00) both hold; AAA's slide to 9.88 is a loss past 10
+# dollars that its 9.80 stop does not sell: the kill switch sells both.
+SLIDE = [("09:29:50", 40, "9.95"), ("09:30:30", 90, "10.02"), ("09:32:00", 20, "10.10"),
+         ("09:32:20", 100, "9.88")]
+EARLY_BBB = [("09:29:50", 70, "19.95"), ("09:31:00", 180, "20.02")]
+
+
+def test_on_halt_flatten_leaves_no_position_at_the_broker(tmp_path: Path) -> None:
+    rows = path("AAA", *SLIDE) + path("BBB", *EARLY_BBB)
+    text = watchlist("  max_daily_loss_usd: 10\n  on_halt: flatten\n", THREE[0], THREE[1])
+
+    async def body() -> None:
+        async with running_daemon(rows, text, tmp_path) as r:
+            e = r.events
+            engine = r.gw.engine
+            ledger = r.daemon.today.ledger
+            await r.step(220, until=lambda: len(e.of(ev.FlattenSent)) == 2 and not any(
+                q for q, _ in engine.positions().values()) and not ledger.open_books())
+            assert [(h.reason, h.flatten) for h in e.of(ev.Halted)] == [("daily_loss", True)]
+            assert {f.symbol: f.order_type for f in e.of(ev.FlattenSent)} == {
+                "AAA": "MKT", "BBB": "MKT"}
+            assert all(q == 0 for q, _ in engine.positions().values())
+            assert not engine.open_orders()  # exits cancelled, nothing left working
+            assert not r.daemon.today.ledger.open_books()
+            assert await r.finish() == 0
+
+    run(body())
+
+
+def test_a_restart_keeps_the_entries_the_p_and_l_and_the_halt(tmp_path: Path) -> None:
+    rows = path("AAA", *FALL) + path("BBB", *BBB)
+    text = watchlist("  max_daily_loss_usd: 15\n", THREE[0], THREE[1])
+    wl = tmp_path / "watchlists"
+    wl.mkdir()
+    (wl / "t.yaml").write_text(text)
+
+    async def one_run(gw: SimGateway, seconds: float) -> tuple[Daemon, Events]:
+        events = Events()
+        stop = asyncio.Event()
+        daemon = Daemon(watchlists=[wl], var=tmp_path, settings=BrokerSettings(port=gw.port),
+                        clock=gw.now_ns, log_event=events)
+        task = asyncio.get_running_loop().create_task(daemon.run(stop))
+        await events.wait(lambda: any(isinstance(x, ev.DaemonState) and x.state in
+                                      ("running", "halted") for x in events.items))
+        for _ in range(round(seconds * 10)):
+            await gw.advance(0.1)
+            await asyncio.sleep(0.003)
+        stop.set()
+        assert await asyncio.wait_for(task, 15) == 0
+        return daemon, events
+
+    async def body() -> None:
+        gw = SimGateway(Market(rows), port=0, start=dt.time(9, 29, 50), day=DAY,
+                        manual_clock=True)
+        await gw.start()
+        try:
+            first, _ = await one_run(gw, 130)  # AAA entered and stopped out: halted
+            before = first.today.ledger
+            assert before.halted == "daily_loss" and before.entries == 1
+            second, events = await one_run(gw, 130)  # BBB's trigger at 09:34 comes now
+            after = second.today.ledger
+            assert (after.halted, after.entries, after.realized) == (
+                "daily_loss", 1, before.realized)
+            states = [s.state for s in events.of(ev.DaemonState)]
+            assert "halted" in states and "running" not in states
+            assert decisions(events)["BBB@20.00"] == ("rejected", "risk_halted")
+        finally:
+            await gw.stop()
+        journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
+        assert [j["reason"] for j in journal if j["event"] == "Halted"] == ["daily_loss"]
+        assert Decimal(str(after.realized)) < 0
+
+    run(body())
