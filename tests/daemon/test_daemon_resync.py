@@ -10,6 +10,8 @@ the sim (its order book, not only the events) must carry the new price and size.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import signal
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -18,10 +20,11 @@ import pytest
 
 from breakoutd.core import events as ev
 from breakoutd.daemon.journal import read_journal
-from breakoutd.sim import Row, SimGateway
+from breakoutd.sim import Market, Row, SimGateway
 from breakoutd.sim.orders import SimOrder
 from breakoutd.sim.session import ClientSession
 from tests.daemon.daemonkit import DAY, Run, at, px, running_daemon
+from tests.daemon.test_daemon_restart import at_the_broker, read_until, start_daemon
 from tests.daemon.test_daemon_sim import ramp
 
 LADDER = """\
@@ -195,3 +198,91 @@ def test_a_stop_move_lost_with_the_connection_is_sent_again_after_it_returns(
             assert await r.finish() == 0
 
     run(body())
+
+
+def restart_rows() -> list[Row]:
+    """At 1x: the entry fills at 09:31:00 (LMT 10.03); 10.05 until 09:31:08, 10.25
+    (rung 1) until 09:31:20, then 10.45 (rung 2)."""
+    return (ramp("09:30:00", 50, "9.95") + ramp("09:30:50", 10, "10.02")
+            + ramp("09:31:00", 8, "10.05") + ramp("09:31:08", 12, "10.25")
+            + ramp("09:31:20", 60, "10.45"))
+
+
+async def kill(proc: asyncio.subprocess.Process) -> None:
+    """kill -9: no clean stop, nothing flushed."""
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+
+
+async def until_at_the_sim(gw: SimGateway, predicate: Callable[[], bool],
+                           timeout: float = 30) -> None:
+    async def loop() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)  # the gateway runs in this loop; nothing to await
+    await asyncio.wait_for(loop(), timeout)
+
+
+def rung_done(gw: SimGateway, rung: int) -> bool:
+    return any(o.order_ref == f"{REF}:tp{rung}" and status == "Filled"
+               for o, status in gw.engine.completed_orders())
+
+
+DRAINS: list[asyncio.Future[bytes]] = []  # held, so the loop does not drop them
+
+
+async def restarted(tmp_path: Path, gw: SimGateway,
+                    procs: list[asyncio.subprocess.Process]) -> asyncio.subprocess.Process:
+    """A new daemon on the same var dir, running; its stderr drained (a full pipe blocks it)."""
+    proc = await start_daemon(tmp_path, gw.port)
+    procs.append(proc)
+    await read_until(proc, "daemon running")
+    assert proc.stderr is not None
+    DRAINS.append(asyncio.ensure_future(proc.stderr.read()))
+    return proc
+
+
+def test_rungs_filled_while_the_daemon_is_dead_move_the_stop_on_each_restart(
+        tmp_path: Path) -> None:
+    (tmp_path / "wl").mkdir()
+    (tmp_path / "wl" / "w.yaml").write_text(LADDER)
+
+    async def body() -> None:
+        gw = SimGateway(Market(restart_rows()), port=0, start=dt.time(9, 30, 55), day=DAY)
+        await gw.start()
+        procs: list[asyncio.subprocess.Process] = []
+        try:
+            first = await start_daemon(tmp_path, gw.port)
+            procs.append(first)
+            await read_until(first, "sent stop")
+            await at_the_broker(gw, 5)  # the entry and its four exits
+            assert gw.now_ns() < at("09:31:08"), "the host was too slow for this timeline"
+            await kill(first)
+            await until_at_the_sim(gw, lambda: rung_done(gw, 1))  # no daemon runs
+            assert sim_stop(gw).aux_price == px("9.80")
+            second = await restarted(tmp_path, gw, procs)
+            await until_at_the_sim(gw, lambda: sim_stop(gw).aux_price == px("10.00"), 10)
+            sl = sim_stop(gw)
+            assert (sl.aux_price, sl.lmt_price, sl.total_qty) == (px("10.00"), px("9.98"), 200)
+            assert gw.now_ns() < at("09:31:20"), "the host was too slow for this timeline"
+            await kill(second)
+            await until_at_the_sim(gw, lambda: rung_done(gw, 2))
+            third = await restarted(tmp_path, gw, procs)
+            await until_at_the_sim(gw, lambda: sim_stop(gw).aux_price == px("10.20"), 10)
+            sl = sim_stop(gw)
+            assert (sl.aux_price, sl.lmt_price, sl.total_qty) == (px("10.20"), px("10.18"), 100)
+            third.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(third.wait(), 30) == 0
+        finally:
+            for proc in procs:  # a failing test must not leave a daemon running
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            await gw.stop()
+
+    asyncio.run(asyncio.wait_for(body(), 90))
+    journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
+    rungs = [j for j in journal if j["event"] == "OrderFilled" and j["role"] == "take_profit"]
+    assert [(j["rung"], j["qty"]) for j in rungs] == [(1, 100), (2, 100)]  # once each
+    moves = [j for j in journal if j["event"] == "StopMoved"]
+    assert [(Decimal(str(m["stop"])), m["qty"]) for m in moves] == [
+        (Decimal("10.00"), 200), (Decimal("10.20"), 100)]
