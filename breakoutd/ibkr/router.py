@@ -10,7 +10,11 @@ cancel each other, each fill shrinks the stop at the broker, and no sell can
 exceed the position, also while the daemon is down. After a ladder rung fills
 the router moves the stop (``core.ladder``: to the level after rung 1, to rung
 1's price after rung 2) by modifying it, and emits ``StopMoved``; the modify
-never raises the stop's size above what the broker last reported.
+never raises the stop's size above what the broker last reported. The stop's
+price the router decided is kept: a move that could not be sent (no connection)
+or was lost with one (written, but the socket closed before the gateway read
+it) is sent again, and logged, after the next resync when the broker's stop
+still differs (once per ib_async session, so a refused modify does not loop).
 
 Once only: ``send`` refuses (``DuplicateOrderError``, nothing sent) a ref it
 sent, one ``adopt`` ed from reconciliation, or one ib_async knows from the
@@ -187,6 +191,10 @@ class _Book:
     thresholds: tuple[int, ...] = ()  # cumulative rung sizes as sent
     stop: int | None = None
     orders: dict[tuple[str, int], _Order] = field(default_factory=dict)
+    # The stop's (price, limit) as the router last decided it: what the broker must
+    # show. A move lost with the connection is sent again after a resync.
+    stop_wanted: tuple[int, int] | None = None
+    stop_resent: int = -1  # the ib_async session of the last re-send (once per session)
 
     def parent(self) -> _Order | None:
         return self.orders.get((ENTRY, 0))
@@ -194,6 +202,10 @@ class _Book:
 
 class OrderRouter:
     """Sends entries with their exits, follows them at the broker, manages ladder stops."""
+
+    # ib_async's sessions, told apart by its dict of trades (new after every reconnect).
+    _session_trades: dict[Any, Any] | None = None
+    _session_count = 0
 
     def __init__(self, ib: IB, *, account: str, emit: Callable[[Event], None],
                  clock: Callable[[], int], ids: OrderIds | None = None,
@@ -529,7 +541,8 @@ class OrderRouter:
             stop = book.orders.get((STOP, 0))
             if stop is None:
                 raise OrderRejected(f"{order_ref}: the entry has no stop to move")
-            self._modify_logged(stop, lmt=round_to_tick(sl - STOP_LIMIT_OFFSET), aux=sl)
+            book.stop_wanted = (sl, round_to_tick(sl - STOP_LIMIT_OFFSET))
+            self._modify_logged(stop, lmt=book.stop_wanted[1], aux=sl)
             book.stop = sl
             if book.entry.ladder is not None:
                 book.entry.ladder = book.entry.ladder._replace(stop=sl)
@@ -545,7 +558,11 @@ class OrderRouter:
     def _modify(self, o: _Order, qty: int | None = None, lmt: int | None = None,
                 aux: int | None = None) -> Order | None:
         trade = self._trade(o)
-        if trade is None or o.status in DONE_STATUSES:
+        if o.status in DONE_STATUSES:
+            return None
+        if trade is None:
+            logger.warning("{}: order {} is not known to this connection (yet); it is modified "
+                           "after the next resync", o.book.entry.order_ref, o.order_id)
             return None
         if o.client_id != self._ib.client.clientId:
             logger.warning("{}: order {} belongs to client {}; it cannot be modified from here",
@@ -564,7 +581,12 @@ class OrderRouter:
         order.transmit, order.outsideRth, order.tif = True, o.outside_rth, o.tif
         order.account = order.account or self._account
         self._durable_or_logged()
-        self._ib.placeOrder(trade.contract, order)
+        try:
+            self._ib.placeOrder(trade.contract, order)
+        except ConnectionError as exc:  # the socket closed under us: not a reason to lose the fill
+            logger.warning("{}: modifying order {} failed ({}); it is sent again after the next "
+                           "resync", o.book.entry.order_ref, o.order_id, exc)
+            return None
         return order
 
     def _book(self, order_ref: str) -> _Book:
@@ -717,11 +739,13 @@ class OrderRouter:
         if stop is None or (new.stop, new.stop_qty) == (old.stop, old.stop_qty):
             return None
         if new.stop_qty > 0:
+            book.stop_wanted = (new.stop, new.stop_limit)
             trade = self._trade(stop)
             size = stop.filled + new.stop_qty
             current = int(trade.order.totalQuantity) if trade is not None else size
             if new.stop != old.stop or current > size:
                 # Never above the size the broker last reported: its OCA may have cut it already.
+                # Not sent now (no connection): _resend_stops sends it after the next resync.
                 self._modify(stop, qty=min(size, current), lmt=new.stop_limit, aux=new.stop)
         return StopMoved(at=self._clock(), order_ref=book.entry.order_ref, order_id=stop.order_id,
                          stop=to_decimal(new.stop), stop_limit=to_decimal(new.stop_limit),
@@ -752,6 +776,50 @@ class OrderRouter:
             for fill in fills:
                 self._on_exec(None, fill)
             self._apply_completed(completed)
+            self._resend_stops()
+
+    def _session(self) -> int:
+        """A number for ib_async's current session (its trades dict is new after a reconnect)."""
+        trades = self._ib.wrapper.trades
+        if trades is not self._session_trades:
+            self._session_trades, self._session_count = trades, self._session_count + 1
+        return self._session_count
+
+    def _resend_stops(self) -> None:
+        """Send again each stop move the broker does not show (lost with a connection).
+
+        Right after a resync the broker's terms are in ib_async's trades (openOrder
+        writes them there). Once per session and move at most, so a modify the
+        gateway refuses is not sent in a loop of errors and resyncs."""
+        session = self._session()
+        for book in self._books.values():
+            if book.stop_wanted is None or book.stop_resent == session:
+                continue
+            qty = self._stop_to_resend(book)
+            if qty is not None:
+                book.stop_resent = session
+                stop, limit = book.stop_wanted
+                logger.warning("{}: the broker's stop is not at {} for {} shares; sending the "
+                               "move again", book.entry.order_ref, to_decimal(stop), qty)
+                self._modify(book.orders[(STOP, 0)], qty=qty, lmt=limit, aux=stop)
+
+    def _stop_to_resend(self, book: _Book) -> int | None:
+        """The size to send the wanted stop with, or None when the broker has it (or it is done)."""
+        stop = book.orders.get((STOP, 0))
+        ladder = book.entry.ladder
+        if stop is None or stop.status in DONE_STATUSES or book.stop_wanted is None \
+                or (ladder is not None and ladder.stop_qty == 0):
+            return None
+        trade = self._trade(stop)
+        if trade is None:
+            logger.warning("{}: the stop {} is not among the broker's open orders; its move "
+                           "cannot be checked", book.entry.order_ref, stop.order_id)
+            return None
+        current = int(trade.order.totalQuantity)
+        size = stop.filled + ladder.stop_qty if ladder is not None else current
+        if price_to_micros(trade.order.auxPrice) == book.stop_wanted[0] and current <= size:
+            return None
+        return min(size, current)
 
     def _apply_completed(self, trades: Iterable[Trade]) -> None:
         for trade in trades:
