@@ -213,3 +213,24 @@ def test_a_restart_keeps_the_entries_the_p_and_l_and_the_halt(tmp_path: Path) ->
         assert Decimal(str(after.realized)) < 0
 
     run(body())
+
+
+def test_a_position_whose_watcher_is_done_keeps_a_live_price_and_p_and_l(tmp_path: Path) -> None:
+    rows = path("AAA", ("09:29:50", 40, "9.95"), ("09:30:30", 60, "10.02"),
+                ("09:31:30", 60, "10.10"), ("09:32:30", 30, "10.20"))
+    text = watchlist("  max_positions: 5\n", watcher("AAA", "10.00", "11.00", "9.80"))
+
+    async def body() -> None:
+        async with running_daemon(rows, text, tmp_path) as r:
+            e = r.events
+            await r.step(165, until=lambda: r.daemon.today.ledger.marks.get("AAA") == 10_200_000
+                         and r.daemon.status.price_of("AAA") == Decimal("10.20"))
+            assert "AAA@10.00" not in r.daemon.runners  # the watcher is done
+            assert r.daemon.held.symbols == ["AAA"]
+            assert r.daemon.status.price_of("AAA") == Decimal("10.20")
+            ledger = r.daemon.today.ledger
+            assert ledger.unrealized == (10_200_000 - 10_030_000) * 100
+            assert any(f.role == "entry" for f in e.of(ev.OrderFilled))
+            assert await r.finish() == 0
+
+    run(body())
