@@ -135,3 +135,153 @@ def test_halt_cancels_the_unfilled_entry_rejects_triggers_and_resume_enters(
         assert commands(tmp_path) == [("halt", "", True, "done"), ("resume", "", True, "done")]
 
     run(body())
+
+
+def test_halt_flatten_sells_the_position_and_its_exits_are_gone(tmp_path: Path) -> None:
+    two, rows = one_fills_one_rests(", tp: 11.00, sl: 9.50")
+
+    async def body() -> None:
+        async with running_daemon(rows, two, tmp_path) as r:
+            e = r.events
+            await rests(r)
+            assert {f"{FIRST}:tp1", f"{FIRST}:sl"} <= set(open_refs(r))
+            code, out, _ = await ctl(r, tmp_path, "halt", "--flatten")
+            assert code == 0 and "1 position(s) being sold" in out, out
+            await r.step(5, until=lambda: position(r, "AAA") == 0)
+            assert position(r, "AAA") == 0
+            assert open_refs(r) == []  # no exit, no entry left working
+            done = completed(r)
+            assert (done[f"{FIRST}:tp1"], done[f"{FIRST}:sl"]) == ("Cancelled", "Cancelled")
+            assert (done[SECOND], done[f"{FIRST}:fx"]) == ("Cancelled", "Filled")
+            [sold] = e.of(ev.FlattenSent)
+            assert (sold.watcher_id, sold.qty, sold.order_type, sold.reason) == (
+                "AAA@10.00", 100, "MKT", "halt")
+            assert states(r)[-1] == "halted"
+            assert await r.finish() == 0
+        halted = [j for j in journal(tmp_path) if j["event"] == "Halted"]
+        assert [(h["reason"], h["flatten"]) for h in halted] == [("operator", True)]
+        assert commands(tmp_path) == [("halt", "", True, "done")]
+
+    run(body())
+
+
+def test_pause_rejects_a_trigger_leaves_the_exits_and_resume_enters(tmp_path: Path) -> None:
+    _, rows = one_fills_one_rests()
+    two, _ = one_fills_one_rests(", tp: 11.00, sl: 9.50")
+    rows += breaks("BBB", "20.00", "19.95", "20.02", "09:32")
+    rows += breaks("CCC", "30.00", "29.95", "30.02", "09:33")
+    wl = two + ("  - {symbol: BBB, level: 20.00, qty: 10, fast: false}\n"
+                "  - {symbol: CCC, level: 30.00, qty: 10, fast: false}\n")
+
+    async def body() -> None:
+        async with running_daemon(rows, wl, tmp_path) as r:
+            e = r.events
+            await rests(r)
+            exits = {(o.order_ref, o.order_id, o.lmt_price, o.aux_price)
+                     for o, _ in r.gw.engine.open_orders() if o.order_ref.startswith(FIRST)}
+            assert len(exits) == 2
+            code, out, _ = await ctl(r, tmp_path, "pause")
+            assert code == 0 and out.startswith("paused"), out
+            assert states(r)[-1] == "paused"
+            await r.step(70, until=lambda: any(j.watcher_id == "BBB@20.00"
+                                               for j in e.of(ev.Rejected)))
+            [rej] = [j for j in e.of(ev.Rejected) if j.watcher_id == "BBB@20.00"]
+            assert rej.reason == "paused"
+            assert not [o for o, _ in r.gw.engine.open_orders() if o.symbol == "BBB"]
+            # The working exits and the resting entry are left as they were.
+            assert exits == {(o.order_ref, o.order_id, o.lmt_price, o.aux_price)
+                             for o, _ in r.gw.engine.open_orders()
+                             if o.order_ref.startswith(FIRST)}
+            assert SECOND in open_refs(r) and position(r, "AAA") == 100
+            code, out, _ = await ctl(r, tmp_path, "resume")
+            assert code == 0 and "was paused" in out
+            assert states(r)[-1] == "running"
+            await r.step(70, until=lambda: any("CCC" in f.order_ref for f in e.of(ev.OrderFilled)))
+            assert position(r, "CCC") == 10
+            assert await r.finish() == 0
+        assert commands(tmp_path) == [("pause", "", True, "done"), ("resume", "", True, "done")]
+
+    run(body())
+
+
+@pytest.mark.parametrize("target", ["AAA@10.00", "AAA"])
+def test_flatten_in_regular_hours_cancels_the_exits_and_sells_at_market(
+        tmp_path: Path, target: str) -> None:
+    two, rows = one_fills_one_rests(", tp: 11.00, sl: 9.50")
+    two = two.replace("{id: second, symbol: AAA", "{id: second, symbol: ZZZ")  # AAA only
+    rows = [x for x in rows] + ramp("09:29:50", 120, "9.50", "ZZZ")
+
+    async def body() -> None:
+        async with running_daemon(rows, two, tmp_path) as r:
+            e = r.events
+            await r.step(80, until=lambda: position(r, "AAA") == 100)
+            await r.step(2)
+            code, out, _ = await ctl(r, tmp_path, "flatten", target)
+            assert code == 0 and "selling 100 share(s) of 1 position(s)" in out, out
+            await r.step(5, until=lambda: position(r, "AAA") == 0)
+            assert position(r, "AAA") == 0 and open_refs(r) == []
+            done = completed(r)
+            assert (done[f"{FIRST}:tp1"], done[f"{FIRST}:sl"]) == ("Cancelled", "Cancelled")
+            sale = [s for s in e.of(ev.OrderSent) if s.role == "flatten"]
+            assert [(s.order_type, s.qty) for s in sale] == [("MKT", 100)]
+            code, _, err = await ctl(r, tmp_path, "flatten", target)
+            assert code == 1 and f"nothing is held for {target}" in err, err
+            assert await r.finish() == 0
+        assert commands(tmp_path) == [("flatten", target, True, "done"),
+                                      ("flatten", target, False, "nothing")]
+        assert any(j["event"] == "FlattenSent" and j["reason"] == "operator"
+                   for j in journal(tmp_path))
+
+    run(body())
+
+
+def test_cancel_cancels_an_unfilled_entry_and_refuses_a_filled_one(tmp_path: Path) -> None:
+    two, rows = one_fills_one_rests(", tp: 11.00, sl: 9.50")
+
+    async def body() -> None:
+        async with running_daemon(rows, two, tmp_path) as r:
+            await rests(r)
+            code, out, _ = await ctl(r, tmp_path, "cancel", "second")
+            assert code == 0 and "second's entry is cancelled" in out, out
+            done = completed(r)
+            assert done[SECOND] == "Cancelled"
+            assert not [x for x in open_refs(r) if x.startswith(SECOND)]  # its exits went too
+            code, _, err = await ctl(r, tmp_path, "cancel", "AAA@10.00")
+            assert code == 1 and "use `breakoutctl flatten AAA@10.00`" in err, err
+            assert {f"{FIRST}:tp1", f"{FIRST}:sl"} == set(open_refs(r))
+            assert position(r, "AAA") == 100
+            assert await r.finish() == 0
+        assert commands(tmp_path) == [("cancel", "second", True, "done"),
+                                      ("cancel", "AAA@10.00", False, "filled")]
+
+    run(body())
+
+
+def test_stop_disarms_a_watcher_and_its_break_sends_nothing(tmp_path: Path) -> None:
+    rows = breaks("BBB", "20.00", "19.95", "20.02", "09:31")
+    rows += breaks("CCC", "30.00", "29.95", "30.02", "09:31")
+    wl = ("breakouts:\n  - {symbol: BBB, level: 20.00, qty: 10, fast: false}\n"
+          "  - {symbol: CCC, level: 30.00, qty: 10, fast: false}\n")
+
+    async def body() -> None:
+        async with running_daemon(rows, wl, tmp_path) as r:
+            e = r.events
+            await r.step(5)
+            code, out, _ = await ctl(r, tmp_path, "stop", "BBB@20.00")
+            assert code == 0 and "BBB@20.00 is stopped for today" in out, out
+            assert [(s.watcher_id, s.reason) for s in e.of(ev.Stopped)] == [
+                ("BBB@20.00", "operator")]
+            code, _, err = await ctl(r, tmp_path, "stop", "NOPE@1.00")
+            assert code == 1 and "NOPE@1.00 is not armed" in err, err
+            # Both break at 09:31:00: CCC enters, the stopped BBB sends nothing.
+            await r.step(80, until=lambda: position(r, "CCC") == 10)
+            await r.step(3)
+            assert position(r, "CCC") == 10
+            assert not [s for s in e.of(ev.OrderSent) if "BBB" in s.order_ref]
+            assert not [o for o, _ in r.gw.engine.open_orders() if o.symbol == "BBB"]
+            assert position(r, "BBB") == 0
+            assert await r.finish() == 0
+        assert commands(tmp_path) == [("stop", "BBB@20.00", True, "done"),
+                                      ("stop", "NOPE@1.00", False, "unknown")]
+
+    run(body())
