@@ -7,6 +7,7 @@ import contextlib
 import io
 import os
 from collections.abc import Awaitable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ from breakoutd.cli.ctl import main
 from breakoutd.core import events as ev
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Row
-from tests.daemon.daemonkit import DAY, Run, running_daemon
+from tests.daemon.daemonkit import DAY, Run, px, running_daemon
 from tests.daemon.test_daemon_sim import ramp
 from tests.daemon.test_reload import one_fills_one_rests
 
@@ -209,7 +210,7 @@ def test_flatten_in_regular_hours_cancels_the_exits_and_sells_at_market(
         tmp_path: Path, target: str) -> None:
     two, rows = one_fills_one_rests(", tp: 11.00, sl: 9.50")
     two = two.replace("{id: second, symbol: AAA", "{id: second, symbol: ZZZ")  # AAA only
-    rows = [x for x in rows] + ramp("09:29:50", 120, "9.50", "ZZZ")
+    rows = rows + ramp("09:29:50", 120, "9.50", "ZZZ")
 
     async def body() -> None:
         async with running_daemon(rows, two, tmp_path) as r:
@@ -283,5 +284,36 @@ def test_stop_disarms_a_watcher_and_its_break_sends_nothing(tmp_path: Path) -> N
             assert await r.finish() == 0
         assert commands(tmp_path) == [("stop", "BBB@20.00", True, "done"),
                                       ("stop", "NOPE@1.00", False, "unknown")]
+
+    run(body())
+
+
+def test_flatten_outside_regular_hours_sells_at_the_bid_less_five_cents(tmp_path: Path) -> None:
+    # Premarket: the 08:01 minute closes at 10.02 (bid 10.01); the sale is a LMT at 9.96.
+    rows = ramp("08:00:00", 110, "9.95") + ramp("08:01:50", 60, "10.02")
+    wl = ("breakouts:\n  - {symbol: DEMO, level: 10.00, qty: 100, tp: 11.00, sl: 9.50,"
+          " fast: false, sessions: [premarket]}\n")
+    first = "bo:20260309:premarket:DEMO@10.00"
+
+    async def body() -> None:
+        async with running_daemon(rows, wl, tmp_path, start="08:00:00") as r:
+            e = r.events
+            await r.step(140, until=lambda: position(r, "DEMO") == 100)
+            await r.step(2)
+            assert {f"{first}:tp1", f"{first}:sl"} == set(open_refs(r))
+            code, out, _ = await ctl(r, tmp_path, "flatten", "DEMO@10.00")
+            assert code == 0 and "selling 100 share(s)" in out, out
+            [sale] = [o for o, _ in r.gw.engine.open_orders() if o.order_ref == f"{first}:fx"] \
+                or [o for o, _ in r.gw.engine.completed_orders() if o.order_ref == f"{first}:fx"]
+            assert (sale.action, sale.order_type, sale.total_qty, sale.lmt_price,
+                    sale.outside_rth) == ("SELL", "LMT", 100, px("9.96"), True)
+            [sent] = [s for s in e.of(ev.OrderSent) if s.role == "flatten"]
+            assert (sent.order_type, sent.limit) == ("LMT", Decimal("9.96"))
+            [flat] = e.of(ev.FlattenSent)
+            assert (flat.order_type, flat.limit) == ("LMT", Decimal("9.96"))
+            await r.step(5, until=lambda: position(r, "DEMO") == 0)
+            assert position(r, "DEMO") == 0 and open_refs(r) == []
+            assert await r.finish() == 0
+        assert commands(tmp_path) == [("flatten", "DEMO@10.00", True, "done")]
 
     run(body())
