@@ -317,3 +317,23 @@ def test_flatten_outside_regular_hours_sells_at_the_bid_less_five_cents(tmp_path
         assert commands(tmp_path) == [("flatten", "DEMO@10.00", True, "done")]
 
     run(body())
+
+
+def test_a_stopped_watcher_stays_stopped_after_a_restart(tmp_path: Path) -> None:
+    rows = breaks("BBB", "20.00", "19.95", "20.02", "09:31")
+    wl = "breakouts:\n  - {symbol: BBB, level: 20.00, qty: 10, fast: false}\n"
+
+    async def body() -> None:
+        async with running_daemon(rows, wl, tmp_path) as r:
+            await r.step(2)
+            code, _, _ = await ctl(r, tmp_path, "stop", "BBB@20.00")
+            assert code == 0
+            assert await r.finish() == 0
+        async with running_daemon(rows, wl, tmp_path, start="09:30:10") as r:
+            assert "BBB@20.00" not in r.daemon.runners
+            await r.step(60)  # through the 09:31:00 break
+            assert not r.events.of(ev.OrderSent)
+            assert not r.gw.engine.open_orders() and position(r, "BBB") == 0
+            assert await r.finish() == 0
+
+    run(body())
