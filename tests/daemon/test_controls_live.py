@@ -17,7 +17,7 @@ from breakoutd.cli.ctl import main
 from breakoutd.core import events as ev
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Row
-from tests.daemon.daemonkit import DAY, Run, px, running_daemon
+from tests.daemon.daemonkit import DAY, Run, at, px, running_daemon
 from tests.daemon.test_daemon_sim import ramp
 from tests.daemon.test_reload import one_fills_one_rests
 
@@ -334,6 +334,34 @@ def test_a_stopped_watcher_stays_stopped_after_a_restart(tmp_path: Path) -> None
             await r.step(60)  # through the 09:31:00 break
             assert not r.events.of(ev.OrderSent)
             assert not r.gw.engine.open_orders() and position(r, "BBB") == 0
+            assert await r.finish() == 0
+
+    run(body())
+
+
+def test_a_second_flatten_while_the_sale_rests_sells_nothing_more(tmp_path: Path) -> None:
+    # After the premarket entry the bids go away and nothing trades: the sale (priced off
+    # the last trade, 10.02 - 0.05) rests; a second flatten must not offer the shares again.
+    quiet = [Row(at(f"08:02:{s:02d}"), "DEMO", None, None, None, None, None, 0, 0,
+                 px("10.03"), 100) for s in range(10, 60)]
+    rows = ramp("08:00:00", 110, "9.95") + ramp("08:01:50", 20, "10.02") + quiet
+    wl = ("breakouts:\n  - {symbol: DEMO, level: 10.00, qty: 100, tp: 11.00, sl: 9.50,"
+          " fast: false, sessions: [premarket]}\n")
+    fx = "bo:20260309:premarket:DEMO@10.00:fx"
+
+    async def body() -> None:
+        async with running_daemon(rows, wl, tmp_path, start="08:00:00") as r:
+            await r.step(140, until=lambda: position(r, "DEMO") == 100)
+            await r.step(12)
+            code, out, _ = await ctl(r, tmp_path, "flatten", "DEMO")
+            assert code == 0, out
+            assert [(o.lmt_price, o.total_qty) for o, _ in r.gw.engine.open_orders()
+                    if o.order_ref == fx] == [(px("9.97"), 100)]
+            code, _, err = await ctl(r, tmp_path, "flatten", "DEMO")
+            assert code == 1 and "already" in err, err
+            sells = [o for o, _ in r.gw.engine.open_orders() if o.action == "SELL"]
+            assert [(o.order_ref, o.total_qty) for o in sells] == [(fx, 100)]
+            assert len(r.events.of(ev.FlattenSent)) == 1
             assert await r.finish() == 0
 
     run(body())
