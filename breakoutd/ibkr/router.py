@@ -480,6 +480,11 @@ class OrderRouter:
         (regular hours), else a SELL LMT at ``limit`` with outsideRth. Returns
         the shares offered (0: nothing was held)."""
         book = self._book(order_ref)
+        sale = book.orders.get((FLATTEN, 0))
+        if sale is not None and sale.status not in DONE_STATUSES:
+            # Its shares are not sold yet (entry.sold counts fills): selling them again
+            # would go short once both fill.
+            raise OrderRejected(f"{order_ref}: a sale is already working; nothing more sent")
         live = [o for o in book.orders.values() if o.role != FLATTEN and o.status not in DONE_STATUSES]
         for o in live:
             trade = self._trade(o)
