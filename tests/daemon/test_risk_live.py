@@ -19,7 +19,7 @@ from breakoutd.daemon.journal import read_journal
 from breakoutd.ibkr.settings import BrokerSettings
 from breakoutd.sim import Market, Row, SimGateway
 from breakoutd.tape import tape_from_rows
-from tests.daemon.daemonkit import DAY, Events, at, running_daemon
+from tests.daemon.daemonkit import DAY, Events, at, px, running_daemon
 from tests.daemon.test_daemon_sim import ramp
 
 
@@ -169,48 +169,82 @@ def test_on_halt_flatten_leaves_no_position_at_the_broker(tmp_path: Path) -> Non
     run(body())
 
 
-def test_a_restart_keeps_the_entries_the_p_and_l_and_the_halt(tmp_path: Path) -> None:
-    rows = path("AAA", *FALL) + path("BBB", *BBB)
-    text = watchlist("  max_daily_loss_usd: 15\n", THREE[0], THREE[1])
-    wl = tmp_path / "watchlists"
+async def one_run(gw: SimGateway, wl: Path, var: Path, seconds: float) -> tuple[Daemon, Events]:
+    """A daemon on ``var`` for ``seconds`` of the gateway's clock, then a stop."""
+    events = Events()
+    stop = asyncio.Event()
+    daemon = Daemon(watchlists=[wl], var=var, settings=BrokerSettings(port=gw.port),
+                    clock=gw.now_ns, log_event=events)
+    task = asyncio.get_running_loop().create_task(daemon.run(stop))
+    await events.wait(lambda: any(isinstance(x, ev.DaemonState) and x.state in
+                                  ("running", "halted") for x in events.items))
+    for _ in range(round(seconds * 10)):
+        await gw.advance(0.1)
+        await asyncio.sleep(0.003)
+    stop.set()
+    assert await asyncio.wait_for(task, 15) == 0
+    return daemon, events
+
+
+def write_watchlist(var: Path, text: str) -> Path:
+    wl = var / "watchlists"
     wl.mkdir()
     (wl / "t.yaml").write_text(text)
+    return wl
 
-    async def one_run(gw: SimGateway, seconds: float) -> tuple[Daemon, Events]:
-        events = Events()
-        stop = asyncio.Event()
-        daemon = Daemon(watchlists=[wl], var=tmp_path, settings=BrokerSettings(port=gw.port),
-                        clock=gw.now_ns, log_event=events)
-        task = asyncio.get_running_loop().create_task(daemon.run(stop))
-        await events.wait(lambda: any(isinstance(x, ev.DaemonState) and x.state in
-                                      ("running", "halted") for x in events.items))
-        for _ in range(round(seconds * 10)):
-            await gw.advance(0.1)
-            await asyncio.sleep(0.003)
-        stop.set()
-        assert await asyncio.wait_for(task, 15) == 0
-        return daemon, events
+
+async def started(rows: list[Row]) -> SimGateway:
+    gw = SimGateway(Market(rows), port=0, start=dt.time(9, 29, 50), day=DAY, manual_clock=True)
+    await gw.start()
+    return gw
+
+
+def test_a_restart_keeps_the_entries_the_p_and_l_and_the_halt(tmp_path: Path) -> None:
+    rows = path("AAA", *FALL) + path("BBB", *BBB)
+    wl = write_watchlist(tmp_path, watchlist("  max_daily_loss_usd: 15\n", THREE[0], THREE[1]))
 
     async def body() -> None:
-        gw = SimGateway(Market(rows), port=0, start=dt.time(9, 29, 50), day=DAY,
-                        manual_clock=True)
-        await gw.start()
+        gw = await started(rows)
         try:
-            first, _ = await one_run(gw, 130)  # AAA entered and stopped out: halted
+            first, _ = await one_run(gw, wl, tmp_path, 130)  # AAA stopped out: halted
             before = first.today.ledger
             assert before.halted == "daily_loss" and before.entries == 1
-            second, events = await one_run(gw, 130)  # BBB's trigger at 09:34 comes now
+            second, events = await one_run(gw, wl, tmp_path, 130)  # BBB triggers at 09:34
             after = second.today.ledger
             assert (after.halted, after.entries, after.realized) == (
                 "daily_loss", 1, before.realized)
             states = [s.state for s in events.of(ev.DaemonState)]
             assert "halted" in states and "running" not in states
             assert decisions(events)["BBB@20.00"] == ("rejected", "risk_halted")
+            assert after.realized < 0
         finally:
             await gw.stop()
         journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
         assert [j["reason"] for j in journal if j["event"] == "Halted"] == ["daily_loss"]
-        assert Decimal(str(after.realized)) < 0
+
+    run(body())
+
+
+def test_a_restart_keeps_open_positions_and_marks_them_again(tmp_path: Path) -> None:
+    rows = path("AAA", *SLIDE) + path("BBB", *EARLY_BBB)
+    wl = write_watchlist(tmp_path, watchlist("  max_daily_loss_usd: 10\n", THREE[0], THREE[1]))
+
+    async def body() -> None:
+        gw = await started(rows)
+        try:
+            first, _ = await one_run(gw, wl, tmp_path, 170)  # both held, halted at 9.88
+            before = first.today.ledger
+            assert before.halted == "daily_loss"
+            assert sorted(b.symbol for b in before.open_books()) == ["AAA", "BBB"]
+            second, events = await one_run(gw, wl, tmp_path, 10)
+            after = second.today.ledger
+            assert after.halted == "daily_loss" and after.entries == 2
+            assert after.positions() == before.positions()  # shares and cost, per symbol
+            assert after.marks.get("AAA") == px("9.88")  # its data is held again
+            assert {s: q for s, (q, _) in gw.engine.positions().items()} == {
+                "AAA": 100, "BBB": 100}
+        finally:
+            await gw.stop()
 
     run(body())
 
