@@ -268,3 +268,30 @@ def test_a_position_whose_watcher_is_done_keeps_a_live_price_and_p_and_l(tmp_pat
             assert await r.finish() == 0
 
     run(body())
+
+
+def test_a_trigger_while_the_gateway_is_down_is_rejected_degraded(tmp_path: Path) -> None:
+    # The 09:30 minute closes at 10.02; the gateway goes away at 09:30:58, so the bar
+    # is closed by the clock while the daemon has no connection (its quote, 10 s fresh
+    # by this preset, is still good).
+    rows = path("AAA", ("09:29:50", 40, "9.95"), ("09:30:30", 90, "10.02"))
+    text = watchlist("  max_positions: 5\n", watcher("AAA", "10.00", "10.50", "9.80")
+                     + "    quote_age: 10\n")
+
+    async def body() -> None:
+        async with running_daemon(rows, text, tmp_path) as r:
+            e = r.events
+            await r.step(68)  # 09:30:58
+            r.gw.restart(keep_state=True, down_seconds=2.0)
+            await e.wait(lambda: bool(e.of(ev.ConnectionLost)))
+            await r.step(6, until=lambda: bool(e.of(ev.Rejected)))
+            assert [(x.reason, x.detail) for x in e.of(ev.Rejected)] == [
+                ("degraded", "no broker connection")]
+            assert not e.of(ev.OrderSent)
+            assert "degraded" in [s.state for s in e.of(ev.DaemonState)]
+            await e.wait(lambda: len(e.of(ev.ConnectionUp)) >= 2, timeout=20)
+            await r.step(1)
+            assert r.daemon.state == "running"
+            assert await r.finish() == 0
+
+    run(body())
