@@ -222,7 +222,15 @@ class StatusBoard:
             "orders": orders,
             "positions": positions,
             "pnl": self._pnl(unrealized),
+            "risk": self._risk(),
         }
+
+    def _risk(self) -> dict[str, Any]:
+        """The day ledger's counts and halt, as the kill switch sees them."""
+        ledger = self.model.ledger
+        return {"halted": ledger.halted, "paused": ledger.paused, "entries": ledger.entries,
+                "open": ledger.slots, "notional": _money(to_decimal(ledger.notional)),
+                "consecutive_losses": ledger.consecutive_losses}
 
     def _price_key(self, symbol: str) -> int | Decimal | None:
         """What :meth:`price_of` depends on, without making a Decimal of it."""
@@ -314,9 +322,9 @@ class StatusBoard:
 
     def _pnl(self, unrealized: list[Decimal | None]) -> dict[str, Any]:
         m = self.model
-        commissions = Decimal(str(sum(m.commissions.values())))
+        commissions = to_decimal(m.ledger.commissions)
         return {
-            "realized": _money(m.realized - commissions),
+            "realized": _money(to_decimal(m.ledger.realized)),
             "unrealized": _money(sum((u for u in unrealized if u is not None), Decimal(0))),
             "commissions": _money(commissions),
             "broker_realized": _money(Decimal(str(sum(m.broker_realized.values())))),

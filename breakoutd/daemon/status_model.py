@@ -16,6 +16,8 @@ from typing import Any
 
 from breakoutd.calendar import exchange_date
 from breakoutd.core import events as ev
+from breakoutd.core.ledger import DayLedger
+from breakoutd.core.params import RiskLimits
 from breakoutd.ibkr.orders_map import DONE_STATUSES, ENTRY, STOP, TAKE_PROFIT
 
 UNSET_DOUBLE = 1e300  # IB sends DBL_MAX for "no value" (e.g. realized P&L of an opening fill)
@@ -136,8 +138,8 @@ class StatusModel:
         self.watchers: dict[str, WatcherRow] = {}
         self.orders: dict[tuple[str, str, int], OrderRow] = {}
         self.positions: dict[str, Position] = {}
-        self.realized = Decimal(0)
-        self.commissions: dict[str, float] = {}
+        # The day's money, entries and halt: the daemon's own ledger code, fed the same events.
+        self.ledger = DayLedger(RiskLimits())
         self.broker_realized: dict[str, float] = {}
         self.prices: dict[str, Decimal] = {}  # last price seen in events, per symbol
         self._ref_watcher: dict[str, str] = {}
@@ -167,6 +169,7 @@ class StatusModel:
     def apply(self, e: ev.Event) -> None:
         """Fold one event in."""
         self._roll_day(e.at)
+        self.ledger.apply(e)
         handler = self._handlers.get(type(e))
         if handler is not None:
             handler(e)
@@ -175,8 +178,7 @@ class StatusModel:
         """A new exchange day: today's P&L and finished rows start over."""
         day = exchange_date(at)
         if self._day is not None and day > self._day:
-            self.realized = Decimal(0)
-            self.commissions.clear()
+            self.ledger = DayLedger(RiskLimits())
             self.broker_realized.clear()
             self.watchers = {k: w for k, w in self.watchers.items() if w.state == "waiting"}
             self.orders = {k: o for k, o in self.orders.items() if o.is_open}
@@ -287,10 +289,8 @@ class StatusModel:
         o.fill_value += e.price * e.qty
         if o.qty and o.fill_qty >= o.qty:  # whole: done even if its status event was missed
             o.status = "Filled"
-        if e.commission is not None and e.commission < UNSET_DOUBLE:
-            self.commissions[e.exec_id] = e.commission
         signed = e.qty if e.side in ("BOT", "BUY") else -e.qty
-        self.realized += self.positions.setdefault(e.symbol, Position()).fill(signed, e.price)
+        self.positions.setdefault(e.symbol, Position()).fill(signed, e.price)
         wid = self._ref_watcher.get(e.order_ref)
         if e.role == ENTRY and wid is not None:
             self._entered(wid, e.order_ref)
@@ -307,8 +307,6 @@ class StatusModel:
         o.stop = e.stop if e.stop is not None else o.stop
 
     def _commission(self, e: ev.CommissionReported) -> None:
-        if e.commission < UNSET_DOUBLE:
-            self.commissions[e.exec_id] = e.commission
         if abs(e.realized_pnl) < UNSET_DOUBLE:
             self.broker_realized[e.exec_id] = e.realized_pnl
 
