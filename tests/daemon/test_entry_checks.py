@@ -12,6 +12,7 @@ from breakoutd.core import events as ev
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Row
 from tests.daemon.daemonkit import DAY, at, running_daemon, trade_row
+from tests.daemon.test_daemon_sim import ramp
 
 WATCHLIST = """\
 breakouts:
@@ -25,17 +26,7 @@ breakouts:
 
 def quiet(start: str, n: int, price: str) -> list[Row]:
     """n seconds trading at ``price`` with a one-cent quote around it that stays fresh."""
-    h, m, s = map(int, start.split(":"))
-    t0 = h * 3600 + m * 60 + s
-    p = Decimal(price)
-    out = []
-    for i in range(n):
-        t = t0 + i
-        hms = f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
-        r = trade_row(hms, "DEMO", str(p), str(p), str(p), str(p), str(p - Decimal("0.01")),
-                      str(p + Decimal("0.01")))
-        out.append(r._replace(bid_size=100 + 100 * (i % 2)))  # a changing size keeps it fresh
-    return out
+    return ramp(start, n, price)
 
 
 def run(coro: object) -> None:

@@ -290,8 +290,7 @@ def test_a_trigger_while_the_gateway_is_down_is_rejected_degraded(tmp_path: Path
             assert not e.of(ev.OrderSent)
             assert "degraded" in [s.state for s in e.of(ev.DaemonState)]
             await e.wait(lambda: len(e.of(ev.ConnectionUp)) >= 2, timeout=20)
-            await r.step(1)
-            assert r.daemon.state == "running"
+            await e.wait(lambda: e.of(ev.DaemonState)[-1].state == "running", timeout=10)
             assert await r.finish() == 0
 
     run(body())
