@@ -118,6 +118,10 @@ def test_a_rung_filled_during_an_outage_moves_the_stop_at_the_broker(tmp_path: P
             assert [(role, rung) for role, rung, _ in seen] == [("entry", 0), ("take_profit", 1)]
             await r.step(5)  # more resyncs or quotes bring nothing twice
             assert len(rung_fills(r, 1)) == 1 and len(e.of(ev.StopMoved)) == 1
+            # The day ledger counts the fill picked up after the outage, once.
+            book = r.daemon.today.ledger.books[REF]
+            assert (book.bought, book.sold, book.open_qty) == (300, 100, 200)
+            assert book.realized == 100 * px("10.20") - book.open_cost // 2
             assert await r.finish() == 0
         journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
         filled = [j for j in journal if j["event"] == "OrderFilled" and j["role"] == "take_profit"]
