@@ -388,7 +388,7 @@ class Daemon:
         """Arm a watcher at its window's start, or at once when its window is open."""
         if not spec.enabled or self.store.has_fired(spec.id):
             return
-        inst = await self._instrument(spec.symbol)  # raises for a symbol the gateway lacks
+        inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks
         sessions = inst.sessions.get(self.day) or day_sessions(self.day)
         if sessions is None:
             return
@@ -477,7 +477,7 @@ class Daemon:
         """Apply a plan watcher by watcher; those that failed (id -> why) are returned."""
         failed: dict[str, str] = {}
         for spec in plan.removed:
-            await self._per_watcher(failed, spec, self._disarm(spec.id, "removed"))
+            await self._per_watcher(failed, spec, self.disarm(spec.id, "removed"))
         for old, new in plan.changed:
             await self._per_watcher(failed, new, self._change(old, new))
         for spec in plan.added:
@@ -489,13 +489,13 @@ class Daemon:
         fired = self.store.state.fired.get(new.id)
         if fired is None:  # not fired: re-arm with the new values
             if new.enabled:  # an unknown symbol fails here, with the old one still armed
-                await self._instrument(new.symbol)
-            await self._disarm(old.id, "disabled" if not new.enabled else "changed")
+                await self.instrument(new.symbol)
+            await self.disarm(old.id, "disabled" if not new.enabled else "changed")
             await self._plan_one(new)
         elif fired.outcome == "entered" and (old.tp, old.sl) != (new.tp, new.sl) and self.router:
             await self.router.modify_exits(fired.order_ref, new.tp or None, new.sl)
 
-    async def _disarm(self, watcher_id: str, reason: str) -> None:
+    async def disarm(self, watcher_id: str, reason: str) -> None:
         """Stop a watcher that has not fired; cancel an unfilled entry it sent."""
         self.pending.pop(watcher_id, None)
         self.scheduler.cancel(f"arm:{watcher_id}")
@@ -510,15 +510,8 @@ class Daemon:
             if entry is not None and entry.filled == 0 and entry.status == "working":
                 await self.router.cancel_entry(fired.order_ref)
 
-    async def disarm(self, watcher_id: str, reason: str) -> None:
-        """Disarm a watcher (the operator's stop): see _disarm."""
-        await self._disarm(watcher_id, reason)
-
     async def instrument(self, symbol: str) -> Instrument:
         """The qualified contract of a symbol, asked of the gateway once a day."""
-        return await self._instrument(symbol)
-
-    async def _instrument(self, symbol: str) -> Instrument:
         if symbol not in self.instruments:
             try:
                 inst = await asyncio.wait_for(self.market.instrument(symbol), INSTRUMENT_TIMEOUT)
