@@ -134,10 +134,6 @@ class DayLedger:
         """Entries that hold shares now."""
         return [b for b in self.books.values() if b.open_qty > 0]
 
-    def unfilled(self) -> list[EntryBook]:
-        """Entries still working that have bought nothing."""
-        return [b for b in self.books.values() if b.working and b.bought == 0]
-
     def positions(self) -> dict[str, tuple[int, int]]:
         """Per symbol: shares held and their cost basis."""
         out: dict[str, tuple[int, int]] = {}

@@ -507,7 +507,7 @@ class Daemon:
         fired = self.store.state.fired.get(watcher_id)
         if fired is not None and self.router is not None:
             entry = self.router.entry(fired.order_ref)
-            if entry is not None and entry.filled == 0 and entry.status == "working":
+            if entry is not None and entry.unfilled:
                 await self.router.cancel_entry(fired.order_ref)
 
     async def instrument(self, symbol: str) -> Instrument:
@@ -631,7 +631,7 @@ class Daemon:
         tasks = [r.task for r in self.runners.values() if r.task is not None and not r.task.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=5)
-        await self._cancel_unfilled_at_stop()
+        await self.controls.cancel_unfilled()  # filled entries keep their exits at the broker
         self.held.release_all()
         if not self.refused:
             self._set_phase("stopped")
@@ -646,13 +646,6 @@ class Daemon:
         self.journal.close()
         self.disk.close()
 
-
-    async def _cancel_unfilled_at_stop(self) -> None:
-        """An unfilled entry is not left working without the daemon; filled ones keep their exits."""
-        if self.router is not None and self.ib.isConnected():
-            for entry in self.router.entries():
-                if entry.filled == 0 and entry.status == "working":
-                    await self.router.cancel_entry(entry.order_ref)
 
 
 def _reloaded_event(at: int, trigger: str, digest: str, plan: ReloadPlan,

@@ -75,7 +75,7 @@ class Controls:
                 d.emit(ev.Halted(at=d.clock(), reason=reason, detail=detail, by=by,
                                  flatten=flatten))
             d.refresh_state()
-            cancelled = await self._cancel_unfilled()
+            cancelled = await self.cancel_unfilled()
             sold = [await self._flatten_book(b, "halt") for b in d.today.ledger.open_books()] \
                 if flatten else []
             failed = [m for m in sold if m is not None]
@@ -87,21 +87,21 @@ class Controls:
                 return _refused("partly_done", text + "; not sold: " + "; ".join(failed))
             return _done(text)
 
-    async def _cancel_unfilled(self) -> int:
+    async def cancel_unfilled(self) -> int:
+        """Cancel every entry still working with nothing bought (a halt, a stop of the daemon)."""
         d = self._d
+        if d.router is None or not d.ib.isConnected():
+            return 0
         count = 0
-        for book in d.today.ledger.unfilled():
-            if d.router is None:
-                break
-            entry = d.router.entry(book.order_ref)
-            if entry is None or entry.filled or entry.status != "working":
+        for entry in d.router.entries():  # also those adopted from the broker at start-up
+            if not entry.unfilled:
                 continue
             try:
-                await d.router.cancel_entry(book.order_ref)
+                await d.router.cancel_entry(entry.order_ref)
                 count += 1
             except OrderRejected as exc:
                 logger.error("{}: the unfilled entry could not be cancelled: {}",
-                             book.order_ref, exc)
+                             entry.order_ref, exc)
         return count
 
     # --- selling a position ------------------------------------------------------------------

@@ -166,6 +166,11 @@ class RoutedEntry:
     ladder: LadderState | None = None
     cost: int = field(default=0, repr=False)
 
+    @property
+    def unfilled(self) -> bool:
+        """Still working at the broker with nothing bought: cancelling it risks nothing."""
+        return self.filled == 0 and self.status == "working"
+
 
 @dataclass(slots=True, eq=False)
 class _Order:
