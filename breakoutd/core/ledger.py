@@ -207,9 +207,11 @@ class DayLedger:
     def filled(self, order_ref: str, exec_id: str, symbol: str, side: str, qty: int,
                price: int, commission: int | None) -> None:
         """One execution of an entry's order (once per exec id)."""
-        if exec_id in self._execs or qty <= 0:
+        if exec_id in self._execs:
             return
         self._execs.add(exec_id)
+        if qty <= 0:
+            return
         book = self._book(order_ref, symbol, qty, price)
         if side in _SELL_SIDES:
             held = book.open_qty
@@ -226,6 +228,10 @@ class DayLedger:
         if commission is not None:
             self.commission(exec_id, commission, order_ref)
         self._close_if_done(book)
+
+    def has_execution(self, exec_id: str) -> bool:
+        """True once the execution is counted (live, or in the journal replayed)."""
+        return exec_id in self._execs
 
     def commission(self, exec_id: str, commission: int, order_ref: str) -> None:
         """The broker's commission of one execution (once per exec id)."""

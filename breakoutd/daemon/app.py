@@ -38,7 +38,7 @@ from breakoutd.daemon.background import short_gil_switches
 from breakoutd.daemon.control import ControlServer, control_socket_path
 from breakoutd.daemon.controls import Controls
 from breakoutd.daemon.disk import DiskError, DiskWorker
-from breakoutd.daemon.journal import Journal, read_journal
+from breakoutd.daemon.journal import Journal
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
 from breakoutd.daemon.reload import watch_forever
@@ -102,6 +102,7 @@ class Daemon:
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
         self._holding: asyncio.Task[None] | None = None
+        self._hold_again = False
         self.control: ControlServer | None = None
         self.notifier = notifier or SystemdNotifier(env={})  # silent unless given one
         self.status = StatusBoard(status_path(var), clock=clock, last_price=self._last_price,
@@ -145,26 +146,25 @@ class Daemon:
         """Hold (or release) the market data of what the ledger holds, in a task of its own."""
         if self._phase not in ("starting", "running"):
             return
+        self._hold_again = True  # a pass under way may have missed this event: one more
         if self._holding is None or self._holding.done():
-            self._holding = asyncio.get_running_loop().create_task(self.held.update())
-        else:  # one more pass after the running one: it may have missed this event
-            running = self._holding
+            self._holding = asyncio.get_running_loop().create_task(self._hold_until_current())
 
-            async def again() -> None:
-                await running
-                await self.held.update()
-
-            self._holding = asyncio.get_running_loop().create_task(again())
+    async def _hold_until_current(self) -> None:
+        while self._hold_again:
+            self._hold_again = False
+            await self.held.update()
 
     def _open_day(self) -> None:
         """The broker's day is known: open its journal and state, write what came before."""
         self.day = exchange_date(self.clock())
         journal_dir = self.var / "journal" / self.day.isoformat()
+        so_far = journal_events(journal_dir / "events.jsonl")
         # A restart shows the day so far in status (before this run's first events).
-        self.status.replay(journal_events(journal_dir / "events.jsonl"))
+        self.status.replay(so_far)
         limits = self.config.risk if self.config is not None else RiskLimits()
         self.today = TradingDay(self.var, self.day, limits, self.disk)
-        self.today.rebuild()  # entries, positions, P&L and the halt of the day so far
+        self.today.rebuild(so_far)  # entries, positions, P&L and the halt of the day so far
         self.journal = Journal(self.var, self.day, disk=self.disk)
         early, self._early = self._early, []
         for event in early:
@@ -342,15 +342,15 @@ class Daemon:
                                       FiredEntry(entry.order_ref, self.clock(), "entered"))
 
     def _journal_missed_fills(self, found: Iterable[ReconciledEntry]) -> None:
-        """Fills that happened while the daemon was down reach the journal now."""
-        assert self.journal is not None
-        seen = {e.get("exec_id") for e in read_journal(self.journal.dir / "events.jsonl")
-                if e.get("event") == "OrderFilled"}
+        """Fills that happened while the daemon was down reach the journal now.
+
+        The ledger, rebuilt from the journal, knows every execution journalled so far."""
+        ledger = self.today.ledger
         for entry in found:
             cum = 0
             for f in entry.fills:
                 cum += f.qty if f.role == "entry" else 0
-                if f.exec_id in seen:
+                if ledger.has_execution(f.exec_id):
                     continue
                 self.emit(ev.OrderFilled(
                     at=self.clock(), order_ref=entry.order_ref, role=f.role,  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ armed. The runner and the router see it through small interfaces
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
 
 from breakoutd.core import events as ev
@@ -22,7 +23,6 @@ from breakoutd.core.params import RiskLimits
 from breakoutd.core.plans import OrderPlan, Rejection
 from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.state import FiredEntry, StateStore
-from breakoutd.daemon.status_replay import journal_events
 
 
 class TradingDay:
@@ -33,14 +33,11 @@ class TradingDay:
         self.day = day
         self.store = StateStore(var, day, disk)
         self.ledger = DayLedger(limits)
-        self.journal_path = var / "journal" / day.isoformat() / "events.jsonl"
 
-    def rebuild(self) -> int:
-        """Fold the day's journal so far into the ledger; the number of events read."""
-        events = journal_events(self.journal_path)
-        for e in events:
+    def rebuild(self, journal: Iterable[ev.Event]) -> None:
+        """Fold the day's journal so far (its events, in order) into the ledger."""
+        for e in journal:
             self.ledger.apply(e)
-        return len(events)
 
     def observe(self, event: ev.Event) -> None:
         """Fold one event the daemon emitted."""
