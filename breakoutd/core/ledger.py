@@ -27,7 +27,8 @@ from breakoutd.core.params import RiskLimits
 from breakoutd.core.plans import OrderPlan, Rejection
 from breakoutd.core.prices import MICROS_PER_DOLLAR, format_price, to_micros
 
-UNSET_DOUBLE = 1e300  # IB's "no value" (DBL_MAX) for a commission not known yet
+UNSET_DOUBLE = 1e300  # IB sends DBL_MAX for "no value" (a commission not known yet, the
+# realized P&L of an opening fill): anything this large is none
 _DONE = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
 _SELL_SIDES = frozenset({"SLD", "SELL"})
 HALT_REASONS = frozenset({"daily_loss", "consecutive_losses", "operator"})
@@ -150,9 +151,12 @@ class DayLedger:
         A loss past the limit that no mark has reported yet trips the kill switch
         here (:meth:`trip_due` tells the caller)."""
         lim = self.limits
-        if self.halted is not None or self.trip_due() is not None:
-            return Rejection("risk_halted", f"trading is halted ({self.halted or 'daily_loss'})",
-                             plan.limit)
+        why = self.halted
+        if why is None:
+            due = self.trip_due()
+            why = due.reason if due is not None else None
+        if why is not None:
+            return Rejection("risk_halted", f"trading is halted ({why})", plan.limit)
         if self.paused:
             return Rejection("paused", "the operator paused new entries", plan.limit)
         if lim.max_entries_per_day is not None and self.entries >= lim.max_entries_per_day:
@@ -198,11 +202,6 @@ class DayLedger:
             return
         self.entries += 1
         self.books[order_ref] = EntryBook(order_ref, watcher_id, symbol, qty, reference)
-
-    def send_failed(self, order_ref: str) -> None:
-        """The entry never left: its slot and its count are freed."""
-        if self.books.pop(order_ref, None) is not None:
-            self.entries -= 1
 
     def filled(self, order_ref: str, exec_id: str, symbol: str, side: str, qty: int,
                price: int, commission: int | None) -> None:

@@ -16,11 +16,9 @@ from typing import Any
 
 from breakoutd.calendar import exchange_date
 from breakoutd.core import events as ev
-from breakoutd.core.ledger import DayLedger
+from breakoutd.core.ledger import UNSET_DOUBLE, DayLedger
 from breakoutd.core.params import RiskLimits
 from breakoutd.ibkr.orders_map import DONE_STATUSES, ENTRY, STOP, TAKE_PROFIT
-
-UNSET_DOUBLE = 1e300  # IB sends DBL_MAX for "no value" (e.g. realized P&L of an opening fill)
 
 
 @dataclass(slots=True)

@@ -45,13 +45,6 @@ def test_an_entry_cancelled_unfilled_frees_its_slot_and_is_no_trade() -> None:
     assert ledger.slots == 0 and ledger.consecutive_losses == 0 and ledger.trip_due() is None
 
 
-def test_a_send_that_failed_counts_nothing() -> None:
-    ledger = DayLedger(RiskLimits(max_entries_per_day=1))
-    ledger.sent("bo:d:rth:a", "a", "SYM", 100, px("5.00"))
-    ledger.send_failed("bo:d:rth:a")
-    assert ledger.entries == 0 and ledger.check(plan()) is None
-
-
 def test_notional_counts_what_is_held_at_cost_and_what_may_still_fill() -> None:
     ledger = DayLedger(RiskLimits(max_notional_usd=Decimal(1000)))
     ledger.sent("bo:d:rth:a", "a", "SYM", 100, px("5.00"))
