@@ -198,8 +198,7 @@ def _apply_risk(results: list[WatcherResult], limits: RiskLimits,
     for r in results:
         if r.outcome == "entered":
             assert r.plan is not None and r.trigger_at is not None and r.fills is not None
-            entered.append(Entered(r.spec.id, r.spec.symbol, r.plan.order_ref, r.plan.qty,
-                                   r.plan.reference_price, r.trigger_at, r.fills))
+            entered.append(Entered(r.plan, r.trigger_at, r.fills))
     replay = replay_risk(entered, limits, series)
     out = []
     for r in results:

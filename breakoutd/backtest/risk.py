@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from breakoutd.backtest.fills import ExitFill, FillResult
 from breakoutd.backtest.series import SymbolSeries
@@ -25,6 +26,7 @@ from breakoutd.core.bars import NS
 from breakoutd.core.commission import CommissionSchedule
 from breakoutd.core.ledger import DayLedger
 from breakoutd.core.params import OnHalt, RiskLimits
+from breakoutd.core.plans import OrderPlan
 
 _EXIT, _MARK, _TRIGGER = 0, 1, 2  # the order of things at one instant
 FEES = CommissionSchedule()
@@ -40,15 +42,27 @@ class RiskReplay:
     halted_at: int | None = None
 
 
-class Entered:
-    """What the replay needs of one entered watcher."""
+class Entered(NamedTuple):
+    """One watcher the engine entered: its plan, its trigger and its simulated fills."""
 
-    __slots__ = ("watcher_id", "symbol", "order_ref", "qty", "reference", "trigger_at", "fills")
+    plan: OrderPlan
+    trigger_at: int
+    fills: FillResult
 
-    def __init__(self, watcher_id: str, symbol: str, order_ref: str, qty: int, reference: int,
-                 trigger_at: int, fills: FillResult) -> None:
-        self.watcher_id, self.symbol, self.order_ref = watcher_id, symbol, order_ref
-        self.qty, self.reference, self.trigger_at, self.fills = qty, reference, trigger_at, fills
+    @property
+    def watcher_id(self) -> str:
+        """The watcher's id."""
+        return self.plan.watcher_id
+
+    @property
+    def symbol(self) -> str:
+        """The symbol traded."""
+        return self.plan.symbol
+
+    @property
+    def order_ref(self) -> str:
+        """The entry's orderRef."""
+        return self.plan.order_ref
 
 
 def replay_risk(entered: Sequence[Entered], limits: RiskLimits,
@@ -89,15 +103,14 @@ class _Run:
 
     def _trigger(self, e: Entered) -> None:
         ledger = self.out.ledger
-        plan_like = _Plan(e.qty * e.reference)
-        rejection = ledger.check(plan_like)  # type: ignore[arg-type]
+        rejection = ledger.check(e.plan)
         if rejection is not None:
             self.out.rejected[e.watcher_id] = rejection.reason
             if rejection.reason == "risk_halted" and ledger.halted is None:
                 self._trip(e.trigger_at)
             return
         f = e.fills
-        ledger.sent(e.order_ref, e.watcher_id, e.symbol, e.qty, e.reference)
+        ledger.sent(e.order_ref, e.watcher_id, e.symbol, e.plan.qty, e.plan.reference_price)
         ledger.filled(e.order_ref, f"{e.order_ref}:e", e.symbol, "BOT", f.qty, f.entry_price,
                       FEES.order_total(f.qty, f.qty * f.entry_price))
         self.live[e.watcher_id] = e
@@ -167,16 +180,6 @@ class _Run:
         pnl = sum((x.price - f.entry_price) * x.qty for x in exits)
         self.out.flattened[e.watcher_id] = f._replace(exits=exits, open_qty=0, closed_at=at,
                                                       pnl=pnl)
-
-
-class _Plan:
-    """The one thing the ledger's check reads of a plan besides its limit: its notional."""
-
-    __slots__ = ("notional", "limit")
-
-    def __init__(self, notional: int) -> None:
-        self.notional = notional
-        self.limit = None
 
 
 def _close_at(series: SymbolSeries, at: int) -> int:
