@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from breakoutd.calendar import day_sessions
+from breakoutd.calendar import DaySessions, day_sessions
 from breakoutd.core import events as ev
 from breakoutd.core.ledger import EntryBook, Trip
 from breakoutd.core.params import OnHalt, Session
@@ -126,12 +126,12 @@ class Controls:
                                   reason=reason))
         return None
 
-    def _sale_limit(self, symbol: str, sessions: object) -> int | None:
+    def _sale_limit(self, symbol: str, sessions: DaySessions | None) -> int | None:
         """None (MKT) in regular hours; else the bid minus 0.05 on the tick."""
         d = self._d
         now = d.clock()
         days = sessions if sessions is not None else day_sessions(d.day)
-        if days is not None and days.session_at(now) is Session.RTH:  # type: ignore[attr-defined]
+        if days is not None and days.session_at(now) is Session.RTH:
             return None
         stream = d.market.stream(symbol)
         bid = stream.quote.bid if stream is not None and stream.quote is not None else None

@@ -208,10 +208,6 @@ class _Book:
 class OrderRouter:
     """Sends entries with their exits, follows them at the broker, manages ladder stops."""
 
-    # ib_async's sessions, told apart by its dict of trades (new after every reconnect).
-    _session_trades: dict[Any, Any] | None = None
-    _session_count = 0
-
     def __init__(self, ib: IB, *, account: str, emit: Callable[[Event], None],
                  clock: Callable[[], int], ids: OrderIds | None = None,
                  durability: Durability | None = None,
@@ -238,6 +234,9 @@ class OrderRouter:
         self._commissions: set[str] = set()
         self._resync: asyncio.Task[None] | None = None
         self._resync_lock = asyncio.Lock()
+        # ib_async's sessions, told apart by its dict of trades (new after every reconnect).
+        self._session_trades: dict[Any, Any] | None = None
+        self._session_count = 0
         self.on_fill: list[Callable[[RoutedEntry, OrderFilled], None]] = []
         self._handlers: list[tuple[Any, Callable[..., None]]] = [
             (ib.openOrderEvent, self._on_open_order), (ib.orderStatusEvent, self._on_status),
