@@ -12,21 +12,7 @@ from breakoutd.core import events as ev
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Row
 from tests.daemon.daemonkit import DAY, at, running_daemon, trade_row
-from tests.daemon.test_daemon_sim import ramp
-
-WATCHLIST = """\
-breakouts:
-  - symbol: DEMO
-    level: 10.00
-    qty: 100
-    tp: 10.50
-    sl: 9.80
-"""
-
-
-def quiet(start: str, n: int, price: str) -> list[Row]:
-    """n seconds trading at ``price`` with a one-cent quote around it that stays fresh."""
-    return ramp(start, n, price)
+from tests.daemon.test_daemon_sim import BRACKET, ramp
 
 
 def run(coro: object) -> None:
@@ -50,10 +36,10 @@ def test_a_print_far_above_a_quote_below_the_level_is_a_bad_print(tmp_path: Path
     # 09:30:23 prints 10.51 once (k = 2, m = 1.25: D 14c, S 4c; a one-price second
     # fires the fast rule) while the market's own quote stays 9.95/9.96.
     spike = trade_row("09:30:23", "DEMO", "10.51", "10.51", "10.51", "10.51", "9.95", "9.96")
-    rows = quiet("09:29:50", 33, "9.95") + [spike] + quiet("09:30:24", 60, "9.95")
+    rows = ramp("09:29:50", 33, "9.95") + [spike] + ramp("09:30:24", 60, "9.95")
 
     async def body() -> None:
-        rej, names = await _rejected(rows, WATCHLIST, tmp_path)
+        rej, names = await _rejected(rows, BRACKET, tmp_path)
         assert (rej.reason, rej.kind, rej.trigger_at, rej.limit) == (
             "quote_below_level", "fast", at("09:30:24"), Decimal("9.96"))
         assert "ask 9.96 is below level 10.00" in rej.detail
@@ -71,8 +57,8 @@ def test_max_chase_rejects_an_ask_already_past_level_plus_max_chase(
         tmp_path: Path, max_chase: str, entered: bool) -> None:
     # 09:30:23 (k = 2: D 14c, S 4c): high 10.14, low 10.11, close 10.13, ask 10.14.
     spike = trade_row("09:30:23", "DEMO", "10.12", "10.14", "10.11", "10.13", "10.12", "10.14")
-    rows = quiet("09:29:50", 33, "9.95") + [spike] + quiet("09:30:24", 60, "10.13")
-    watchlist = WATCHLIST + f"    max_chase: {max_chase}\n"
+    rows = ramp("09:29:50", 33, "9.95") + [spike] + ramp("09:30:24", 60, "10.13")
+    watchlist = BRACKET + f"    max_chase: {max_chase}\n"
 
     async def body() -> None:
         async with running_daemon(rows, watchlist, tmp_path) as r:
