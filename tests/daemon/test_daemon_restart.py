@@ -1,9 +1,10 @@
-"""kill -9 between sending an entry and its fill, then a restart: no second entry."""
+"""kill -9 then a restart: nothing sent twice, and the day (halt, entries, positions, P&L) kept."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -104,3 +105,74 @@ def test_kill_9_after_sending_then_restart_sends_nothing_again(tmp_path: Path) -
     assert sum(1 for e in journal if e["event"] == "WatcherStarted") == 1  # not armed again
 
 
+
+
+def held_rows() -> list:  # type: ignore[type-arg]
+    # AAA and BBB close the 09:30 minute above their levels and are bought at
+    # 09:31:00 (10.03 and 20.03); AAA slides to 9.88 at 09:31:03, a 15-dollar
+    # loss its 9.80 stop does not sell: past the 10-dollar daily limit, the kill
+    # switch halts and (on_halt: hold) both positions stay. CCC's fast rule
+    # fires at 09:31:21, after the restart.
+    return (ramp("09:30:40", 10, "9.95", "AAA") + ramp("09:30:50", 13, "10.02", "AAA")
+            + ramp("09:31:03", 80, "9.88", "AAA")
+            + ramp("09:30:40", 10, "19.95", "BBB") + ramp("09:30:50", 90, "20.02", "BBB")
+            + ramp("09:30:40", 40, "29.95", "CCC") + ramp("09:31:20", 60, "30.20", "CCC"))
+
+
+HELD = """\
+risk:
+  max_daily_loss_usd: 10
+breakouts:
+  - {symbol: AAA, level: 10.00, qty: 100, tp: 10.50, sl: 9.80, fast: false}
+  - {symbol: BBB, level: 20.00, qty: 100, tp: 20.50, sl: 19.80, fast: false}
+  - {symbol: CCC, level: 30.00, qty: 100, tp: 30.50, sl: 29.80}
+"""
+
+
+def test_kill_9_while_halted_with_positions_then_restart_keeps_them_all(tmp_path: Path) -> None:
+    (tmp_path / "wl").mkdir()
+    (tmp_path / "wl" / "w.yaml").write_text(HELD)
+    status: dict = {}  # type: ignore[type-arg]
+
+    async def body() -> None:
+        gw = SimGateway(Market(sorted(held_rows(), key=lambda r: (r.time, r.symbol))), port=0,
+                        start=dt.time(9, 30, 55), day=DAY)
+        await gw.start()
+        procs: list[asyncio.subprocess.Process] = []
+        try:
+            first = await start_daemon(tmp_path, gw.port)
+            procs.append(first)
+            await read_until(first, "daemon halted")
+            first.send_signal(signal.SIGKILL)  # halted, two positions open, exits resting
+            await first.wait()
+            second = await start_daemon(tmp_path, gw.port)
+            procs.append(second)
+            await read_until(second, "CCC@30.00: REJECTED risk_halted")
+            status.update(json.loads((tmp_path / "status.json").read_text()))
+            second.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(second.wait(), 30) == 0
+            assert {s: q for s, (q, _) in gw.engine.positions().items()} == {
+                "AAA": 100, "BBB": 100}
+            assert not [o for o, _ in gw.engine.open_orders(None) if o.order_ref.endswith(
+                "CCC@30.00")]  # nothing sent for the trigger after the restart
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            await gw.stop()
+
+    asyncio.run(asyncio.wait_for(body(), 90))
+    risk = status["risk"]
+    assert (status["state"], risk["halted"], risk["entries"], risk["open"]) == (
+        "halted", "daily_loss", 2, 2)
+    assert {p["symbol"]: p["qty"] for p in status["positions"]} == {"AAA": 100, "BBB": 100}
+    aaa = next(p for p in status["positions"] if p["symbol"] == "AAA")
+    assert Decimal(str(aaa["avg_price"])) == Decimal("10.03")
+    assert Decimal(str(aaa["last_price"])) == Decimal("9.88")  # marked again after the restart
+    assert Decimal(str(aaa["unrealized"])) == Decimal("-15.00")
+    journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
+    assert [j["reason"] for j in journal if j["event"] == "Halted"] == ["daily_loss"]
+    assert sum(1 for e in journal if e["event"] == "OrderIntent") == 2  # AAA and BBB, once each
+    rejected = [e for e in journal if e["event"] == "Rejected"]
+    assert [(r["watcher_id"], r["reason"]) for r in rejected] == [("CCC@30.00", "risk_halted")]

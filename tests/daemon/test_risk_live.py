@@ -294,3 +294,30 @@ def test_a_trigger_while_the_gateway_is_down_is_rejected_degraded(tmp_path: Path
             assert await r.finish() == 0
 
     run(body())
+
+
+def test_an_entry_the_broker_rejects_frees_its_slot_for_the_next_watcher(tmp_path: Path) -> None:
+    # The max_positions day above, with AAA's entry refused by the gateway (error
+    # 201): its slot frees when the entry is done, so CCC enters where the backtest
+    # (whose entries all fill) rejects it, and BBB then finds CCC holding the slot.
+    rows = path("AAA", *AAA) + path("CCC", *CCC) + path("BBB", *BBB)
+    text = watchlist("  max_positions: 1\n", *THREE)
+
+    async def body() -> None:
+        async with running_daemon(rows, text, tmp_path) as r:
+            e = r.events
+            r.gw.reject_next_order(201, "not allowed today")
+            await r.step(280, until=lambda: "BBB@20.00" in decisions(e))
+            assert decisions(e) == {"AAA@10.00": ("entered", None),
+                                    "CCC@30.00": ("entered", None),
+                                    "BBB@20.00": ("rejected", "risk_max_positions")}
+            refused = [s for s in e.of(ev.OrderStatusChanged) if s.role == "entry"
+                       and s.order_ref.endswith("AAA@10.00")]
+            assert refused and refused[-1].status == "Inactive"
+            assert not [f for f in e.of(ev.OrderFilled) if f.symbol == "AAA"]
+            assert {s: q for s, (q, _) in r.gw.engine.positions().items() if q} == {"CCC": 100}
+            ledger = r.daemon.today.ledger
+            assert (ledger.entries, ledger.slots) == (2, 1)  # sent twice, one held
+            assert await r.finish() == 0
+
+    run(body())
