@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from breakoutd.backtest.fills import FillResult, simulate_fills
+from breakoutd.backtest.levels import TapeLevels
+from breakoutd.backtest.replay_variants import variant_candidates
 from breakoutd.backtest.risk import Entered, RiskReplay, replay_risk
 from breakoutd.backtest.series import BarSeries, SymbolSeries
 from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
+from breakoutd.core import events as ev
 from breakoutd.core.bars import NS
-from breakoutd.core.params import RiskLimits, Session, WatcherSpec
+from breakoutd.core.levels import armed_after_known, resolved_spec
+from breakoutd.core.params import RiskLimits, Rule, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
+from breakoutd.core.prices import to_micros
 from breakoutd.core.watcher import Decision, Expiry, WatcherMachine
 from breakoutd.tape import Tape
 
@@ -35,6 +40,7 @@ class WatcherResult:
     plan: OrderPlan | None = None
     fills: FillResult | None = None
     evaluated: int = 0  # core rule evaluations made for this watcher
+    resolved: ev.LevelResolved | None = None  # the named level, as resolved from the tapes
 
     @property
     def limit(self) -> int | None:
@@ -58,10 +64,14 @@ def run_backtest(
     watchers: Iterable[WatcherSpec],
     risk: RiskLimits | None = None,
     *,
+    prior: Tape | None = None,
     prefilter: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
-    """Replay ``tape`` through the core for every enabled watcher."""
+    """Replay ``tape`` through the core for every enabled watcher.
+
+    ``prior`` is the previous trading day's tape, for ``prior_high`` and
+    ``prior_close`` levels (without it they are ``no_level``)."""
     dates = _tape_days(tape)
     if len(dates) > 1:
         shown = ", ".join(d.isoformat() for d in dates)
@@ -72,9 +82,12 @@ def run_backtest(
     sessions = day_sessions(day)
     series = {sym: SymbolSeries(st) for sym, st in tape.symbols.items()}
     specs = sorted((w for w in watchers if w.enabled), key=lambda w: w.id)
+    levels = TapeLevels(sessions, series, tape, prior) if sessions is not None and any(
+        w.level_name is not None for w in specs) else None
     results: list[WatcherResult] = []
     for n, spec in enumerate(specs, 1):
-        results.append(_run_watcher(spec, day, sessions, series.get(spec.symbol), prefilter))
+        results.append(_run_watcher(spec, day, sessions, series.get(spec.symbol), prefilter,
+                                    levels))
         if progress is not None:
             progress(n, len(specs))
     replay = None
@@ -95,11 +108,28 @@ def _tape_days(tape: Tape) -> list[dt.date]:
 
 def _run_watcher(
     spec: WatcherSpec, day: dt.date, sessions: DaySessions | None,
-    series: SymbolSeries | None, prefilter: bool,
+    series: SymbolSeries | None, prefilter: bool, levels: TapeLevels | None = None,
 ) -> WatcherResult:
     window = watcher_window(spec, sessions) if sessions is not None else None
     if window is None:
         return WatcherResult(spec, "expired", None, None, "no_session")
+    resolved = None
+    if spec.level_name is not None:
+        found = levels.resolve(spec) if levels is not None else None
+        if found is None:
+            return WatcherResult(spec, "expired", None, None, "no_level")
+        rng, resolved = found
+        spec = resolved_spec(spec, to_micros(resolved.price))
+        window = armed_after_known(window, rng.known_at)
+        if window is None:
+            return WatcherResult(spec, "expired", None, None, "session_end", resolved=resolved)
+    result = _decide(spec, day, sessions, series, prefilter, window)
+    return replace(result, resolved=resolved) if resolved is not None else result
+
+
+def _decide(spec: WatcherSpec, day: dt.date, sessions: DaySessions | None,
+            series: SymbolSeries | None, prefilter: bool, window: tuple[int, int]
+            ) -> WatcherResult:
     machine = WatcherMachine(spec, *window)
     decision, evaluated = replay(machine, series, prefilter)
     if isinstance(decision, Expiry):
@@ -132,7 +162,10 @@ def replay(machine: WatcherMachine, series: SymbolSeries | None, prefilter: bool
     sec = series.seconds
     bars = series.bars(machine.close_bar_size)
     fast = _fast_candidates(machine, sec, prefilter) if machine.thresholds else []
-    close = _close_candidates(machine, bars, prefilter)
+    if machine.spec.params.rule is Rule.CLOSE:
+        close = _close_candidates(machine, bars, prefilter)
+    else:
+        close = variant_candidates(machine, bars, prefilter)
     evaluated = 0
     fi = ci = 0
     while fi < len(fast) or ci < len(close):
@@ -205,9 +238,8 @@ def _apply_risk(results: list[WatcherResult], limits: RiskLimits,
         reason = replay.rejected.get(r.spec.id)
         if reason is not None:
             r = WatcherResult(r.spec, "rejected", r.kind, r.trigger_at, reason,
-                              evaluated=r.evaluated)
+                              evaluated=r.evaluated, resolved=r.resolved)
         elif r.spec.id in replay.flattened:
-            r = WatcherResult(r.spec, r.outcome, r.kind, r.trigger_at, r.reason, r.plan,
-                              replay.flattened[r.spec.id], r.evaluated)
+            r = replace(r, fills=replay.flattened[r.spec.id])
         out.append(r)
     return out, replay

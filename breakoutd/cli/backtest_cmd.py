@@ -22,6 +22,8 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
                      help="a tape v1 file (.csv or .csv.gz); repeat for more")
     src.add_argument("--synthetic", type=int, metavar="SEED",
                      help="a seeded synthetic day with breakouts through the watchlist's levels")
+    p.add_argument("--prior-tape", action="append", type=Path, metavar="FILE",
+                   help="the previous trading day's tape, for prior_high / prior_close levels")
     p.add_argument("--date", help="day of the synthetic tape (YYYY-MM-DD, default 2026-03-09)")
     p.add_argument("--watchlist", type=Path, action="append", required=True, metavar="PATH",
                    help="a watchlist file or directory; repeat for more")
@@ -58,7 +60,9 @@ def _synthetic(seed: int, day_text: str | None, watchlist) -> Tape:  # type: ign
     day = dt.date.fromisoformat(day_text) if day_text else dt.date(2026, 3, 9)
     levels: dict[str, list[int]] = {}
     for w in watchlist.watchers:
-        levels.setdefault(w.symbol, []).append(w.level)
+        symbol_levels = levels.setdefault(w.symbol, [])
+        if w.level_name is None:  # a named level comes from the market the tape makes
+            symbol_levels.append(w.level)
     return synthetic_tape(seed, sorted(levels), day, levels=levels)
 
 
@@ -70,8 +74,10 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
             tape = _synthetic(args.synthetic, args.date, watchlist)
         else:
             tape = read_tapes(args.tape)
+        prior = read_tapes(args.prior_tape) if args.prior_tape else None
         progress = None if args.json else _Progress()
-        result = run_backtest(tape, watchlist.watchers, watchlist.risk, progress=progress)
+        result = run_backtest(tape, watchlist.watchers, watchlist.risk, prior=prior,
+                              progress=progress)
         if progress is not None:
             progress.close()
     except ConfigError as exc:

@@ -8,15 +8,18 @@ from typing import Any
 
 from breakoutd.config.errors import Origin
 from breakoutd.config.fields import Located, Problems
+from breakoutd.config.level_check import check_named_exits, check_named_level
 from breakoutd.config.params_check import Layered, build_params, most_specific
 from breakoutd.config.schema import Section, hint
-from breakoutd.core.params import SourceRef, StrategyParams, WatcherSpec
+from breakoutd.core.params import LevelName, SourceRef, StrategyParams, WatcherSpec
 from breakoutd.core.plans import STOP_LIMIT_OFFSET
 from breakoutd.core.prices import format_price, round_to_tick, tick_size
 
 
-def default_id(symbol: str, level: int) -> str:
-    """``SYMBOL@level`` with the level in canonical decimal: ``BAC@13.50``."""
+def default_id(symbol: str, level: int | LevelName) -> str:
+    """``SYMBOL@level`` with the level in canonical decimal (``BAC@13.50``) or its name."""
+    if isinstance(level, LevelName):
+        return f"{symbol}@{level.value}"
     return f"{symbol}@{format_price(level)}"
 
 
@@ -75,6 +78,11 @@ def _check_sizing(merged: Layered, at: Origin, problems: Problems) -> None:
     if not merged.ok("qty", "risk_usd", "sl"):
         return
     sized_by_risk = risk is not None and risk.value is not None
+    if sized_by_risk and isinstance(merged.value("level"), LevelName) and risk is not None:
+        problems.add(risk.at.problem(
+            f"risk_usd {risk.text} sizes by the distance to the stop, and with a named level "
+            "the stop is known only on the day: give it as sl_below, or size with qty"))
+        return
     if (qty is None or qty.value is None) and not sized_by_risk:
         problems.add(at.problem("qty is required (or size by risk with risk_usd)"))
     if sized_by_risk and (sl is None or sl.value is None) and risk is not None:
@@ -108,6 +116,9 @@ def _check_ladder_qty(merged: Layered, problems: Problems) -> None:
 def _check_exits(merged: Layered, problems: Problems) -> None:
     level, tp, sl = merged.get("level"), merged.get("tp"), merged.get("sl")
     rungs: tuple[Located[int], ...] = tp.value if tp is not None and tp.value else ()
+    if level is not None and isinstance(level.value, LevelName):
+        check_named_exits(level, sl, rungs, problems)
+        return
     if rungs and (sl is None or sl.value is None) and merged.ok("sl") and tp is not None:
         problems.add(tp.at.problem("sl is required with tp (the bracket needs a stop)"))
     if level is None:
@@ -155,6 +166,7 @@ def resolve_breakout(
         return None
     _check_sizing(merged, section.at, problems)
     _check_exits(merged, problems)
+    check_named_level(merged, section, problems)
     if len(problems) > before or section.bad or merged.bad:
         return None
     return _spec(merged, params, section.at)
@@ -162,12 +174,13 @@ def resolve_breakout(
 
 def _spec(merged: Layered, params: StrategyParams, at: Origin) -> WatcherSpec:
     symbol, level = merged.value("symbol"), merged.value("level")
+    name = level if isinstance(level, LevelName) else None
     tp: tuple[Located[int], ...] = merged.value("tp") or ()
     split: tuple[Located[Decimal], ...] = merged.value("tp_split") or ()
     return WatcherSpec(
         id=merged.value("id") or default_id(symbol, level),
         symbol=symbol,
-        level=level,
+        level=0 if name is not None else level,
         params=params,
         qty=merged.value("qty"),
         tp=tuple(t.value for t in tp),
@@ -175,4 +188,5 @@ def _spec(merged: Layered, params: StrategyParams, at: Origin) -> WatcherSpec:
         sl=merged.value("sl"),
         enabled=merged.value("enabled", True),
         source=SourceRef(at.file, at.line or 0),
+        level_name=name,
     )

@@ -37,7 +37,9 @@ async def start_embedded_sim(watchlists: Sequence[Path], seed: int = 7,
     config = load_watchlists(watchlists)
     levels: dict[str, list[int]] = {}
     for w in config.watchers:
-        levels.setdefault(w.symbol, []).append(w.level)
+        symbol_levels = levels.setdefault(w.symbol, [])
+        if w.level_name is None:  # a named level comes from the market the tape makes
+            symbol_levels.append(w.level)
     the_day = day or virtual_day()
     tape = synthetic_tape(seed, sorted(levels), the_day, levels=levels,
                           breakouts_between=BREAKOUTS_BETWEEN)
