@@ -140,8 +140,13 @@ def _watcher_lines(watchers: list[dict[str, Any]]) -> list[str]:
         end = w.get("outcome") or "-"
         if w.get("reason"):
             end += f": {w['reason']}"
+        elif not w.get("outcome") and w.get("near_miss"):
+            end = f"near miss: {w['near_miss']}"
+        level = _num(w.get("level"))
+        if w.get("level_name"):
+            level += f" {w['level_name']}"
         rows.append([w["id"], w.get("symbol", ""), w.get("session", ""), w.get("state", "?"),
-                     _num(w.get("level")), _num(w.get("last_price")), dist, end])
+                     level, _num(w.get("last_price")), dist, end])
     return [f"watchers   {len(watchers)}"] + (
         _table(["ID", "SYMBOL", "SESSION", "STATE", "LEVEL", "LAST", "TO LEVEL", "OUTCOME"], rows)
         if rows else [])
