@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -151,9 +152,9 @@ def replay(machine: WatcherMachine, series: SymbolSeries | None, prefilter: bool
     """Feed a machine its bars in strategy.md's order until it decides.
 
     With ``prefilter`` the bars that cannot change the outcome are skipped
-    with numpy: 1-second bars failing a necessary condition of the fast rule
-    (close below the level, high below level + the smallest distance, range
-    above the widest spread), and close-rule bars closing below the level
+    with numpy: 1-second bars before the first one the fast rule fires on
+    (found with a cheap necessary condition, then the rule's own distance and
+    spread for each bar's k), and close-rule bars closing below the level
     once they no longer count toward ``max_bars``. The decisions are the same
     as without it (``tests/backtest`` checks it).
     """
@@ -161,11 +162,15 @@ def replay(machine: WatcherMachine, series: SymbolSeries | None, prefilter: bool
         return _final(machine), 0
     sec = series.seconds
     bars = series.bars(machine.close_bar_size)
-    fast = _fast_candidates(machine, sec, prefilter) if machine.thresholds else []
     if machine.spec.params.rule is Rule.CLOSE:
         close = _close_candidates(machine, bars, prefilter)
     else:
         close = variant_candidates(machine, bars, prefilter)
+    # Prefiltered without max_bars, the last close-rule candidate is a sure trigger:
+    # no 1-second bar after it can matter.
+    until = int(bars.end[close[-1]]) if close and prefilter and \
+        machine.spec.params.max_bars is None else None
+    fast = _fast_candidates(machine, sec, prefilter, until) if machine.thresholds else []
     evaluated = 0
     fi = ci = 0
     while fi < len(fast) or ci < len(close):
@@ -207,10 +212,13 @@ def _already(machine: WatcherMachine) -> Decision:
     return machine.decision
 
 
-def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool) -> list[int]:
+def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool,
+                     until: int | None = None) -> list[int]:
     a, z = machine.armed_at, machine.disarm_at
     i0 = int(np.searchsorted(sec.start, a, side="left"))
     i1 = int(np.searchsorted(sec.start, z - NS, side="right"))
+    if until is not None:  # at one instant the 1-second bar goes first: it is kept
+        i1 = min(i1, int(np.searchsorted(sec.end, until, side="right")))
     if i1 <= i0:
         return []
     if not prefilter:
@@ -221,7 +229,22 @@ def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool) -
     h = sec.high[i0:i1]
     mask = (sec.close[i0:i1] >= level) & (h >= level + min(th.distance))
     mask &= (h - sec.low[i0:i1]) <= max(th.spread)
-    return (np.flatnonzero(mask) + i0).tolist()
+    idx = np.flatnonzero(mask) + i0
+    if not len(idx):
+        return []
+    # The rule itself on the bars that pass the cheap test: the distance and spread of
+    # each bar's k. The first such bar fires the fast rule, so it is the only candidate.
+    k = (sec.start[idx] // NS) % 60 // th.step
+    hi = sec.high[idx]
+    exact = (hi >= level + _as_array(th.distance)[k]) & (
+        hi - sec.low[idx] <= _as_array(th.spread)[k])
+    hits = np.flatnonzero(exact)
+    return [int(idx[hits[0]])] if len(hits) else []
+
+
+@lru_cache(maxsize=256)
+def _as_array(values: tuple[int, ...]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
 
 
 def _apply_risk(results: list[WatcherResult], limits: RiskLimits,

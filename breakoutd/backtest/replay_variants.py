@@ -17,16 +17,31 @@ With ``max_bars`` every bar counts until the last one, so all are fed.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
 from breakoutd.backtest.series import BarSeries
 from breakoutd.calendar import PREMARKET_OPEN, exchange_date, exchange_ns
+from breakoutd.core.bars import NS
 from breakoutd.core.params import Rule
 from breakoutd.core.watcher import WatcherMachine
 
 _SAFE = 1 << 62  # int64 products below this cannot overflow
+HOUR = 3600 * NS
+
+
+@lru_cache(maxsize=64)
+def _fraction(mult: Decimal) -> Fraction:
+    return Fraction(mult)
+
+
+@lru_cache(maxsize=64)
+def _day_open(hour: int) -> int:
+    """04:00 of the exchange day of an instant (New York is whole hours from UTC)."""
+    return exchange_ns(exchange_date(hour * HOUR), PREMARKET_OPEN)
 
 
 def variant_candidates(machine: WatcherMachine, bars: BarSeries, prefilter: bool) -> list[int]:
@@ -37,19 +52,19 @@ def variant_candidates(machine: WatcherMachine, bars: BarSeries, prefilter: bool
     p = machine.spec.params
     if p.rule is Rule.RETEST:
         return _retest(machine, bars, c0, c1, prefilter)
-    day_open = exchange_ns(exchange_date(a), PREMARKET_OPEN)
+    day_open = _day_open(a // HOUR)
     d0 = min(int(np.searchsorted(bars.start, day_open, side="left")), c0)
     lookback = p.volume_lookback
     if p.max_bars is not None and prefilter:
-        machine.seed_volumes(int(v) for v in bars.volume[max(d0, c0 - lookback):c0])
+        machine.seed_volumes(bars.volume[max(d0, c0 - lookback):c0].tolist())
         return list(range(c0, min(c1, c0 + p.max_bars)))
-    hit = _first_momentum(bars, d0, c0, c1, machine.level, lookback, Fraction(p.volume_mult)) \
+    hit = _first_momentum(bars, d0, c0, c1, machine.level, lookback, _fraction(p.volume_mult)) \
         if prefilter else None
     if hit is None:
         return list(range(d0, c1)) if not prefilter else []
     if hit < 0:  # the exact test could overflow int64: feed everything
         return list(range(d0, c1))
-    machine.seed_volumes(int(v) for v in bars.volume[max(d0, hit - lookback):hit])
+    machine.seed_volumes(bars.volume[max(d0, hit - lookback):hit].tolist())
     return [hit]
 
 
@@ -58,19 +73,16 @@ def _first_momentum(bars: BarSeries, d0: int, c0: int, c1: int, level: int, look
     """The first index in [c0, c1) that triggers momentum; None if none, -1 if unsure."""
     if c1 <= c0:
         return None
-    vol = bars.volume[d0:c1]
-    top = int(vol.max()) if len(vol) else 0
-    if top * lookback * max(mult.denominator, mult.numerator) >= _SAFE:
+    cum = bars.cumulative_volume
+    if int(cum[-1]) * max(mult.denominator, mult.numerator) * max(lookback, 1) >= _SAFE:
         return -1
-    cs = np.concatenate(([0], np.cumsum(vol)))
-    j = np.arange(c0 - d0, c1 - d0)  # positions relative to d0
-    count = np.minimum(j, lookback)
-    total = cs[j] - cs[j - count]
-    v = vol[j]
-    ok = (bars.close[c0:c1] >= level) & (count > 0)
-    ok &= v * count * mult.denominator >= mult.numerator * total
+    # The price test first (cheap, and few bars pass it), then the volume at those bars.
+    i = np.flatnonzero(bars.close[c0:c1] >= level) + c0
+    count = np.minimum(i - d0, lookback)  # earlier bars of the day, at most the lookback
+    total = cum[i] - cum[i - count]
+    ok = (count > 0) & (bars.volume[i] * count * mult.denominator >= mult.numerator * total)
     hits = np.flatnonzero(ok)
-    return c0 + int(hits[0]) if len(hits) else None
+    return int(i[hits[0]]) if len(hits) else None
 
 
 def _retest(machine: WatcherMachine, bars: BarSeries, c0: int, c1: int, prefilter: bool

@@ -51,10 +51,10 @@ class VolumeWindow:
 
     def seed(self, volumes: Iterable[int]) -> None:
         """Replace the history with the day's bars so far (oldest first)."""
+        keep = list(volumes)[-(self._volumes.maxlen or 0):]
         self._volumes.clear()
-        self._sum = 0
-        for v in volumes:
-            self.add(v)
+        self._volumes.extend(keep)
+        self._sum = sum(keep)
 
     @property
     def count(self) -> int:
