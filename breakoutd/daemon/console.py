@@ -47,10 +47,16 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.WatcherStarted: lambda e: f"{e.watcher_id}: armed, level {e.level}",
     ev.BreakDetected: lambda e: f"{e.watcher_id}: price {e.price} is through the level",
     ev.FastTriggered: lambda e: f"{e.watcher_id}: FAST trigger (1s bar h {e.high} l {e.low} c {e.close})",
-    ev.Confirmed: lambda e: f"{e.watcher_id}: breakout CONFIRMED, bar closed at {e.close}",
+    ev.Confirmed: lambda e: (f"{e.watcher_id}: breakout CONFIRMED, bar closed at {e.close}"
+                             + (f" ({e.kind})" if e.kind != "close" else "")),
     ev.Rejected: _rejected,
     ev.Expired: lambda e: f"{e.watcher_id}: expired ({e.reason}) after {e.bars_evaluated} bars",
     ev.Stopped: lambda e: f"{e.watcher_id}: stopped ({e.reason})",
+    ev.LevelResolved: lambda e: (f"{e.watcher_id}: level {e.name} = {e.price} "
+                                 f"(print {e.raw}, offset {e.offset}; {e.source})"),
+    ev.NearMiss: lambda e: (f"{e.watcher_id}: near miss {e.kind}, bar closed at {e.close}, "
+                            f"volume {e.volume}"
+                            + (f" vs mean {e.mean_volume}" if e.mean_volume is not None else "")),
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: (f"sent {e.role} #{e.order_id} {e.action} {e.qty} {e.symbol} "
                              f"{e.order_type} "
