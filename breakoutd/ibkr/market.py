@@ -55,7 +55,7 @@ class _StreamSink:
 
     __slots__ = ("stream", "quote_waiters", "symbol", "tap")
 
-    def __init__(self, stream: SymbolStream, tap: FeedTap | None) -> None:
+    def __init__(self, stream: SymbolStream, tap: FeedTap | None = None) -> None:
         self.stream = stream
         self.quote_waiters: list[asyncio.Future[None]] = []
         self.symbol = stream.symbol
