@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from breakoutd.core.prices import round_to_tick
+from breakoutd.core.prices import round_to_tick, tick_size
 
 
 def stop_below(level: int, distance: int) -> int:
@@ -20,9 +20,17 @@ def stop_below(level: int, distance: int) -> int:
 
 
 def r_price(entry: int, stop: int, r: Decimal) -> int:
-    """``entry + r * (entry - stop)`` on the tick, exactly in decimal."""
+    """``entry + r * (entry - stop)`` on the tick, exactly in decimal.
+
+    A take-profit rounded to or below an entry off the tick (a market entry's
+    ask) would sell at a loss: it is then the first tick above the entry.
+    """
     exact = Decimal(entry) + r * Decimal(entry - stop)
-    return round_to_tick(int(exact.to_integral_value(rounding=ROUND_HALF_UP)))
+    price = round_to_tick(int(exact.to_integral_value(rounding=ROUND_HALF_UP)))
+    if price <= entry:
+        tick = tick_size(entry)
+        price = (entry // tick + 1) * tick
+    return price
 
 
 def tp_from_r(entry: int, stop: int, multiples: tuple[Decimal, ...]) -> tuple[int, ...]:
