@@ -42,7 +42,7 @@ class ManagedStop(NamedTuple):
 
     fill: int  # average fill price, micros (may be off the tick)
     initial: int  # the initial stop; R = fill - initial
-    highest: int  # the highest print since the fill
+    highest: int  # the highest print since the fill (0: none yet)
     stop: int  # where the stop is (on the tick)
     rule: StopRule  # the rule that put it there
 
@@ -53,10 +53,14 @@ class ManagedStop(NamedTuple):
 
 
 def start_stop(fill: int, initial: int) -> ManagedStop:
-    """The stop of a fresh fill: the initial stop, the fill as the highest print so far."""
+    """The stop of a fresh fill: the initial stop, and no print since the fill yet (0).
+
+    The fill is our own trade, not a print of the market: a trail counts
+    only what the market printed after it.
+    """
     if initial >= fill:
         raise ValueError("R needs an initial stop below the fill")
-    return ManagedStop(fill, initial, fill, initial, StopRule.INITIAL)
+    return ManagedStop(fill, initial, 0, initial, StopRule.INITIAL)
 
 
 def r_threshold(fill: int, risk: int, multiple: Decimal) -> int:
