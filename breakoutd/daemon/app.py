@@ -391,6 +391,12 @@ class Daemon:
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
+        slices = spec.params.slices
+        if spec.enabled and slices is not None and slices.count > 1:
+            # Never a single order where the operator asked for pieces: it is not armed.
+            raise OrderRejected(f"slices (count {slices.count}) are modelled by the backtest "
+                                "only; this daemon does not send sliced entries: remove "
+                                "slices to trade it")
         if not spec.enabled or self.store.has_fired(spec.id):
             return
         inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks

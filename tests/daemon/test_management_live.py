@@ -130,3 +130,23 @@ def test_max_hold_sells_at_the_fill_plus_the_duration(tmp_path: Path) -> None:
             assert await r.finish() == 0
 
     run(body())
+
+
+def test_a_sliced_entry_is_not_armed_rather_than_sent_whole(tmp_path: Path) -> None:
+    watchlist = managed("    slices: {count: 3, every: 10}\n") + (
+        "  - symbol: OTHER\n    level: 20.00\n    qty: 10\n")
+
+    async def body() -> None:
+        rows = sorted(entry_rows() + ramp("09:29:50", 80, "19.00", "OTHER"),
+                      key=lambda x: (x.time, x.symbol))
+        async with running_daemon(rows, watchlist, tmp_path) as r:
+            e = r.events
+            (partial,) = [c for c in e.of(ev.ConfigReloaded) if c.result == "partial"]
+            assert len(partial.failed) == 1 and "DEMO@10.00" in partial.failed[0]
+            assert "does not send sliced entries" in partial.failed[0]
+            assert {w.watcher_id for w in e.of(ev.WatcherStarted)} == {"OTHER@20.00"}
+            await r.step(75)
+            assert not e.of(ev.OrderSent)
+            assert await r.finish() == 0
+
+    run(body())
