@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from breakoutd.backtest import run_backtest
 from breakoutd.backtest.fills import FillResult
 from breakoutd.backtest.report import table
@@ -90,3 +95,26 @@ def test_the_table_shows_the_stop_and_its_rule() -> None:
     wl = load_watchlist_text(managed("    breakeven: 1\n"), "t.yaml")
     out = table(run_backtest(tape_from_rows(rows), wl.watchers))
     assert "open 10@5.14 (stop 5.02 breakeven)" in out
+
+
+_moves = st.lists(st.integers(min_value=-8, max_value=8), min_size=5, max_size=58)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(steps=_moves, rule=st.sampled_from([
+    "    breakeven: 0.5\n", "    trail: 0.03\n", "    trail: 0.05\n    trail_after: 1\n",
+    "    tp: 5.40\n    slices: {count: 3, every: 2}\n", "    max_hold: 20s\n"]))
+def test_a_managed_position_never_lowers_its_stop_nor_sells_more_than_it_bought(
+    steps: list[int], rule: str
+) -> None:
+    rows, price = list(TRIGGER), px("5.02")
+    for n, step in enumerate(steps):
+        price = max(price + step * 10_000, px("4.00"))
+        text = str(Decimal(price) / 1_000_000)
+        ask = str(Decimal(price + 10_000) / 1_000_000)
+        rows.append(row(f"09:41:{n + 1:02d}", text, ask))
+    f = fills(managed(rule), rows)
+    prices = [m.price for m in f.stop_moves]
+    assert prices == sorted(set(prices)) and all(p > px("4.90") for p in prices)
+    assert sum(s.qty for s in f.slices) == f.qty <= 10
+    assert sum(e.qty for e in f.exits) + f.open_qty == f.qty
