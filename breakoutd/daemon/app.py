@@ -55,6 +55,7 @@ from breakoutd.ibkr.market import Instrument, MarketData
 from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
 from breakoutd.ibkr.router import OrderRouter
 from breakoutd.ibkr.settings import BrokerSettings
+from breakoutd.ibkr.wire.version import check_version as check_ib_async_version
 
 TICK_SECONDS = 0.05
 HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
@@ -74,7 +75,10 @@ class Daemon:
                  clock: Callable[[], int], log_event: Callable[[ev.Event], None],
                  ib: IB | None = None, notifier: SystemdNotifier | None = None) -> None:
         """``clock`` is the broker's: a :class:`BrokerClock` is aligned with the
-        gateway after connecting; any other callable (the embedded sim's) is used as is."""
+        gateway after connecting; any other callable (the embedded sim's) is used as is.
+        OperationalError when the installed ib_async is not the one the fence
+        (:mod:`breakoutd.ibkr.wire`) was written for."""
+        check_ib_async_version()
         self.watchlist_paths = list(watchlists)
         self.var = var
         self.settings = settings

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from ib_async import IB
 from loguru import logger
 
 from breakoutd.core.bars import NS, Bar
+from breakoutd.ibkr.wire.tap import SocketTap
 
 _MICROS = 1_000_000
 FIVE_SECONDS = 5 * NS
@@ -218,21 +219,16 @@ class FeedWire:
     """Frames ib_async's socket data; routes the daemon's market data to symbol batches."""
 
     def __init__(self, ib: IB) -> None:
-        self._client: Any = ib.client
         # Keyed by the request id as the wire writes it: no int() per message.
         self._routes: dict[bytes, SymbolBatch] = {}
         self._retired: set[bytes] = set()  # cancelled on this connection: stragglers dropped
         self._held: set[SymbolBatch] = set()  # batches keeping prints for the next read
-        conn = self._client.conn
-        self._ib_reads: Callable[[bytes], None] = self._client._onSocketHasData
-        conn.hasData -= self._ib_reads
-        conn.hasData += self.on_data
+        self._tap = SocketTap(ib, self.on_data)
+        self._ib_reads: Callable[[bytes], None] = self._tap.pass_on
 
     def close(self) -> None:
         """Give the socket back to ib_async."""
-        conn = self._client.conn
-        conn.hasData -= self.on_data
-        conn.hasData += self._ib_reads
+        self._tap.close()
 
     def route(self, req_id: int, batch: SymbolBatch) -> None:
         """Messages of ``req_id`` go to ``batch`` from now on."""
@@ -246,23 +242,22 @@ class FeedWire:
 
     def on_data(self, data: bytes) -> None:
         """One socket read (ib_async's ``Connection.hasData``)."""
-        client = self._client
-        if not client._apiReady:  # the handshake of a (new) connection: ib_async's alone
+        tap = self._tap
+        if not tap.api_ready():  # the handshake of a (new) connection: ib_async's alone
             self._retired.clear()
             self._ib_reads(data)
             return
-        buf = client._data + data if client._data else data
-        client._data = b""
-        pos, passed = self._frame(buf)
-        client._numBytesRecv += pos - passed
-        client._data = buf[pos:]
+        buf = tap.take_pending(data)
+        pos, passed, own = self._frame(buf)
+        tap.keep_pending(buf[pos:], pos - passed, own)
 
-    def _frame(self, buf: bytes) -> tuple[int, int]:
+    def _frame(self, buf: bytes) -> tuple[int, int, int]:
         """Handle every whole message in ``buf``.
 
-        Returns where the partial tail starts and how many bytes went to ib_async."""
-        client, routes, retired, routed = self._client, self._routes, self._retired, _ROUTED
-        n, pos, run_start, passed = len(buf), 0, 0, 0
+        Returns where the partial tail starts, how many bytes went to ib_async and
+        how many messages were read here."""
+        routes, retired, routed = self._routes, self._retired, _ROUTED
+        n, pos, run_start, passed, own = len(buf), 0, 0, 0, 0
         current: SymbolBatch | None = None
         later: dict[SymbolBatch, None] = {}  # not urgent: handed over at the end of the read
         while n - pos > 4:
@@ -279,7 +274,7 @@ class FeedWire:
             if run_start < pos:  # ib_async's messages before this one, in order
                 passed += pos - run_start
                 self._pass_on(buf[run_start:pos])
-            client._numMsgRecv += 1
+            own += 1
             pos = run_start = end
             if batch is None:
                 continue
@@ -299,7 +294,7 @@ class FeedWire:
                 self._held.add(current)
         for batch in later:  # as each would have been handed over, mid-read
             _hand_over(batch)
-        return pos, passed
+        return pos, passed, own
 
     def release_held(self) -> None:
         """Hand over prints kept for a tick 45 that did not come (call now and then)."""
