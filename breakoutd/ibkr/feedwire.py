@@ -15,7 +15,11 @@ smaller reads, which TCP may do anyway.
 
 Tick semantics follow ib_async's (2.1.0, pinned): an empty price is no tick; a
 bid or ask with size 0 empties that side; a size tick equal to the side's size
-is no change; LAST and DELAYED_LAST prices are prints with the tick's size.
+is no change; LAST and DELAYED_LAST prices are prints with the tick's size,
+except with size 0, which reports a price and no trade (ib_async: "last SPX
+price" updates). A realtime bar with volume 0 (IB sends one every 5 seconds
+when nothing traded) is handed over as it is: the stream takes it as time
+passing, never as a bar (:func:`breakoutd.core.bars.has_trades`).
 Prints are placed in the second of the last-trade timestamp (tick 45) that
 follows them in the batch, else, when none follows, None (the stream uses the
 arrival time); prints at the very end of a read wait for the next read first,
@@ -132,7 +136,7 @@ class SymbolBatch:
         size = wire_to_size(size_text)
         price = wire_to_micros(price_text)
         if tick in _LAST:
-            if price is not None:
+            if price is not None and size:
                 self.unstamped.append((price, size))
                 if price > self.top:
                     self.top = price
@@ -172,11 +176,11 @@ class SymbolBatch:
     def _bar(self, f: list[bytes]) -> None:
         prices = [wire_to_micros(x) for x in f[4:8]]
         volume = wire_to_size(f[8])
-        if volume <= 0 or None in prices:
+        if volume and None in prices:
             return
         o, h, lo, c = (p or 0 for p in prices)
         self.bars.append(Bar(int(f[3]) * NS, FIVE_SECONDS, o, h, lo, c, volume))
-        if h > self.top:
+        if volume and h > self.top:
             self.top = h
 
     def hand_over(self, end_of_read: bool = False) -> None:
