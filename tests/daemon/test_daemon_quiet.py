@@ -5,15 +5,19 @@ minute with no trade has no bar)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from breakoutd.backtest import run_backtest
 from breakoutd.backtest.report import json_lines
+from breakoutd.calendar import exchange_ns
 from breakoutd.config import load_watchlist_text
 from breakoutd.core.bars import NS
 from breakoutd.sim import Row
-from breakoutd.tape import tape_from_rows
+from breakoutd.tape import iter_rows, read_tape, tape_from_rows
 from tests.daemon.daemonkit import at, px, row, running_daemon
 from tests.daemon.test_daemon_vs_backtest import daemon_outcomes
 from tests.sim.ibbars import send_quiet_bars
@@ -78,3 +82,46 @@ def test_quiet_seconds_and_minutes_decide_as_the_backtest(tmp_path: Path) -> Non
     assert got == want
     # The sim did send IB's volume-0 bars through both quiet minutes.
     assert {("QQ", at("09:31:00") + 5 * NS * i) for i in range(24)} <= set(quiet)
+
+
+TAPE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tapes" / "SPY_20131007.csv.gz"
+
+# SPY before the open on 2013-10-07: the 08:54 and 08:56 minutes have no trade (the last
+# price before each: 167.62 and 167.60), the minutes around them a few trades with quiet
+# seconds between (08:55 closes 167.60, 08:57 167.59, 08:58 167.58). Were a quiet
+# minute's volume-0 bars (at the last price) a bar, quiet-max would trigger at 08:55:00
+# and quiet-window at 08:55:00; they expire instead, and after-quiet's first bar is 08:55.
+REAL_WATCHLIST = "breakouts:\n" + "".join(
+    f"  - id: {name}\n    symbol: SPY\n    level: {level}\n    qty: 10\n    fast: false\n"
+    f"    sessions: [premarket]\n{extra}"
+    for name, level, extra in (
+        ("quiet-max", "167.61", "    max_bars: 3\n    not_before: \"08:54:00\"\n"),
+        ("quiet-window", "167.62", "    not_before: \"08:54:00\"\n    not_after: \"08:55:30\"\n"),
+        ("after-quiet", "167.60", "    not_before: \"08:54:30\"\n    not_after: \"08:58:30\"\n")))
+
+
+@pytest.mark.realdata
+def test_quiet_minutes_of_a_real_tape_decide_as_the_backtest(tmp_path: Path) -> None:
+    if not TAPE.exists():
+        pytest.skip("recorded tapes are not beside the checkout")
+    tape = read_tape(TAPE)
+    wl = load_watchlist_text(REAL_WATCHLIST, "w.yaml")
+    want = {r["id"]: {k: r[k] for k in ("outcome", "kind", "trigger_time", "limit", "reason")}
+            for r in map(json.loads, json_lines(run_backtest(tape, wl.watchers)))}
+    assert [want[w]["reason"] for w in ("quiet-max", "quiet-window")] == ["max_bars",
+                                                                          "session_end"]
+    assert want["after-quiet"]["kind"] == "close"
+    rows = [Row(*r) for r in iter_rows(tape)]
+
+    async def body() -> tuple[dict[str, dict[str, object]], list[tuple[str, int]]]:
+        async with running_daemon(rows, REAL_WATCHLIST, tmp_path, start="08:53:50",
+                                  day=dt.date(2013, 10, 7)) as r:
+            quiet = send_quiet_bars(r.gw)
+            await r.step(320, until=lambda: set(want) <= {
+                k for k, v in daemon_outcomes(r.events.items).items() if "outcome" in v})
+            assert await r.finish() == 0
+            return daemon_outcomes(r.events.items), quiet
+
+    got, quiet = asyncio.run(asyncio.wait_for(body(), 120))
+    assert got == want
+    assert ("SPY", exchange_ns(dt.date(2013, 10, 7), dt.time(8, 56, 30))) in set(quiet)
