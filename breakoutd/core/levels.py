@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from breakoutd.core.bars import MINUTE, Bar
 from breakoutd.core.params import LevelName, WatcherSpec
+from breakoutd.core.relative_exits import stop_below
 
 PRIOR = frozenset({LevelName.PRIOR_HIGH, LevelName.PRIOR_CLOSE})
 
@@ -77,5 +78,7 @@ def armed_after_known(window: tuple[int, int], known_at: int) -> tuple[int, int]
 
 
 def resolved_spec(spec: WatcherSpec, level: int) -> WatcherSpec:
-    """The watcher with its named level resolved to a price for the day."""
-    return replace(spec, level=level)
+    """The watcher with its named level resolved to a price for the day (and its sl_below stop)."""
+    below = spec.params.sl_below
+    sl = stop_below(level, below) if below is not None and spec.sl is None else spec.sl
+    return replace(spec, level=level, sl=sl)

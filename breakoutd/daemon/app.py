@@ -43,6 +43,7 @@ from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.history_pacing import HistoryPacer
 from breakoutd.daemon.journal import Journal
 from breakoutd.daemon.levels_live import LiveLevels, prior_sessions
+from breakoutd.daemon.management import PositionManager
 from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer, Snapshot, on_loop, usd
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
@@ -62,6 +63,7 @@ from breakoutd.ibkr.market import Instrument, MarketData
 from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
 from breakoutd.ibkr.router import OrderRouter
 from breakoutd.ibkr.settings import BrokerSettings
+from breakoutd.ibkr.wire.version import check_version as check_ib_async_version
 
 TICK_SECONDS = 0.05
 HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
@@ -84,7 +86,10 @@ class Daemon:
         """``clock`` is the broker's: a :class:`BrokerClock` is aligned with the
         gateway after connecting; any other callable (the embedded sim's) is used as is.
         With ``record``, what the market data reads is written as tapes under
-        ``<var>/tapes``. With ``metrics`` (host, port), Prometheus metrics are served there."""
+        ``<var>/tapes``. With ``metrics`` (host, port), Prometheus metrics are served there.
+        OperationalError when the installed ib_async is not the one the fence
+        (:mod:`breakoutd.ibkr.wire`) was written for."""
+        check_ib_async_version()
         self.watchlist_paths = list(watchlists)
         self.var = var
         self.settings = settings
@@ -113,8 +118,10 @@ class Daemon:
         self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
         self.refused = False  # the account must not be traded: the daemon stops
         self.controls = Controls(self)
+        self.manager = PositionManager(self)  # breakeven, trail and time exits of positions
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
+        self.held.on_bar.append(self.manager.on_bar)
         self._holding: asyncio.Task[None] | None = None
         self._hold_again = False
         self.control: ControlServer | None = None
@@ -269,7 +276,9 @@ class Daemon:
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
+            self.router.on_fill.append(self.manager.on_fill)
             await self._reconcile()
+            self.manager.rebuild()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
@@ -435,6 +444,12 @@ class Daemon:
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
+        slices = spec.params.slices
+        if spec.enabled and slices is not None and slices.count > 1:
+            # Never a single order where the operator asked for pieces: it is not armed.
+            raise OrderRejected(f"slices (count {slices.count}) are modelled by the backtest "
+                                "only; this daemon does not send sliced entries: remove "
+                                "slices to trade it")
         if not spec.enabled or self.store.has_fired(spec.id):
             return
         inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks
@@ -688,6 +703,7 @@ class Daemon:
                 self.recording.tick()
             self.refresh_state()
             now = self.clock()
+            self.manager.on_clock(now)
             if now >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
                     runner.on_time(now)
@@ -713,7 +729,9 @@ class Daemon:
         self.instruments.clear()  # the contracts' hours are read again for the new days
         self.levels.forget()
         self.market.forget_instruments()
+        self.manager.forget_all()
         await self._reconcile()
+        self.manager.rebuild()
         await self._plan_arming(self.config.watchers)
         await self.held.update()
         self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "

@@ -72,3 +72,16 @@ def test_prior_levels_come_from_the_previous_trading_days_tape() -> None:
     other = [r._replace(time=r.time - 86_400 * 10**9) for r in prior]
     out, _ = run(named("prior_high"), today, other)
     assert out["reason"] == "no_level"
+
+
+def test_sl_below_and_tp_r_are_priced_from_the_resolved_level() -> None:
+    rows = [row("09:10:00", "5.00", high="5.10"), row("09:40:10", "5.11", ask="5.12")]
+    extra = "    risk_usd: 10\n    sl_below: 0.10\n    tp_r: [1, 2]\n"
+    yaml = named("premarket_high", extra).replace("    qty: 10\n", "")
+    out, result = run(yaml, rows)
+    assert (out["level"], out["outcome"], out["limit"]) == (5.1, "entered", 5.12)
+    plan = result.results[0].plan
+    assert plan is not None
+    # stop 5.10 - 0.10 = 5.00; R = 0.12; qty floor(10 / 0.12) = 83; rungs 5.24 and 5.36.
+    assert (plan.stop, plan.qty, [r.price for r in plan.rungs]) == (
+        5_000_000, 83, [5_240_000, 5_360_000])
