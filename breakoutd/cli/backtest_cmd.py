@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 from breakoutd.backtest import BacktestError, run_backtest
-from breakoutd.backtest.report import json_lines, table
+from breakoutd.backtest.report import table
 from breakoutd.config import ConfigError, load_watchlists
+from breakoutd.report.backtest_json import json_lines_with_trades
+from breakoutd.report.sources import preset_names
 from breakoutd.tape import Tape, TapeError, read_tapes
 
 
@@ -25,7 +27,7 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--date", help="day of the synthetic tape (YYYY-MM-DD, default 2026-03-09)")
     p.add_argument("--watchlist", type=Path, action="append", required=True, metavar="PATH",
                    help="a watchlist file or directory; repeat for more")
-    p.add_argument("--json", action="store_true", help="one JSON object per watcher, by id")
+    p.add_argument("--json", action="store_true", help="one JSON object per watcher, by id, with its trade")
     p.set_defaults(func=run_backtest_cmd)
 
 
@@ -82,7 +84,8 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         print(f"breakoutd backtest: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        for line in json_lines(result):
+        presets = preset_names(args.watchlist, watchlist.watchers)
+        for line in json_lines_with_trades(result, presets):
             print(line)
     else:
         print(table(result))

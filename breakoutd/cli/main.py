@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from breakoutd import __version__
 from breakoutd.cli.backtest_cmd import add_backtest_parser
+from breakoutd.cli.report_cmd import add_report_parser
 from breakoutd.cli.run_cmd import add_run_parser
 from breakoutd.cli.sim_cmd import add_sim_parser
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_backtest_parser(sub)
     add_sim_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
