@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from breakoutd.backtest.engine import BacktestResult, WatcherResult
 from breakoutd.calendar import EXCHANGE_TZ
 from breakoutd.core.bars import NS
-from breakoutd.core.prices import MICROS_PER_DOLLAR, format_price, to_float
+from breakoutd.core.near_miss import describe
+from breakoutd.core.prices import MICROS_PER_CENT, MICROS_PER_DOLLAR, format_price, to_float
 
 
 def iso_time(instant_ns: int) -> str:
@@ -30,6 +31,37 @@ def result_record(r: WatcherResult) -> dict[str, object]:
         "limit": to_float(r.limit) if r.limit is not None else None,
         "reason": r.reason,
     }
+
+
+def near_miss_record(r: WatcherResult) -> dict[str, object] | None:
+    """The ``near_miss`` key: why a watcher that did not enter did not (null when it did)."""
+    nm = r.near_miss
+    if r.outcome == "entered" or nm is None:
+        return None
+    short = nm.short_by
+    return {
+        "closest": to_float(nm.closest) if nm.closest is not None else None,
+        "closest_time": iso_time(nm.closest_at) if nm.closest_at is not None else None,
+        "short_cents": short / MICROS_PER_CENT if short is not None else None,
+        "short_pct": nm.short_pct,
+        "seconds": nm.seconds, "seconds_closed_above": nm.seconds_closed_above,
+        "bars_closed_above": nm.bars_closed_above, "touched": nm.touched,
+        "failed_distance": nm.failed_distance, "failed_close": nm.failed_close,
+        "failed_spread": nm.failed_spread, "most_failed": nm.most_failed,
+        "detail": r.detail,
+        "why": why(r),
+    }
+
+
+def why(r: WatcherResult) -> str:
+    """One line: a rejection's numbers, or how close an expired watcher came."""
+    if r.outcome == "entered":
+        return ""
+    if r.outcome == "rejected":
+        return r.detail or r.reason or ""
+    nm = r.near_miss
+    when = _hhmmss(nm.closest_at) if nm is not None else ""
+    return describe(nm, r.reason, r.detail, when)
 
 
 def json_lines(result: BacktestResult) -> Iterator[str]:
@@ -56,14 +88,14 @@ def _row(r: WatcherResult) -> list[str]:
     return [
         r.spec.id, r.spec.symbol, format_price(r.spec.level), r.outcome, r.kind or "-",
         _hhmmss(r.trigger_at), entry, str(f.qty) if f else "-", exits or "-",
-        _usd(f.pnl) if f else "-", r.reason or "",
+        _usd(f.pnl) if f else "-", r.reason or "", why(r),
     ]
 
 
 def table(result: BacktestResult) -> str:
     """A readable table of every watcher with simulated fills and P&L, and a total."""
     head = ["id", "symbol", "level", "outcome", "kind", "trigger", "entry", "qty", "exits",
-            "pnl", "reason"]
+            "pnl", "reason", "why"]
     rows = [_row(r) for r in sorted(result.results, key=lambda r: r.spec.id)]
     total = sum(r.fills.pnl for r in result.results if r.fills is not None)
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]

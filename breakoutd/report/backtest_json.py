@@ -6,19 +6,20 @@ import json
 from collections.abc import Iterator, Mapping
 
 from breakoutd.backtest.engine import BacktestResult
-from breakoutd.backtest.report import result_record
+from breakoutd.backtest.report import near_miss_record, result_record
 from breakoutd.report.from_backtest import backtest_trades
 from breakoutd.report.render import trade_json
 
 
 def json_records(result: BacktestResult, presets: Mapping[str, str] | None = None
                  ) -> Iterator[dict[str, object]]:
-    """One record per watcher, by id: the contract's keys, then ``trade`` (null when none)."""
+    """One record per watcher, by id: the contract's keys, then ``trade`` and ``near_miss``."""
     trades = {t.watcher_id: t for t in backtest_trades(result, presets)}
     for r in sorted(result.results, key=lambda r: r.spec.id):
         record = result_record(r)
         t = trades.get(r.spec.id)
         record["trade"] = trade_json(t) if t is not None else None
+        record["near_miss"] = near_miss_record(r)
         yield record
 
 
