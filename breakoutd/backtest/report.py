@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from breakoutd.backtest.engine import BacktestResult, WatcherResult
 from breakoutd.calendar import EXCHANGE_TZ
@@ -92,6 +92,21 @@ def _row(r: WatcherResult) -> list[str]:
     ]
 
 
+def _counts(results: list[WatcherResult]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no watchers"
+
+
+def total_line(results: Sequence[BacktestResult]) -> str:
+    """The line under the day tables of a backtest over several days."""
+    every = [r for result in results for r in result.results]
+    total = sum(r.fills.pnl for r in every if r.fills is not None)
+    return (f"total over {len(results)} days ({results[0].day} to {results[-1].day}): "
+            f"{len(every)} watcher-days ({_counts(every)}); P&L {_usd(total)} USD gross")
+
+
 def table(result: BacktestResult) -> str:
     """A readable table of every watcher with simulated fills and P&L, and a total."""
     head = ["id", "symbol", "level", "outcome", "kind", "trigger", "entry", "qty", "exits",
@@ -101,10 +116,7 @@ def table(result: BacktestResult) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
              for line in [head, *rows]]
-    counts: dict[str, int] = {}
-    for r in result.results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no watchers"
+    summary = _counts(list(result.results))
     lines.append("")
     lines.append(f"{result.day}: {len(result.results)} watchers ({summary}); "
                  f"P&L {_usd(total)} USD gross, fills as modelled in docs/backtest.md")

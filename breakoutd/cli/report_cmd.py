@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from breakoutd.backtest import BacktestError, run_backtest
+from breakoutd.backtest import BacktestError
+from breakoutd.backtest.days import read_days, run_backtest_days
 from breakoutd.backtest.series import BarSeries, SymbolSeries
 from breakoutd.calendar import exchange_date
 from breakoutd.config import ConfigError, load_watchlists
@@ -23,7 +24,7 @@ from breakoutd.report.sources import (
     preset_names,
 )
 from breakoutd.report.trades import Trade
-from breakoutd.tape import Tape, TapeError, read_tape, read_tapes
+from breakoutd.tape import Tape, TapeError
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -43,8 +44,9 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--to", dest="last", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
                    help="last journal day (default: the last there is)")
     p.add_argument("--tape", type=Path, action="append", metavar="FILE",
-                   help="tape v1 files: backtested without --journal/--backtest-json; "
-                        "in every case the minute bars of the HTML trade charts")
+                   help="tape v1 files or directories of them, any number of days: "
+                        "backtested without --journal/--backtest-json; in every case the "
+                        "minute bars of the HTML trade charts")
     p.add_argument("--watchlist", type=Path, action="append", metavar="PATH",
                    help="watchlist files or directories: the backtest's, and the presets")
     p.add_argument("--json", action="store_true", help="the report as one JSON object")
@@ -62,9 +64,9 @@ def _trades(args: argparse.Namespace, tapes: list[Tape]) -> list[Trade]:
         return backtest_json_trades(args.backtest_json)
     if not tapes or watchlist is None:
         raise ReportError("give --journal DIR, --backtest-json FILE, or --tape with --watchlist")
-    tape = read_tapes(args.tape)
-    result = run_backtest(tape, watchlist.watchers, watchlist.risk)
-    return backtest_trades(result, presets)
+    days = [(t.dates()[0], t) for t in tapes]
+    results = run_backtest_days(days, watchlist.watchers, watchlist.risk)
+    return [t for result in results for t in backtest_trades(result, presets)]
 
 
 def _by_day(tapes: list[Tape]) -> dict[tuple[str, str], SymbolSeries]:
@@ -98,7 +100,7 @@ def _minute_bars(tapes: list[Tape]):  # type: ignore[no-untyped-def]
 def run_report_cmd(args: argparse.Namespace) -> int:
     """Build the report and print it (the table, or JSON), and write the HTML page."""
     try:
-        tapes = [read_tape(p) for p in args.tape or []]
+        tapes = [tape for _, tape in read_days(args.tape)] if args.tape else []
         trades = _trades(args, tapes)
         page = None
         if args.html is not None:

@@ -13,11 +13,13 @@ from breakoutd.report.render import trade_json
 
 def json_records(result: BacktestResult, presets: Mapping[str, str] | None = None
                  ) -> Iterator[dict[str, object]]:
-    """One record per watcher, by id: the contract's keys, then ``trade`` and ``near_miss``."""
+    """One record per watcher, by id: the contract's keys, then ``day``, ``trade`` and
+    ``near_miss``."""
     trades = {t.watcher_id: t for t in backtest_trades(result, presets)}
     for r in sorted(result.results, key=lambda r: r.spec.id):
         record = result_record(r)
         t = trades.get(r.spec.id)
+        record["day"] = result.day.isoformat()
         record["trade"] = trade_json(t) if t is not None else None
         record["near_miss"] = near_miss_record(r)
         yield record
