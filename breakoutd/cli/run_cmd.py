@@ -38,14 +38,39 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--log-json", action="store_true",
                    help="one JSON object per log line, for log shipping")
     p.add_argument("-v", "--verbose", action="store_true", help="also show debug lines")
+    p.add_argument("--metrics", type=_metrics_address, metavar="[HOST:]PORT",
+                   help="serve Prometheus metrics there (the host defaults to 127.0.0.1)")
     p.set_defaults(func=run_daemon_cmd)
+
+
+def _metrics_address(text: str) -> tuple[str, int]:
+    from breakoutd.daemon.metrics import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 async def _run(args: argparse.Namespace) -> int:
     console = setup_console(args.log_json, verbose=args.verbose)
+    server = None
+    log_event: Callable[[ev.Event], None] = console
     try:
-        return await _run_with(args, console)
+        if getattr(args, "metrics", None) is not None:
+            from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer
+
+            metrics = DaemonMetrics()
+            server = MetricsServer(metrics, *args.metrics)
+            logger.info("metrics on http://{}:{}/metrics", server.host, server.port)
+
+            def log_event(e: ev.Event) -> None:
+                console(e)
+                metrics.on_event(e)
+        return await _run_with(args, log_event)
     finally:
+        if server is not None:
+            server.close()
         console.close()  # every event queued for the console is written
 
 
