@@ -101,13 +101,15 @@ def fold_trades(day: str, events: Iterable[ev.Event], marks: Mapping[str, int] |
     ledger = DayLedger(RiskLimits())
     levels: dict[str, int] = {}
     orders: dict[str, _Open] = {}
+    execs: set[str] = set()  # an execution journaled twice (a resync) counts once, as in the ledger
     for e in events:
         ledger.apply(e)
         if isinstance(e, ev.WatcherStarted):
             levels[e.watcher_id] = to_micros(e.level)
         elif isinstance(e, ev.OrderIntent):
             orders.setdefault(e.order_ref, _Open(e))
-        elif isinstance(e, ev.OrderFilled) and e.order_ref in orders:
+        elif isinstance(e, ev.OrderFilled) and e.order_ref in orders and e.exec_id not in execs:
+            execs.add(e.exec_id)
             orders[e.order_ref].fills.append(TradeFill(
                 e.at, "SLD" if e.side in ("SLD", "SELL") else "BOT", e.role, e.rung, e.qty,
                 to_micros(e.price)))

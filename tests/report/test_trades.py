@@ -60,6 +60,13 @@ def test_a_trade_folds_partial_fills_and_late_commissions() -> None:
     assert t.r == 1_500_000 / ((4_516_666 - 4_400_000) * 300)
 
 
+def test_an_execution_journaled_twice_counts_once() -> None:
+    events = _day(1_773_000_000 * S)
+    (once,) = fold_trades("d", events)
+    (twice,) = fold_trades("d", [*events[:4], events[2], *events[4:], events[-1]])
+    assert twice == once
+
+
 def test_shares_still_held_count_at_the_mark_or_at_cost() -> None:
     events = _day(1_773_000_000 * S)[:-1]  # the stop never fills
     (at_cost,) = fold_trades("d", events)
