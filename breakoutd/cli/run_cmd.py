@@ -35,6 +35,9 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                    help="run against the embedded simulated gateway on a virtual trading day")
     p.add_argument("--sim-seed", type=int, default=7, metavar="SEED",
                    help="seed of the simulated market (with --sim)")
+    p.add_argument("--record", action="store_true",
+                   help="also write what the market data reads as tapes under "
+                        "DIR/tapes/YYYY-MM-DD/tape.csv.gz (replay with sim and backtest)")
     p.add_argument("--log-json", action="store_true",
                    help="one JSON object per log line, for log shipping")
     p.add_argument("-v", "--verbose", action="store_true", help="also show debug lines")
@@ -92,7 +95,8 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
         clock = sim.now_ns
     try:
         daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
-                        clock=clock, log_event=log_event, notifier=SystemdNotifier())
+                        clock=clock, log_event=log_event, notifier=SystemdNotifier(),
+                        record=args.record)
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
         return await daemon.run(stop)
     finally:

@@ -41,6 +41,7 @@ from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.journal import Journal
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
+from breakoutd.daemon.recording import Recording, tapes_dir
 from breakoutd.daemon.reload import watch_forever
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
@@ -72,9 +73,12 @@ class Daemon:
 
     def __init__(self, *, watchlists: Sequence[Path], var: Path, settings: BrokerSettings,
                  clock: Callable[[], int], log_event: Callable[[ev.Event], None],
-                 ib: IB | None = None, notifier: SystemdNotifier | None = None) -> None:
+                 ib: IB | None = None, notifier: SystemdNotifier | None = None,
+                 record: bool = False) -> None:
         """``clock`` is the broker's: a :class:`BrokerClock` is aligned with the
-        gateway after connecting; any other callable (the embedded sim's) is used as is."""
+        gateway after connecting; any other callable (the embedded sim's) is used as is.
+        With ``record``, what the market data reads is written as tapes under
+        ``<var>/tapes``."""
         self.watchlist_paths = list(watchlists)
         self.var = var
         self.settings = settings
@@ -93,7 +97,8 @@ class Daemon:
         self.instruments: dict[str, Instrument] = {}
         self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
         self.scheduler = SessionScheduler(clock)
-        self.market = MarketData(self.ib, clock=clock, emit=self.emit)
+        self.recording = Recording(tapes_dir(var), clock, self.emit) if record else None
+        self.market = MarketData(self.ib, clock=clock, emit=self.emit, tap=self.recording)
         self.router: OrderRouter | None = None
         self.state = "starting"
         self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
@@ -580,6 +585,8 @@ class Daemon:
             self._last_tick = loop.time()
             self._arm_due()
             self.market.on_clock()
+            if self.recording is not None:
+                self.recording.tick()
             self.refresh_state()
             now = self.clock()
             if now >= self._next_disarm:  # not a walk over every runner each tick
@@ -633,6 +640,8 @@ class Daemon:
             await asyncio.wait(tasks, timeout=5)
         await self.controls.cancel_unfilled()  # filled entries keep their exits at the broker
         self.held.release_all()
+        if self.recording is not None:
+            self.recording.close()
         if not self.refused:
             self._set_phase("stopped")
         await self.supervisor.stop()

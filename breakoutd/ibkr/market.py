@@ -15,7 +15,7 @@ import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ib_async import IB, Contract, Stock
 
@@ -40,25 +40,40 @@ class Instrument:
     min_tick: float
 
 
+class FeedTap(Protocol):
+    """Sees every symbol's quotes and prints as they are read (the tape recorder)."""
+
+    def on_quote(self, symbol: str, bid: int | None, bid_size: int | None, ask: int | None,
+                 ask_size: int | None) -> None: ...
+
+    def on_prints(self, symbol: str, prints: list[tuple[int, int]],
+                  second: int | None) -> None: ...
+
+
 class _StreamSink:
     """A feed's batch hand-over: the stream first, then whoever waits for a quote."""
 
-    __slots__ = ("stream", "quote_waiters", "symbol")
+    __slots__ = ("stream", "quote_waiters", "symbol", "tap")
 
-    def __init__(self, stream: SymbolStream) -> None:
+    def __init__(self, stream: SymbolStream, tap: FeedTap | None = None) -> None:
         self.stream = stream
         self.quote_waiters: list[asyncio.Future[None]] = []
         self.symbol = stream.symbol
+        self.tap = tap
 
     def on_quote(self, bid: int | None, bid_size: int | None, ask: int | None,
                  ask_size: int | None) -> None:
         self.stream.on_quote(bid, bid_size, ask, ask_size)
+        if self.tap is not None:
+            self.tap.on_quote(self.symbol, bid, bid_size, ask, ask_size)
         for waiter in self.quote_waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
     def on_prints(self, prints: list[tuple[int, int]], second: int | None) -> None:
         self.stream.on_prints(prints, second)
+        if self.tap is not None:
+            self.tap.on_prints(self.symbol, prints, second)
 
     def on_bar5(self, bar: Bar) -> None:
         self.stream.on_bar5(bar)
@@ -85,8 +100,10 @@ class _Feed:
 class MarketData:
     """Subscriptions, quotes and bar streams for the watched symbols."""
 
-    def __init__(self, ib: IB, *, clock: Callable[[], int], emit: Callable[[Event], None]) -> None:
+    def __init__(self, ib: IB, *, clock: Callable[[], int], emit: Callable[[Event], None],
+                 tap: FeedTap | None = None) -> None:
         self._ib = ib
+        self.tap = tap
         self._clock = clock
         self._emit = emit
         self._feeds: dict[str, _Feed] = {}
@@ -124,7 +141,7 @@ class MarketData:
         feed = self._feeds.get(inst.symbol)
         if feed is None:
             stream = SymbolStream(inst.symbol, self._clock, self._health)
-            sink = _StreamSink(stream)
+            sink = _StreamSink(stream, self.tap)
             feed = _Feed(stream, sink, SymbolBatch(sink))
             self._feeds[inst.symbol] = feed
             self._request(inst.symbol, feed)
