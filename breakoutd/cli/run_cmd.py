@@ -20,6 +20,16 @@ from breakoutd.ibkr.clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
 
 
+def metrics_address(text: str) -> tuple[str, int]:
+    """``--metrics``: ``HOST:PORT`` or ``PORT``."""
+    from breakoutd.daemon.metrics import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``breakoutd run``."""
     p = sub.add_parser(
@@ -38,42 +48,20 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--record", action="store_true",
                    help="also write what the market data reads as tapes under "
                         "DIR/tapes/YYYY-MM-DD/tape.csv.gz (replay with sim and backtest)")
+    p.add_argument("--metrics", type=metrics_address, metavar="[HOST:]PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults "
+                        "to 127.0.0.1, loopback: see docs/deploy.md)")
     p.add_argument("--log-json", action="store_true",
                    help="one JSON object per log line, for log shipping")
     p.add_argument("-v", "--verbose", action="store_true", help="also show debug lines")
-    p.add_argument("--metrics", type=_metrics_address, metavar="[HOST:]PORT",
-                   help="serve Prometheus metrics there (the host defaults to 127.0.0.1)")
     p.set_defaults(func=run_daemon_cmd)
-
-
-def _metrics_address(text: str) -> tuple[str, int]:
-    from breakoutd.daemon.metrics import parse_address
-
-    try:
-        return parse_address(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 async def _run(args: argparse.Namespace) -> int:
     console = setup_console(args.log_json, verbose=args.verbose)
-    server = None
-    log_event: Callable[[ev.Event], None] = console
     try:
-        if getattr(args, "metrics", None) is not None:
-            from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer
-
-            metrics = DaemonMetrics()
-            server = MetricsServer(metrics, *args.metrics)
-            logger.info("metrics on http://{}:{}/metrics", server.host, server.port)
-
-            def log_event(e: ev.Event) -> None:
-                console(e)
-                metrics.on_event(e)
-        return await _run_with(args, log_event)
+        return await _run_with(args, console)
     finally:
-        if server is not None:
-            server.close()
         console.close()  # every event queued for the console is written
 
 
@@ -96,7 +84,7 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
     try:
         daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
                         clock=clock, log_event=log_event, notifier=SystemdNotifier(),
-                        record=args.record)
+                        record=args.record, metrics=args.metrics)
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
         return await daemon.run(stop)
     finally:

@@ -1,172 +1,232 @@
-"""``breakoutd run --metrics [HOST:]PORT``: the daemon's numbers in Prometheus text format.
+"""``breakoutd run --metrics HOST:PORT``: the daemon in Prometheus text format.
 
-Every metric is a view of the event catalog, like the journal and the status
-file: :meth:`DaemonMetrics.on_event` folds each event as the daemon emits
-it, the day's P&L and open positions through the day ledger the daemon
-decides with. The official client library (prometheus_client) serves them
-from a thread of its own, so a scrape never waits on the event loop. The
-endpoint binds the loopback interface unless told otherwise: the numbers say
-what is traded.
+Another view of the event catalog, beside the journal, the status file and
+the console: counters and histograms follow the events as the daemon emits
+them (:meth:`DaemonMetrics.observe`); the day's money and positions are read
+from the day ledger when scraped (the numbers the kill switch uses, not a
+copy), the watchers from the status model, the engine and connection state
+from the daemon. The endpoint is served by the official client library's
+HTTP server on its own thread, bound to loopback unless told otherwise: it
+tells anyone who can reach it what the account is doing.
+
+Metric names are documented in docs/deploy.md ("Metrics").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import concurrent.futures
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from breakoutd.core import events as ev
 from breakoutd.core.bars import NS
-from breakoutd.core.ledger import DayLedger
-from breakoutd.core.params import RiskLimits
-from breakoutd.core.prices import MICROS_PER_DOLLAR
-from breakoutd.errors import OperationalError
 
-DEFAULT_HOST = "127.0.0.1"
-DAEMON_STATES = ["starting", "running", "degraded", "paused", "halted", "stopping", "stopped"]
-WATCHER_STATES = ("armed", "triggered", "entered", "rejected", "expired", "stopped")
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+MICROS = 1_000_000
+ENGINE_STATES = ("starting", "running", "degraded", "paused", "halted", "stopping", "stopped")
+WATCHER_STATES = ("waiting", "armed", "triggered", "entered", "done")
+# Seconds: from well under a millisecond (the send) to several seconds (a slow gateway).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                   2.5, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What a scrape reads from the daemon at that moment."""
+
+    engine_state: str
+    connected: bool
+    watchers: dict[str, int]
+    realized_usd: float
+    unrealized_usd: float
+    commissions_usd: float
+    pnl_usd: float
+    open_positions: int
+    entries_today: int
+    halted_reason: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """``PORT`` or ``HOST:PORT`` (the host defaults to loopback)."""
-    host, _, port = text.rpartition(":")
+    """``HOST:PORT`` or ``PORT`` (loopback) as a bind address; ValueError when neither."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "127.0.0.1", text
+    host = host.strip("[]") or "127.0.0.1"
     try:
-        number = int(port)
+        port = int(port_text)
     except ValueError:
-        raise ValueError(f"--metrics {text!r}: expected [HOST:]PORT") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"--metrics {text!r}: the port must be 0..65535")
-    return (host.strip("[]") or DEFAULT_HOST), number
+        raise ValueError(f"not HOST:PORT or PORT: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range in {text!r}")
+    return host, port
+
+
+class _Live(Collector):
+    """Gauges read at scrape time from the daemon's own numbers."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        s = self._snapshot()
+        state = GaugeMetricFamily("breakoutd_engine_state", "1 for the engine's state",
+                                  labels=["state"])
+        for name in ENGINE_STATES:
+            state.add_metric([name], 1.0 if s.engine_state == name else 0.0)
+        yield state
+        yield GaugeMetricFamily("breakoutd_broker_connected",
+                                "1 while the broker connection is up", value=float(s.connected))
+        halted = GaugeMetricFamily("breakoutd_halted", "1 while the kill switch holds",
+                                   labels=["reason"])
+        if s.halted_reason is not None:
+            halted.add_metric([s.halted_reason], 1.0)
+        yield halted
+        watchers = GaugeMetricFamily("breakoutd_watchers", "today's watchers by state",
+                                     labels=["state"])
+        for name in sorted(set(WATCHER_STATES) | set(s.watchers)):
+            watchers.add_metric([name], float(s.watchers.get(name, 0)))
+        yield watchers
+        pnl = GaugeMetricFamily("breakoutd_pnl_usd", "today's P&L in USD (the day ledger's)",
+                                labels=["part"])
+        for part, value in (("realized", s.realized_usd), ("unrealized", s.unrealized_usd),
+                            ("commissions", s.commissions_usd), ("total", s.pnl_usd)):
+            pnl.add_metric([part], value)
+        yield pnl
+        yield GaugeMetricFamily("breakoutd_open_positions", "symbols with shares held",
+                                value=float(s.open_positions))
+        yield GaugeMetricFamily("breakoutd_entries_today", "entries sent today",
+                                value=float(s.entries_today))
 
 
 class DaemonMetrics:
-    """The metrics, fed the daemon's events (see the module docstring)."""
+    """The registry: event counters and histograms, and the live gauges."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        r = self.registry = registry or CollectorRegistry()
-        self.connected = Gauge("breakoutd_broker_connected",
-                               "1 while connected and synchronised with the gateway", registry=r)
-        self.state = Enum("breakoutd_daemon_state", "The daemon's state", states=DAEMON_STATES,
-                          registry=r)
-        self.watchers = Gauge("breakoutd_watchers", "Watchers of the day by state", ["state"],
-                              registry=r)
-        self.entries = Counter("breakoutd_entries", "Entries sent", ["kind"], registry=r)
-        self.fills = Counter("breakoutd_fills", "Executions", ["role", "side"], registry=r)
-        self.rejections = Counter("breakoutd_rejections", "Triggers that did not enter",
-                                  ["reason"], registry=r)
-        self.realized = Gauge("breakoutd_realized_pnl_usd",
-                              "The day's realized P&L after commissions", registry=r)
-        self.commissions = Gauge("breakoutd_commissions_usd", "The day's commissions",
-                                 registry=r)
-        self.positions = Gauge("breakoutd_open_positions", "Entries holding shares", registry=r)
-        self.bar_health = Counter("breakoutd_bar_stream_problems", "Bar streams late or gapped",
-                                  ["kind"], registry=r)
-        self.bar_lag = Gauge("breakoutd_bar_lag_seconds", "The last lag or gap reported",
-                             ["symbol", "kind"], registry=r)
-        self.reloads = Counter("breakoutd_reloads", "Watchlist reloads by result", ["result"],
-                               registry=r)
-        self.round_trip = Histogram(
-            "breakoutd_order_round_trip_seconds",
-            "An order handed to the connection until the broker's first answer about it",
-            buckets=LATENCY_BUCKETS, registry=r)
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.entries = Counter("breakoutd_entries", "entries sent", ["kind"], registry=r)
+        self.fills = Counter("breakoutd_fills", "executions", ["role"], registry=r)
+        self.filled_shares = Counter("breakoutd_filled_shares", "shares executed", ["role"],
+                                     registry=r)
+        self.rejections = Counter("breakoutd_rejections", "triggers rejected", ["reason"],
+                                  registry=r)
+        self.reloads = Counter("breakoutd_reloads", "watchlist reloads", ["result"], registry=r)
+        self.stream_health = Counter("breakoutd_bar_stream_health",
+                                     "bar stream problems (gap, lag, late_print)", ["kind"],
+                                     registry=r)
+        self.bar_lag = Histogram("breakoutd_bar_lag_seconds",
+                                 "how late a reported late bar or print was", registry=r,
+                                 buckets=(0.5, 1, 2, 5, 10, 30, 60, 300))
+        self.disconnects = Counter("breakoutd_disconnects", "broker connections lost",
+                                   registry=r)
+        self.halts = Counter("breakoutd_halts", "kill-switch trips and operator halts",
+                             ["reason"], registry=r)
         self.bar_to_order = Histogram(
             "breakoutd_bar_to_order_seconds",
-            "The trigger bar's close until the entry is on the socket",
-            buckets=LATENCY_BUCKETS, registry=r)
-        for state in WATCHER_STATES:
-            self.watchers.labels(state).set(0)
-        self._ledger = DayLedger(RiskLimits())
-        self._watcher_state: dict[str, str] = {}
-        self._sent: dict[int, int] = {}  # order id -> when it was sent, until answered
-        self._entry_sent: dict[str, int] = {}  # order ref -> when its entry was sent
-        self._trigger: dict[str, int] = {}  # order ref -> its trigger bar's close
-        self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
-            ev.ConnectionUp: lambda e: self.connected.set(1),
-            ev.ConnectionLost: lambda e: self.connected.set(0),
-            ev.DaemonState: self._daemon_state,
-            ev.WatcherStarted: lambda e: self._watcher(e.watcher_id, "armed"),
-            ev.FastTriggered: lambda e: self._watcher(e.watcher_id, "triggered"),
-            ev.Confirmed: lambda e: self._watcher(e.watcher_id, "triggered"),
-            ev.Expired: lambda e: self._watcher(e.watcher_id, "expired"),
-            ev.Stopped: lambda e: self._watcher(e.watcher_id, "stopped"),
-            ev.Rejected: self._rejected,
-            ev.OrderIntent: self._intent,
-            ev.OrderSent: self._order_sent,
-            ev.OrderIdAssigned: self._answered,
-            ev.OrderStatusChanged: self._answered,
-            ev.OrderFilled: lambda e: self.fills.labels(e.role, e.side).inc(),
-            ev.BarStreamHealth: self._bar_health,
-            ev.ConfigReloaded: lambda e: self.reloads.labels(e.result).inc(),
-        }
+            "from the end of the trigger bar to the entry on the socket", registry=r,
+            buckets=LATENCY_BUCKETS)
+        self.round_trip = Histogram(
+            "breakoutd_order_round_trip_seconds",
+            "from an order on the socket to the broker's first status for it", registry=r,
+            buckets=LATENCY_BUCKETS)
+        r.register(_Live(snapshot))
+        self._triggers: dict[str, int] = {}  # watcher id -> the trigger bar's end
+        self._trigger_of_ref: dict[str, int] = {}  # the same, by the entry's orderRef
+        self._sent: dict[int, int] = {}  # order id -> when it was sent
 
-    def on_event(self, e: ev.Event) -> None:
-        """Fold one event (called for every event the daemon emits)."""
-        handler = self._handlers.get(type(e))
-        if handler is not None:
-            handler(e)
-        self._ledger.apply(e)
-        self.realized.set(self._ledger.realized / MICROS_PER_DOLLAR)
-        self.commissions.set(self._ledger.commissions / MICROS_PER_DOLLAR)
-        self.positions.set(len(self._ledger.open_books()))
+    def observe(self, e: ev.Event) -> None:
+        """Count one event of the catalog."""
+        count = _COUNTS.get(type(e))
+        if count is not None:
+            count(self, e)
 
-    def _daemon_state(self, e: ev.DaemonState) -> None:
-        if e.state in DAEMON_STATES:
-            self.state.state(e.state)
-
-    def _watcher(self, watcher_id: str, state: str) -> None:
-        old = self._watcher_state.get(watcher_id)
-        if old is not None:
-            self.watchers.labels(old).dec()
-        self._watcher_state[watcher_id] = state
-        self.watchers.labels(state).inc()
-
-    def _rejected(self, e: ev.Rejected) -> None:
-        self.rejections.labels(e.reason).inc()
-        self._watcher(e.watcher_id, "rejected")
+    def _trigger(self, e: ev.FastTriggered | ev.Confirmed) -> None:
+        self._triggers[e.watcher_id] = e.at
 
     def _intent(self, e: ev.OrderIntent) -> None:
         self.entries.labels(e.kind).inc()
-        self._watcher(e.watcher_id, "entered")
-        self._trigger[e.order_ref] = e.trigger_at
-        self._bar_to_order(e.order_ref)
+        trigger = self._triggers.pop(e.watcher_id, None)
+        if trigger is not None:
+            self._trigger_of_ref[e.order_ref] = trigger
 
-    def _order_sent(self, e: ev.OrderSent) -> None:
+    def _sent_order(self, e: ev.OrderSent) -> None:
         self._sent[e.order_id] = e.at
-        if e.role == "entry":
-            self._entry_sent.setdefault(e.order_ref, e.at)
-            self._bar_to_order(e.order_ref)
+        trigger = self._trigger_of_ref.pop(e.order_ref, None) if e.role == "entry" else None
+        if trigger is not None:
+            self.bar_to_order.observe(max(0, e.at - trigger) / NS)
 
-    def _bar_to_order(self, ref: str) -> None:
-        if ref in self._trigger and ref in self._entry_sent:
-            sent, trigger = self._entry_sent.pop(ref), self._trigger.pop(ref)
-            self.bar_to_order.observe(max(sent - trigger, 0) / NS)
-
-    def _answered(self, e: ev.OrderIdAssigned | ev.OrderStatusChanged) -> None:
+    def _status(self, e: ev.OrderStatusChanged) -> None:
         sent = self._sent.pop(e.order_id, None)
         if sent is not None:
-            self.round_trip.observe(max(e.at - sent, 0) / NS)
+            self.round_trip.observe(max(0, e.at - sent) / NS)
 
-    def _bar_health(self, e: ev.BarStreamHealth) -> None:
-        self.bar_health.labels(e.kind).inc()
-        self.bar_lag.labels(e.symbol, e.kind).set(e.seconds)
+    def _filled(self, e: ev.OrderFilled) -> None:
+        self.fills.labels(e.role).inc()
+        self.filled_shares.labels(e.role).inc(e.qty)
+
+    def _rejected(self, e: ev.Rejected) -> None:
+        self.rejections.labels(e.reason).inc()
+        self._triggers.pop(e.watcher_id, None)
+
+    def _health(self, e: ev.BarStreamHealth) -> None:
+        self.stream_health.labels(e.kind).inc()
+        if e.kind in ("lag", "late_print"):
+            self.bar_lag.observe(e.seconds)
+
+
+_COUNTS: dict[type[ev.Event], Callable[[DaemonMetrics, Any], None]] = {
+    ev.FastTriggered: DaemonMetrics._trigger,
+    ev.Confirmed: DaemonMetrics._trigger,
+    ev.OrderIntent: DaemonMetrics._intent,
+    ev.OrderSent: DaemonMetrics._sent_order,
+    ev.OrderStatusChanged: DaemonMetrics._status,
+    ev.OrderFilled: DaemonMetrics._filled,
+    ev.Rejected: DaemonMetrics._rejected,
+    ev.BarStreamHealth: DaemonMetrics._health,
+    ev.ConfigReloaded: lambda m, e: m.reloads.labels(e.result).inc(),
+    ev.ConnectionLost: lambda m, e: m.disconnects.inc(),
+    ev.Halted: lambda m, e: m.halts.labels(e.reason).inc(),
+}
 
 
 class MetricsServer:
-    """The HTTP endpoint: Prometheus text at any path of ``host:port``."""
+    """The HTTP endpoint on its own thread; ``port`` is the bound one (0 picks a free port)."""
 
-    def __init__(self, metrics: DaemonMetrics, host: str = DEFAULT_HOST, port: int = 9108
-                 ) -> None:
-        try:
-            self._server, self._thread = start_http_server(port, addr=host,
-                                                           registry=metrics.registry)
-        except OSError as exc:
-            raise OperationalError(f"cannot serve metrics on {host}:{port}: {exc}") from exc
-        self.host, self.port = self._server.server_address[:2]
+    def __init__(self, metrics: DaemonMetrics, host: str, port: int) -> None:
+        self._server, self._thread = start_http_server(port, addr=host,
+                                                       registry=metrics.registry)
+        self.host = host
+        self.port = int(self._server.server_address[1])
 
     def close(self) -> None:
-        """Stop serving."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, read: Callable[[], Snapshot],
+            timeout: float = 2.0) -> Callable[[], Snapshot]:
+    """``read`` run on the daemon's event loop for a scrape on the server's thread: the
+    ledger and the status model are only ever touched by the loop."""
+    def snapshot() -> Snapshot:
+        done: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(read())
+            except Exception as exc:  # reported to the scraper as a failed scrape
+                done.set_exception(exc)
+        loop.call_soon_threadsafe(run)
+        return done.result(timeout)
+    return snapshot
+
+
+def usd(micros: int) -> float:
+    """Micro-dollars as the float USD Prometheus carries."""
+    return micros / MICROS

@@ -12,10 +12,9 @@ become bars.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from ib_async import IB, Contract, Stock
 
@@ -28,6 +27,14 @@ from breakoutd.ibkr.convert import float_to_micros, size_to_int
 from breakoutd.ibkr.feedwire import FeedWire, SymbolBatch
 from breakoutd.ibkr.hours import parse_sessions
 from breakoutd.ibkr.streams import StreamListener, SymbolStream
+from breakoutd.ibkr.wire.requests import (
+    cancel_bars5,
+    cancel_quotes,
+    forget_cached_quote,
+    new_request_id,
+    stream_bars5,
+    stream_quotes,
+)
 
 
 @dataclass(slots=True)
@@ -162,26 +169,24 @@ class MarketData:
 
     def _request(self, symbol: str, feed: _Feed) -> None:
         contract = self._instruments[symbol].contract
-        client: Any = self._ib.client  # its request methods are untyped
         feed.batch.forget()
-        feed.quotes_req = client.getReqId()
+        feed.quotes_req = new_request_id(self._ib)
         self._wire.route(feed.quotes_req, feed.batch)
-        client.reqMktData(feed.quotes_req, contract, "", False, False, [])
-        feed.bars_req = client.getReqId()
+        stream_quotes(self._ib, feed.quotes_req, contract)
+        feed.bars_req = new_request_id(self._ib)
         self._wire.route(feed.bars_req, feed.batch)
-        client.reqRealTimeBars(feed.bars_req, contract, 5, "TRADES", False, [])
+        stream_bars5(self._ib, feed.bars_req, contract)
 
     def _cancel(self, feed: _Feed) -> None:
-        client: Any = self._ib.client  # its request methods are untyped
         connected = self._ib.isConnected()
         if feed.quotes_req is not None:
             self._wire.unroute(feed.quotes_req)
             if connected:
-                client.cancelMktData(feed.quotes_req)
+                cancel_quotes(self._ib, feed.quotes_req)
         if feed.bars_req is not None:
             self._wire.unroute(feed.bars_req)
             if connected:
-                client.cancelRealTimeBars(feed.bars_req)
+                cancel_bars5(self._ib, feed.bars_req)
         feed.quotes_req = feed.bars_req = None
 
     def _on_disconnected(self) -> None:
@@ -242,11 +247,7 @@ class MarketData:
 
     async def _snapshot(self, symbol: str) -> Quote | None:
         contract = self._instruments[symbol].contract
-        # ib_async keeps one Ticker per contract across snapshots: what an earlier
-        # snapshot said must not pass for this one's answer.
-        old = self._ib.ticker(contract)
-        if old is not None:
-            old.bid = old.ask = old.bidSize = old.askSize = math.nan
+        forget_cached_quote(self._ib, contract)  # an earlier snapshot's is not this one's
         try:
             tickers = await asyncio.wait_for(self._ib.reqTickersAsync(contract), 2.0)
         except TimeoutError:

@@ -59,6 +59,11 @@ def entry_events(r: WatcherResult) -> list[ev.Event]:
     ladder = start_ladder(plan, spec.level) if len(plan.rungs) > 1 and plan.stop else None
     for n, x in enumerate(f.exits):
         role, rung = _role(x)
+        if role == "flatten":  # the daemon says why before it sells
+            out.append(ev.FlattenSent(at=x.at, order_ref=ref, watcher_id=spec.id,
+                                      symbol=spec.symbol, qty=x.qty, order_type="MKT",
+                                      limit=None, reason="halt" if x.kind == "flatten"
+                                      else x.kind))
         out.append(_fill(x.at, ref, f"{ref}:x{n}", role, rung, spec.symbol, "SLD", x.qty,
                          x.price))
         if ladder is not None and role == "take_profit":
@@ -74,7 +79,7 @@ def entry_events(r: WatcherResult) -> list[ev.Event]:
 def _role(x: ExitFill) -> tuple[str, int]:
     if x.kind.startswith("tp"):
         return "take_profit", int(x.kind[2:])
-    return ("flatten" if x.kind == "flatten" else "stop"), 0
+    return ("stop" if x.kind == "stop" else "flatten"), 0  # flatten, time_exit: sold at once
 
 
 def _fill(at: int, ref: str, exec_id: str, role: str, rung: int, symbol: str, side: str,

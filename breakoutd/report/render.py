@@ -96,7 +96,7 @@ def trade_json(t: Trade) -> dict[str, object]:
         "stop_micros": t.stop, "pnl_micros": t.pnl, "commissions_micros": t.commissions,
         "open_qty": t.open_qty,
         "fills": [{"at_ns": f.at, "time": iso_time(f.at), "side": f.side, "role": f.role,
-                   "rung": f.rung, "qty": f.qty, "price_micros": f.price,
+                   "rung": f.rung, "qty": f.qty, "price_micros": f.price, "reason": f.reason,
                    "price": to_float(f.price)} for f in t.fills],
         "stop_moves": [{"at_ns": at, "time": iso_time(at), "stop_micros": stop,
                         "stop": to_float(stop)} for at, stop in t.stops],

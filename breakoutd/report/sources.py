@@ -92,5 +92,5 @@ def trade_from_json(t: dict) -> Trade:  # type: ignore[type-arg]
         stop=t["stop_micros"], pnl=t["pnl_micros"], commissions=t["commissions_micros"],
         open_qty=t["open_qty"],
         fills=tuple(TradeFill(f["at_ns"], f["side"], f["role"], f["rung"], f["qty"],
-                              f["price_micros"]) for f in t["fills"]),
+                              f["price_micros"], f.get("reason", "")) for f in t["fills"]),
         stops=tuple((s["at_ns"], s["stop_micros"]) for s in t["stop_moves"]))

@@ -27,11 +27,14 @@ class TradeFill:
     rung: int
     qty: int
     price: int  # micro-dollars
+    reason: str = ""  # a flatten's: time_exit, halt, operator (FlattenSent)
 
     @property
     def label(self) -> str:
-        """tp1.., stop, flatten or entry."""
-        return f"tp{self.rung}" if self.role == "take_profit" else self.role
+        """tp1.., stop, entry, or a flatten's reason (flatten when unknown)."""
+        if self.role == "take_profit":
+            return f"tp{self.rung}"
+        return self.reason or self.role
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ def fold_trades(day: str, events: Iterable[ev.Event], marks: Mapping[str, int] |
     ledger = DayLedger(RiskLimits())
     levels: dict[str, int] = {}
     orders: dict[str, _Open] = {}
+    flattens: dict[str, str] = {}  # order ref -> why its position is being sold
     execs: set[str] = set()  # an execution journaled twice (a resync) counts once, as in the ledger
     for e in events:
         ledger.apply(e)
@@ -112,7 +116,9 @@ def fold_trades(day: str, events: Iterable[ev.Event], marks: Mapping[str, int] |
             execs.add(e.exec_id)
             orders[e.order_ref].fills.append(TradeFill(
                 e.at, "SLD" if e.side in ("SLD", "SELL") else "BOT", e.role, e.rung, e.qty,
-                to_micros(e.price)))
+                to_micros(e.price), flattens.get(e.order_ref, "") if e.role == "flatten" else ""))
+        elif isinstance(e, ev.FlattenSent):
+            flattens[e.order_ref] = e.reason
         elif isinstance(e, ev.StopMoved) and e.order_ref in orders:
             orders[e.order_ref].stops.append((e.at, to_micros(e.stop)))
     for symbol, price in (marks or {}).items():

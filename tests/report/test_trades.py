@@ -114,3 +114,14 @@ def test_a_range_without_a_journal_day_is_an_error(tmp_path: Path) -> None:
 def test_max_drawdown_from_the_running_peak() -> None:
     assert max_drawdown([]) == 0
     assert max_drawdown([-2, 5, -1, -3, 4, -6]) == 6  # the curve -2 3 2 -1 3 -3: peak 3, low -3
+
+
+def test_a_flatten_is_labelled_with_its_reason() -> None:
+    t0 = 1_773_000_000 * S
+    events = [*_day(t0)[:5],
+              ev.FlattenSent(at=t0 + 70 * S, order_ref=REF, watcher_id="ACME@4.50",
+                             symbol="ACME", qty=300, order_type="MKT", limit=None,
+                             reason="time_exit"),
+              _fill(t0 + 70 * S, "SLD", 300, "4.55", "flatten", commission=1.5, n=7)]
+    (t,) = fold_trades("d", events)
+    assert (t.exit_reason, t.open_qty, t.exit_price) == ("time_exit", 0, 4_550_000)
