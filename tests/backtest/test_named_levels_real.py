@@ -230,3 +230,17 @@ def test_spy_2013_10_07_retest_of_the_premarket_high_hand_checked() -> None:
     assert event is not None and (event.name, str(event.price), str(event.raw)) == (
         "premarket_high", "168.08", "168.08")
     assert event.source == "tape SPY_20131007.csv.gz"
+
+
+def test_two_days_in_one_call_give_the_second_its_prior_levels() -> None:
+    from breakoutd.backtest.days import read_days, run_backtest_days
+
+    paths = [TAPES / f"SPY_{d}.csv.gz" for d in DAYS[:2]]
+    if not all(p.exists() for p in paths):
+        pytest.skip("recorded tapes are not beside the checkout")
+    specs = load_watchlist_text(_yaml("SPY"), "n.yaml").watchers
+    first, second = run_backtest_days(read_days(paths), specs)
+    alone = run_backtest(read_tape(paths[1]), specs, prior=read_tape(paths[0]))
+    assert list(json_lines(second)) == list(json_lines(alone))
+    assert {r.spec.id: r.reason for r in first.results}["w7"] == "no_level"
+    assert {r.spec.id: r.reason for r in second.results}["w7"] != "no_level"
