@@ -180,13 +180,26 @@ def setup_console(json_lines: bool = False, stream: TextIO | None = None,
 
 
 def _text_writer(out: TextIO) -> Callable[[Any], None]:
+    @_never_raises
     def write(message: Any) -> None:
         out.write(message)
         out.flush()
     return write
 
 
+def _never_raises(write: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A console that cannot be written (stderr on a full disk, a closed pipe) loses the
+    line; it must not raise, or loguru prints a "Logging error" dump for every line."""
+    def safe(message: Any) -> None:
+        try:
+            write(message)
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            pass
+    return safe
+
+
 def _json_writer(out: TextIO) -> Callable[[Any], None]:
+    @_never_raises
     def write(message: Any) -> None:
         record = message.record
         event = record["extra"].get("event")
