@@ -223,6 +223,7 @@ class StatusBoard:
             "positions": positions,
             "pnl": self._pnl(unrealized),
             "risk": self._risk(),
+            "disk": {"ok": m.disk_problem is None, "detail": m.disk_problem},
         }
 
     def _risk(self) -> dict[str, Any]:
