@@ -41,6 +41,7 @@ from breakoutd.daemon.control import ControlServer, control_socket_path
 from breakoutd.daemon.controls import Controls
 from breakoutd.daemon.disk import (
     RESERVE_BYTES,
+    START_ROOM,
     DiskError,
     DiskWorker,
     SpaceReserve,
@@ -200,7 +201,7 @@ class Daemon:
             return self._phase, ""
         ledger = self.today.ledger
         if ledger.halted == DISK_HALT and self.guard.problem is not None:
-            return "halted", self.guard.detail()
+            return "halted", f"disk: {self.guard.problem}"  # status' disk.detail says what to do
         if ledger.halted is not None:
             return "halted", ledger.halted
         if ledger.paused:
@@ -253,13 +254,13 @@ class Daemon:
             self.var.mkdir(parents=True, exist_ok=True)
             self.reserve.hold()
             room = os.statvfs(self.var)
-            if room.f_bavail * room.f_frsize < RESERVE_BYTES:  # room to trade, beyond the reserve
+            if room.f_bavail * room.f_frsize < START_ROOM:  # room to trade, beyond the reserve
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.var))
         except OSError as exc:
             self.disk.close()
             raise OperationalError(
                 f"cannot start: {self.var} cannot hold the journal ({describe_failure(exc)}); "
-                f"free at least {2 * RESERVE_BYTES // 1024} KiB on its filesystem, or mend "
+                f"free at least {(RESERVE_BYTES + START_ROOM) // 1024} KiB on its filesystem, or mend "
                 f"the disk") from None
 
     async def _run(self, stop: asyncio.Event) -> int:

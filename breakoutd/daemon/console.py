@@ -78,6 +78,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
             f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}"
             + (f", {len(e.failed)} not applied" if e.failed else ""))),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
+    ev.Halted: lambda e: (f"trading HALTED ({e.reason}) by {e.by}"
+                          + (", open positions are sold" if e.flatten else "")),
+    ev.Paused: lambda e: f"new entries PAUSED by {e.by}",
+    ev.Resumed: lambda e: f"trading RESUMED by {e.by} (was {e.was})",
     ev.OperatorCommand: lambda e: (f"operator (uid {e.uid}): {e.command}"
                                    + (f" {e.target}" if e.target else "")
                                    + (" --flatten" if e.flatten else "")

@@ -29,7 +29,8 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 
 WAIT_LIMIT = 5.0  # seconds: a disk slower than this is a failure, not a wait
-RESERVE_BYTES = 16 * 1024  # room for the lines of a few entries' orders
+RESERVE_BYTES = 8 * 1024  # room for the lines of a few entries' orders
+START_ROOM = 16 * 1024  # free space a start needs beyond the reserve
 RESERVE_KEY = ("reserve",)
 _SLOW = ("slow",)
 _UNKEYED = ("unkeyed",)

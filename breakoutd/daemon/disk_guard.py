@@ -38,6 +38,7 @@ class DiskGuard:
         self._d = daemon
         self._mono = monotonic
         self.problem: str | None = None  # what failed, while it stands
+        self.probe_every = PROBE_EVERY
         self._next_probe = 0.0
         self._probing: asyncio.Task[bool] | None = None
 
@@ -59,7 +60,7 @@ class DiskGuard:
             self._halt(describe_failure(failure))
             now = self._mono()
             if now >= self._next_probe and (self._probing is None or self._probing.done()):
-                self._next_probe = now + PROBE_EVERY
+                self._next_probe = now + self.probe_every
                 self._probing = asyncio.get_running_loop().create_task(self.probe())
         elif self.problem is not None or d.today.ledger.halted == DISK_HALT:
             self.mended("disk")
