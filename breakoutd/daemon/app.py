@@ -49,8 +49,11 @@ from breakoutd.daemon.disk import (
 )
 from breakoutd.daemon.disk_guard import DiskGuard
 from breakoutd.daemon.journal import Journal
+from breakoutd.daemon.management import PositionManager
+from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer, Snapshot, on_loop, usd
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
+from breakoutd.daemon.recording import Recording, tapes_dir
 from breakoutd.daemon.reload import watch_forever
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
@@ -65,6 +68,7 @@ from breakoutd.ibkr.market import Instrument, MarketData
 from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
 from breakoutd.ibkr.router import OrderRouter
 from breakoutd.ibkr.settings import BrokerSettings
+from breakoutd.ibkr.wire.version import check_version as check_ib_async_version
 
 TICK_SECONDS = 0.05
 HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
@@ -83,9 +87,15 @@ class Daemon:
 
     def __init__(self, *, watchlists: Sequence[Path], var: Path, settings: BrokerSettings,
                  clock: Callable[[], int], log_event: Callable[[ev.Event], None],
-                 ib: IB | None = None, notifier: SystemdNotifier | None = None) -> None:
+                 ib: IB | None = None, notifier: SystemdNotifier | None = None,
+                 record: bool = False, metrics: tuple[str, int] | None = None) -> None:
         """``clock`` is the broker's: a :class:`BrokerClock` is aligned with the
-        gateway after connecting; any other callable (the embedded sim's) is used as is."""
+        gateway after connecting; any other callable (the embedded sim's) is used as is.
+        With ``record``, what the market data reads is written as tapes under
+        ``<var>/tapes``. With ``metrics`` (host, port), Prometheus metrics are served there.
+        OperationalError when the installed ib_async is not the one the fence
+        (:mod:`breakoutd.ibkr.wire`) was written for."""
+        check_ib_async_version()
         self.watchlist_paths = list(watchlists)
         self.var = var
         self.settings = settings
@@ -106,14 +116,17 @@ class Daemon:
         self.instruments: dict[str, Instrument] = {}
         self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
         self.scheduler = SessionScheduler(clock)
-        self.market = MarketData(self.ib, clock=clock, emit=self.emit)
+        self.recording = Recording(tapes_dir(var), clock, self.emit) if record else None
+        self.market = MarketData(self.ib, clock=clock, emit=self.emit, tap=self.recording)
         self.router: OrderRouter | None = None
         self.state = "starting"
         self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
         self.refused = False  # the account must not be traded: the daemon stops
         self.controls = Controls(self)
+        self.manager = PositionManager(self)  # breakeven, trail and time exits of positions
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
+        self.held.on_bar.append(self.manager.on_bar)
         self._holding: asyncio.Task[None] | None = None
         self._hold_again = False
         self.control: ControlServer | None = None
@@ -125,6 +138,9 @@ class Daemon:
         self._tasks: list[asyncio.Task[object]] = []
         self._freezer = SurvivorFreezer()
         self._next_disarm = _NEVER  # the earliest disarm_at of the runners (or earlier)
+        self.metrics_address = metrics
+        self.metrics: DaemonMetrics | None = None
+        self.metrics_server: MetricsServer | None = None
 
     @property
     def store(self) -> StateStore:
@@ -142,6 +158,8 @@ class Daemon:
             self.journal.write(event, stream)
             self._fold(event)
         self.notifier.observe(event)
+        if self.metrics is not None:
+            self.metrics.observe(event)
         self.status.on_event(event)
         self._log(event)
 
@@ -273,6 +291,7 @@ class Daemon:
             self._show_config("initial")
             self.today.set_limits(self.config.risk)
             await self._open_controls()
+            self._open_metrics()
             if not await self._connect(stop):
                 return 0  # stopped before the gateway answered: nothing was armed
             self._open_day()
@@ -280,7 +299,9 @@ class Daemon:
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
+            self.router.on_fill.append(self.manager.on_fill)
             await self._reconcile()
+            self.manager.rebuild()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
@@ -307,9 +328,38 @@ class Daemon:
             await self._shutdown()
             board_stop.set()  # the board writes the final state, then ends
             await board
+            if self.metrics_server is not None:  # the last scrape saw the daemon stopped
+                self.metrics_server.close()
             logger.remove(sink)
             self._freezer.stop()
         return 2 if self.refused else 0
+
+    def _open_metrics(self) -> None:
+        """The Prometheus endpoint (``--metrics``), before connecting: a scrape shows the
+        daemon waiting for its gateway too."""
+        if self.metrics_address is None:
+            return
+        self.metrics = DaemonMetrics(on_loop(asyncio.get_running_loop(),
+                                             self._metrics_snapshot))
+        host, port = self.metrics_address
+        try:
+            self.metrics_server = MetricsServer(self.metrics, host, port)
+        except OSError as exc:
+            raise OperationalError(f"--metrics {host}:{port}: cannot listen there ({exc})") from exc
+        logger.info("metrics at http://{}:{}/metrics", host, self.metrics_server.port)
+
+    def _metrics_snapshot(self) -> Snapshot:
+        ledger = self.today.ledger
+        state, _ = self.engine_state()
+        watchers: dict[str, int] = {}
+        for row in self.status.model.watchers.values():
+            watchers[row.state] = watchers.get(row.state, 0) + 1
+        return Snapshot(
+            engine_state=state, connected=self.supervisor.connected, watchers=watchers,
+            realized_usd=usd(ledger.realized), unrealized_usd=usd(ledger.unrealized),
+            commissions_usd=usd(ledger.commissions), pnl_usd=usd(ledger.pnl),
+            open_positions=len(ledger.positions()), entries_today=ledger.entries,
+            halted_reason=ledger.halted)
 
     async def _open_controls(self) -> None:
         """The operator's control socket, before the broker is touched (one daemon per var)."""
@@ -417,6 +467,12 @@ class Daemon:
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
+        slices = spec.params.slices
+        if spec.enabled and slices is not None and slices.count > 1:
+            # Never a single order where the operator asked for pieces: it is not armed.
+            raise OrderRejected(f"slices (count {slices.count}) are modelled by the backtest "
+                                "only; this daemon does not send sliced entries: remove "
+                                "slices to trade it")
         if not spec.enabled or self.store.has_fired(spec.id):
             return
         inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks
@@ -612,8 +668,11 @@ class Daemon:
             self._arm_due()
             self.market.on_clock()
             self.guard.check()
+            if self.recording is not None:
+                self.recording.tick()
             self.refresh_state()
             now = self.clock()
+            self.manager.on_clock(now)
             if now >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
                     runner.on_time(now)
@@ -638,7 +697,9 @@ class Daemon:
         self.held.release_all()
         self.instruments.clear()  # the contracts' hours are read again for the new days
         self.market.forget_instruments()
+        self.manager.forget_all()
         await self._reconcile()
+        self.manager.rebuild()
         await self._plan_arming(self.config.watchers)
         await self.held.update()
         self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "
@@ -665,6 +726,8 @@ class Daemon:
             await asyncio.wait(tasks, timeout=5)
         await self.controls.cancel_unfilled()  # filled entries keep their exits at the broker
         self.held.release_all()
+        if self.recording is not None:
+            self.recording.close()
         if not self.refused:
             self._set_phase("stopped")
         await self.supervisor.stop()
