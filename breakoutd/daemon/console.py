@@ -21,6 +21,8 @@ import msgspec
 from loguru import logger
 
 from breakoutd.core import events as ev
+from breakoutd.core.near_miss import describe as describe_near_miss
+from breakoutd.core.near_miss import from_event
 
 NOTIFY = (ev.OrderFilled, ev.Rejected, ev.ConnectionLost)
 # ConfigReloaded(invalid) is logged as an error too, which marks it notify-worthy.
@@ -51,6 +53,7 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Rejected: _rejected,
     ev.Expired: lambda e: f"{e.watcher_id}: expired ({e.reason}) after {e.bars_evaluated} bars",
     ev.Stopped: lambda e: f"{e.watcher_id}: stopped ({e.reason})",
+    ev.NearMissed: lambda e: f"{e.watcher_id}: near miss: {describe_near_miss(from_event(e))}",
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: (f"sent {e.role} #{e.order_id} {e.action} {e.qty} {e.symbol} "
                              f"{e.order_type} "
