@@ -89,6 +89,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
             f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}"
             + (f", {len(e.failed)} not applied" if e.failed else ""))),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
+    ev.Halted: lambda e: (f"trading HALTED ({e.reason}) by {e.by}"
+                          + (", open positions are sold" if e.flatten else "")),
+    ev.Paused: lambda e: f"new entries PAUSED by {e.by}",
+    ev.Resumed: lambda e: f"trading RESUMED by {e.by} (was {e.was})",
     ev.OperatorCommand: lambda e: (f"operator (uid {e.uid}): {e.command}"
                                    + (f" {e.target}" if e.target else "")
                                    + (" --flatten" if e.flatten else "")
@@ -191,13 +195,26 @@ def setup_console(json_lines: bool = False, stream: TextIO | None = None,
 
 
 def _text_writer(out: TextIO) -> Callable[[Any], None]:
+    @_never_raises
     def write(message: Any) -> None:
         out.write(message)
         out.flush()
     return write
 
 
+def _never_raises(write: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A console that cannot be written (stderr on a full disk, a closed pipe) loses the
+    line; it must not raise, or loguru prints a "Logging error" dump for every line."""
+    def safe(message: Any) -> None:
+        try:
+            write(message)
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            pass
+    return safe
+
+
 def _json_writer(out: TextIO) -> Callable[[Any], None]:
+    @_never_raises
     def write(message: Any) -> None:
         record = message.record
         event = record["extra"].get("event")
