@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from breakoutd.config.characters import character_problems
 from breakoutd.config.errors import ConfigError, Problem
 
 MAX_BYTES = 1024 * 1024
@@ -185,6 +186,8 @@ def compose_yaml(text: str, file: str) -> Node | None:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
         raise ConfigError([Problem(file, None, "", f"file is {size} bytes, limit is {MAX_BYTES}")])
+    if bad_characters := character_problems(text, file):
+        raise ConfigError(bad_characters)
     parser = _Parser(text)
     try:
         return _Composer(parser).document()
@@ -192,6 +195,9 @@ def compose_yaml(text: str, file: str) -> Node | None:
         raise ConfigError([Problem(file, exc.line, "", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_syntax_problem(file, text, exc)]) from None
+    except yaml.reader.ReaderError as exc:  # only what the scan above let through
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError([Problem(file, line, "", f"YAML error: {exc.reason}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, None, "", f"YAML error: {exc}")]) from None
     finally:
