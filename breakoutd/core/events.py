@@ -262,6 +262,19 @@ class BarStreamHealth(Event, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class ConnectWaiting(Event, frozen=True, kw_only=True):
+    """A connection attempt waits for the gateway (``waiting_for``: socket | handshake | sync).
+
+    ``timeout``: the seconds that step may take before the attempt fails."""
+
+    host: str
+    port: int
+    client_id: int
+    attempt: int
+    waiting_for: str
+    timeout: float
+
+
 class ConfigReloaded(Event, frozen=True, kw_only=True):
     """The watchlists were read again (``result``: applied | partial | unchanged | invalid).
 
@@ -360,6 +373,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     DataResubscribed,
     GatewayMessage,
     BarStreamHealth,
+    ConnectWaiting,
     ConfigReloaded,
     DaemonState,
     Halted,
