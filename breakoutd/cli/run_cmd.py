@@ -20,6 +20,16 @@ from breakoutd.ibkr.clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
 
 
+def metrics_address(text: str) -> tuple[str, int]:
+    """``--metrics``: ``HOST:PORT`` or ``PORT``."""
+    from breakoutd.daemon.metrics import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``breakoutd run``."""
     p = sub.add_parser(
@@ -37,6 +47,12 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                    help="seed of the simulated market (with --sim)")
     p.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
                    help="virtual seconds per real second (with --sim; the daemon's clock follows)")
+    p.add_argument("--record", action="store_true",
+                   help="also write what the market data reads as tapes under "
+                        "DIR/tapes/YYYY-MM-DD/tape.csv.gz (replay with sim and backtest)")
+    p.add_argument("--metrics", type=metrics_address, metavar="[HOST:]PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults "
+                        "to 127.0.0.1, loopback: see docs/deploy.md)")
     p.add_argument("--log-json", action="store_true",
                    help="one JSON object per log line, for log shipping")
     p.add_argument("-v", "--verbose", action="store_true", help="also show debug lines")
@@ -71,7 +87,8 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
         clock = GatewayClock(sim)
     try:
         daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
-                        clock=clock, log_event=log_event, notifier=SystemdNotifier())
+                        clock=clock, log_event=log_event, notifier=SystemdNotifier(),
+                        record=args.record, metrics=args.metrics)
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
         return await daemon.run(stop)
     finally:

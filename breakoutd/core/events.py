@@ -275,6 +275,15 @@ class ConnectWaiting(Event, frozen=True, kw_only=True):
     timeout: float
 
 
+class TapeRecorded(Event, frozen=True, kw_only=True):
+    """The tape recorder closed a day's file (at a stop or the day's end), or failed."""
+
+    path: str
+    rows: int
+    late: int
+    error: str = ""
+
+
 class ConfigReloaded(Event, frozen=True, kw_only=True):
     """The watchlists were read again (``result``: applied | partial | unchanged | invalid).
 
@@ -374,6 +383,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     GatewayMessage,
     BarStreamHealth,
     ConnectWaiting,
+    TapeRecorded,
     ConfigReloaded,
     DaemonState,
     Halted,

@@ -37,6 +37,13 @@ from breakoutd.core.events import (
 )
 from breakoutd.errors import OperationalError, TemporaryError
 from breakoutd.ibkr.settings import BrokerSettings, backoff_delays, guard_account
+from breakoutd.ibkr.wire.requests import (
+    connect_stage,
+    request_current_time,
+    server_version,
+    unwatch_api_errors,
+    watch_api_errors,
+)
 
 CLIENT_ID_IN_USE = 326
 CONNECTIVITY_LOST = 1100
@@ -213,7 +220,7 @@ class ConnectionSupervisor:
         # ib_async waits out the whole timeout when the gateway hangs up during the
         # handshake (326: client id in use); its apiError says so at once.
         self._refused, self._id_in_use = refused, None
-        self.ib.client.apiError += on_api_error
+        watch_api_errors(self.ib, on_api_error)
         # raiseSyncErrors: a session whose orders and positions did not load is no session.
         connecting = asyncio.ensure_future(self.ib.connectAsync(
             s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout,
@@ -230,7 +237,7 @@ class ConnectionSupervisor:
                     stage = self._stage()
                     self._waiting(attempt, stage)
         finally:
-            self.ib.client.apiError -= on_api_error
+            unwatch_api_errors(self.ib, on_api_error)
             self._refused = None
             if not connecting.done():
                 connecting.cancel()
@@ -243,10 +250,7 @@ class ConnectionSupervisor:
 
     def _stage(self) -> str:
         """What the attempt in progress waits for: socket, handshake or sync."""
-        client = self.ib.client
-        if client.isReady():
-            return "sync"
-        return "handshake" if client.conn.isConnected() else "socket"  # type: ignore[no-untyped-call]
+        return connect_stage(self.ib)
 
     def _waiting(self, attempt: int, stage: str) -> None:
         s = self.settings
@@ -268,7 +272,7 @@ class ConnectionSupervisor:
         s = self.settings
         self._emit(ConnectionUp(at=self._clock(), host=s.host, port=s.port,
                                 client_id=s.client_id, account=self.account or "",
-                                server_version=self.ib.client.serverVersion(),
+                                server_version=server_version(self.ib),
                                 attempt=self._attempt))
 
     async def _call(self, callback: Callable[[Any], Awaitable[None]], arg: object) -> None:
@@ -411,9 +415,7 @@ class ConnectionSupervisor:
         self._heard.clear()
         self._probing = True
         try:
-            # The raw request: ib_async keeps one future for currentTime, and a probe
-            # must not steal the answer from someone else's reqCurrentTimeAsync.
-            self.ib.client.reqCurrentTime()  # type: ignore[no-untyped-call]
+            request_current_time(self.ib)  # not reqCurrentTimeAsync: see there
             await asyncio.wait_for(self._heard.wait(), self._probe_timeout)
             return True
         except TimeoutError:
