@@ -9,9 +9,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from breakoutd.backtest.fills import FillResult, simulate_fills
+from breakoutd.backtest.managed import simulate_managed
 from breakoutd.backtest.risk import Entered, RiskReplay, replay_risk
 from breakoutd.backtest.series import BarSeries, SymbolSeries
-from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
+from breakoutd.calendar import (
+    DaySessions,
+    day_sessions,
+    exchange_date,
+    exchange_ns,
+    watcher_window,
+)
 from breakoutd.core.bars import NS
 from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
@@ -111,7 +118,11 @@ def _run_watcher(
     if isinstance(outcome, Rejection):
         return WatcherResult(spec, "rejected", decision.kind, decision.at, outcome.reason,
                              evaluated=evaluated)
-    fills = simulate_fills(outcome, spec.level, decision.at, series)
+    if spec.params.manages_position or spec.params.slices is not None:
+        fills = simulate_managed(outcome, spec.params, spec.level, decision.at, series,
+                                 exchange_ns(day, dt.time(0)), sessions.session_at)
+    else:
+        fills = simulate_fills(outcome, spec.level, decision.at, series)
     return WatcherResult(spec, "entered", decision.kind, decision.at, None, outcome, fills,
                          evaluated)
 

@@ -53,6 +53,9 @@ def _row(r: WatcherResult) -> list[str]:
     exits = " ".join(f"{e.kind}@{format_price(e.price)}x{e.qty}" for e in f.exits) if f else ""
     if f and f.open_qty:
         exits = (exits + f" open {f.open_qty}@{format_price(f.mark)}").strip()
+    if f and f.stop_moves:  # where the managed stop ended and which rule put it there
+        last = f.stop_moves[-1]
+        exits = f"{exits} (stop {format_price(last.price)} {last.rule})".strip()
     return [
         r.spec.id, r.spec.symbol, format_price(r.spec.level), r.outcome, r.kind or "-",
         _hhmmss(r.trigger_at), entry, str(f.qty) if f else "-", exits or "-",

@@ -160,6 +160,7 @@ def _position_lines(positions: list[dict[str, Any]], pnl: dict[str, Any]) -> lis
     for p in positions:
         tps = " ".join(f"{t['price']}x{t['qty']}" for t in p.get("take_profits", [])) or "-"
         sls = " ".join(f"{t['price']}/{_num(t.get('limit'))}x{t['qty']}"
+                       + (f" ({t['rule']})" if t.get("rule") not in (None, "initial") else "")
                        for t in p.get("stops", [])) or "-"
         lines.append(f"  {p['symbol']}  {p['qty']} @ {p['avg_price']}  last "
                      f"{_num(p.get('last_price'))}  unrealized {_signed(p.get('unrealized'))}  "

@@ -68,13 +68,14 @@ def most_specific(*values: Located[Any] | None) -> Origin:
     return best.at
 
 
-def _clock(seconds: int) -> str:
+def clock_text(seconds: int) -> str:
+    """``HH:MM`` (``HH:MM:SS`` when the seconds are not 0) of seconds after 00:00."""
     hours, rest = divmod(seconds, 3600)
     return f"{hours:02d}:{rest // 60:02d}" + (f":{rest % 60:02d}" if rest % 60 else "")
 
 
 def _span(start: int, end: int) -> str:
-    return f"{_clock(start)}-{_clock(end)}"
+    return f"{clock_text(start)}-{clock_text(end)}"
 
 
 def _check_rth(merged: Layered, problems: Problems) -> None:
@@ -130,6 +131,6 @@ def build_params(merged: Layered, problems: Problems) -> StrategyParams:
     fields = {
         _FIELD.get(key, key): value.value
         for key, value in merged.values.items()
-        if key in STRATEGY_KEYS
+        if key in STRATEGY_KEYS and not (key == "tp_r" and value.value is None)
     }
     return StrategyParams(**fields)

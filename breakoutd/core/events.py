@@ -171,13 +171,15 @@ class OrderFilled(Event, frozen=True, kw_only=True):
 
 
 class StopMoved(Event, frozen=True, kw_only=True):
-    """The ladder manager moved a stop after a rung filled."""
+    """A stop was moved up at the broker: by the ladder after a rung filled, or by a
+    position-management rule (``rule``: ladder, breakeven, trail)."""
 
     order_ref: str
     order_id: int
     stop: Decimal
     stop_limit: Decimal
     qty: int
+    rule: str = "ladder"  # journals written before the rules existed: the ladder's moves
 
 
 class OrderModified(Event, frozen=True, kw_only=True):
@@ -209,6 +211,17 @@ class OrderReconciled(Event, frozen=True, kw_only=True):
     watcher_id: str
     status: str
     filled: int
+
+
+class TimeExit(Event, frozen=True, kw_only=True):
+    """A position's time exit is due (``rule``: exit_at or max_hold); the sale follows as
+    ``FlattenSent`` with reason ``time_exit``."""
+
+    order_ref: str
+    watcher_id: str
+    symbol: str
+    rule: str
+    due_at: int
 
 
 # --- the broker connection and data streams -------------------------------------
@@ -376,6 +389,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     OrderModified,
     CommissionReported,
     OrderReconciled,
+    TimeExit,
     ConnectionUp,
     ConnectionLost,
     Reconnecting,

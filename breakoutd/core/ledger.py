@@ -58,6 +58,7 @@ class EntryBook:
     commissions: int = 0
     unpriced: set[str] = field(default_factory=set)  # exec ids without a commission yet
     closed: bool = False  # the trade is over and has been counted
+    first_fill_at: int | None = None  # the entry's first execution (max_hold counts from it)
 
     @property
     def open_qty(self) -> int:
@@ -306,6 +307,9 @@ def _fill(ledger: DayLedger, e: ev.Event) -> None:
     assert isinstance(e, ev.OrderFilled)
     ledger.filled(e.order_ref, e.exec_id, e.symbol, e.side, e.qty, to_micros(e.price),
                   commission_micros(e.commission))
+    book = ledger.books.get(e.order_ref)
+    if e.role == "entry" and book is not None and book.first_fill_at is None:
+        book.first_fill_at = e.at
 
 
 def _commission(ledger: DayLedger, e: ev.Event) -> None:

@@ -39,6 +39,7 @@ from breakoutd.daemon.control import ControlServer, control_socket_path
 from breakoutd.daemon.controls import Controls
 from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.journal import Journal
+from breakoutd.daemon.management import PositionManager
 from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer, Snapshot, on_loop, usd
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
@@ -111,8 +112,10 @@ class Daemon:
         self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
         self.refused = False  # the account must not be traded: the daemon stops
         self.controls = Controls(self)
+        self.manager = PositionManager(self)  # breakeven, trail and time exits of positions
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
+        self.held.on_bar.append(self.manager.on_bar)
         self._holding: asyncio.Task[None] | None = None
         self._hold_again = False
         self.control: ControlServer | None = None
@@ -267,7 +270,9 @@ class Daemon:
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
+            self.router.on_fill.append(self.manager.on_fill)
             await self._reconcile()
+            self.manager.rebuild()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
@@ -433,6 +438,12 @@ class Daemon:
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
+        slices = spec.params.slices
+        if spec.enabled and slices is not None and slices.count > 1:
+            # Never a single order where the operator asked for pieces: it is not armed.
+            raise OrderRejected(f"slices (count {slices.count}) are modelled by the backtest "
+                                "only; this daemon does not send sliced entries: remove "
+                                "slices to trade it")
         if not spec.enabled or self.store.has_fired(spec.id):
             return
         inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks
@@ -631,6 +642,7 @@ class Daemon:
                 self.recording.tick()
             self.refresh_state()
             now = self.clock()
+            self.manager.on_clock(now)
             if now >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
                     runner.on_time(now)
@@ -656,7 +668,9 @@ class Daemon:
         self.held.release_all()
         self.instruments.clear()  # the contracts' hours are read again for the new days
         self.market.forget_instruments()
+        self.manager.forget_all()
         await self._reconcile()
+        self.manager.rebuild()
         await self._plan_arming(self.config.watchers)
         await self.held.update()
         self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "

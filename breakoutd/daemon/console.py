@@ -75,7 +75,9 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.OrderModified: lambda e: (f"order #{e.order_id} {e.role} modified: {e.qty} @ "
                                  f"{_fmt_price(e.limit if e.limit is not None else e.stop)} ({e.reason})"),
     ev.CommissionReported: lambda e: f"commission {e.commission:.2f} USD on {e.exec_id}",
-    ev.StopMoved: lambda e: f"stop #{e.order_id} moved to {e.stop}/{e.stop_limit} for {e.qty}",
+    ev.StopMoved: lambda e: (f"stop #{e.order_id} moved to {e.stop}/{e.stop_limit} for {e.qty}"
+                             f" ({e.rule})"),
+    ev.TimeExit: lambda e: f"{e.watcher_id}: time exit ({e.rule}): selling {e.symbol}",
     ev.OrderReconciled: lambda e: f"{e.watcher_id}: found at the broker ({e.status}, filled {e.filled})",
     ev.ConnectionUp: lambda e: (f"connected to {e.host}:{e.port} as client {e.client_id}, "
                                 f"account {e.account}"),

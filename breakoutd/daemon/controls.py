@@ -126,6 +126,12 @@ class Controls:
                                   reason=reason))
         return None
 
+    async def sell_on_time(self, book: EntryBook) -> str | None:
+        """A position's time exit (``exit_at``, ``max_hold``): sold as a flatten is, reason
+        ``time_exit``; None when sent, else why not."""
+        async with self._lock:
+            return await self._flatten_book(book, "time_exit")
+
     def _sale_limit(self, symbol: str, sessions: DaySessions | None) -> int | None:
         """None (MKT) in regular hours; else the bid minus 0.05 on the tick."""
         d = self._d

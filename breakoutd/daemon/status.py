@@ -316,8 +316,8 @@ class StatusBoard:
             "unrealized": None if unrealized is None else _money(unrealized),
             "take_profits": [{"id": o.id, "price": o.limit, "qty": o.qty - o.filled}
                              for o in sorted(tps, key=lambda o: o.rung)],
-            "stops": [{"id": o.id, "price": o.stop, "limit": o.limit, "qty": o.qty - o.filled}
-                      for o in stops],
+            "stops": [{"id": o.id, "price": o.stop, "limit": o.limit, "qty": o.qty - o.filled,
+                       "rule": o.rule} for o in stops],
         }, unrealized
 
     def _pnl(self, unrealized: list[Decimal | None]) -> dict[str, Any]:

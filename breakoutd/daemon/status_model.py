@@ -53,6 +53,7 @@ class OrderRow:
     fill_value: Decimal = Decimal(0)
     limit: Decimal | None = None
     stop: Decimal | None = None
+    rule: str = "initial"  # a stop's: the rule that put it where it is (StopMoved)
 
     @property
     def filled(self) -> int:
@@ -296,7 +297,7 @@ class StatusModel:
 
     def _stop_moved(self, e: ev.StopMoved) -> None:
         o = self._order(e.order_ref, STOP, 0, e.order_id)
-        o.stop, o.limit, o.qty = e.stop, e.stop_limit, o.filled + e.qty
+        o.stop, o.limit, o.qty, o.rule = e.stop, e.stop_limit, o.filled + e.qty, e.rule
 
     def _modified(self, e: ev.OrderModified) -> None:
         o = self._order(e.order_ref, e.role, e.rung, e.order_id)
