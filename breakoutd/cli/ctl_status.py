@@ -121,6 +121,9 @@ def _head_lines(s: dict[str, Any], now: float) -> list[str]:
     if b.get("last_disconnect_at"):
         lines.append(f"           last disconnect {_when(b['last_disconnect_at'])}: "
                      f"{b.get('last_disconnect_reason')}")
+    disk = s.get("disk") or {}
+    if disk.get("ok") is False:
+        lines.append(f"disk       FAILING: {disk.get('detail')}")
     c = s.get("config", {})
     files = c.get("files", [])
     lines.append(f"config     {c.get('result', '?')}  {len(files)} file{'s' * (len(files) != 1)}  "

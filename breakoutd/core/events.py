@@ -109,6 +109,23 @@ class OrderIntent(Event, frozen=True, kw_only=True):
     reference: Decimal | None = None  # the price the entry is expected at (the ask for MKT)
 
 
+class NearMissed(Event, frozen=True, kw_only=True):
+    """A watcher ended without entering: how close it came (breakoutd.core.near_miss)."""
+
+    watcher_id: str
+    outcome: str  # expired | rejected
+    level: Decimal
+    closest: Decimal | None
+    closest_at: int | None
+    seconds: int
+    seconds_closed_above: int
+    bars_closed_above: int
+    touched: int
+    failed_distance: int
+    failed_close: int
+    failed_spread: int
+
+
 # --- orders at the broker --------------------------------------------------------
 
 OrderRole = Literal["entry", "take_profit", "stop", "flatten"]
@@ -381,6 +398,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     Expired,
     Stopped,
     OrderIntent,
+    NearMissed,
     OrderSent,
     OrderIdAssigned,
     OrderStatusChanged,

@@ -9,6 +9,7 @@ arming, so a watcher that fired before a restart is never armed again.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from breakoutd.config import (
     write_snapshot,
 )
 from breakoutd.core import events as ev
+from breakoutd.core.ledger import DISK_HALT
 from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
@@ -37,7 +39,15 @@ from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.background import short_gil_switches
 from breakoutd.daemon.control import ControlServer, control_socket_path
 from breakoutd.daemon.controls import Controls
-from breakoutd.daemon.disk import DiskError, DiskWorker
+from breakoutd.daemon.disk import (
+    RESERVE_BYTES,
+    START_ROOM,
+    DiskError,
+    DiskWorker,
+    SpaceReserve,
+    describe_failure,
+)
+from breakoutd.daemon.disk_guard import DiskGuard
 from breakoutd.daemon.journal import Journal
 from breakoutd.daemon.management import PositionManager
 from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer, Snapshot, on_loop, usd
@@ -69,6 +79,7 @@ HOLDING_EVENTS = (ev.OrderIntent, ev.OrderFilled, ev.OrderStatusChanged)
 MONEY_EVENTS = (ev.OrderFilled, ev.CommissionReported)
 INSTRUMENT_TIMEOUT = 20.0  # seconds for the gateway to qualify a symbol (a reload must end)
 _NEVER = 2**63
+RESERVE_FILE = "space.reserve"  # breakoutd.daemon.disk.SpaceReserve
 
 
 class Daemon:
@@ -96,6 +107,8 @@ class Daemon:
         self._early: list[ev.Event] = []  # events before the broker's day is known
         self._early_ops: list[dict[str, Any]] = []
         self.disk = DiskWorker()  # journal syncs and state saves, off the event loop
+        self.reserve = SpaceReserve(var / RESERVE_FILE)  # room for lines when the disk fills
+        self.guard = DiskGuard(self)  # no entry while the journal or state cannot be written
         self.today = TradingDay(var, self.day, RiskLimits(), self.disk)
         self.config: Watchlist | None = None
         self.runners: dict[str, WatcherRunner] = {}
@@ -185,7 +198,7 @@ class Daemon:
         limits = self.config.risk if self.config is not None else RiskLimits()
         self.today = TradingDay(self.var, self.day, limits, self.disk)
         self.today.rebuild(so_far)  # entries, positions, P&L and the halt of the day so far
-        self.journal = Journal(self.var, self.day, disk=self.disk)
+        self.journal = Journal(self.var, self.day, disk=self.disk, reserve=self.reserve)
         early, self._early = self._early, []
         for event in early:
             self.journal.write(event, "gateway" if isinstance(event, GATEWAY_EVENTS) else "events")
@@ -207,6 +220,8 @@ class Daemon:
         if self._phase != "running":
             return self._phase, ""
         ledger = self.today.ledger
+        if ledger.halted == DISK_HALT and self.guard.problem is not None:
+            return "halted", f"disk: {self.guard.problem}"  # status' disk.detail says what to do
         if ledger.halted is not None:
             return "halted", ledger.halted
         if ledger.paused:
@@ -249,8 +264,24 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start, trade until ``stop`` is set, stop cleanly; the exit code is returned."""
+        self._check_var()
         with short_gil_switches():  # breakoutd.daemon.background
             return await self._run(stop)
+
+    def _check_var(self) -> None:
+        """Refuse to start (one line) where the journal has no room or cannot be written."""
+        try:
+            self.var.mkdir(parents=True, exist_ok=True)
+            self.reserve.hold()
+            room = os.statvfs(self.var)
+            if room.f_bavail * room.f_frsize < START_ROOM:  # room to trade, beyond the reserve
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.var))
+        except OSError as exc:
+            self.disk.close()
+            raise OperationalError(
+                f"cannot start: {self.var} cannot hold the journal ({describe_failure(exc)}); "
+                f"free at least {(RESERVE_BYTES + START_ROOM) // 1024} KiB on its filesystem, or mend "
+                f"the disk") from None
 
     async def _run(self, stop: asyncio.Event) -> int:
         sink = logger.add(self._ops_sink, level="WARNING", format="{message}")
@@ -638,6 +669,7 @@ class Daemon:
             self._last_tick = loop.time()
             self._arm_due()
             self.market.on_clock()
+            self.guard.check()
             if self.recording is not None:
                 self.recording.tick()
             self.refresh_state()
