@@ -23,7 +23,6 @@ from typing import Any, TextIO
 
 import msgspec
 
-from breakoutd.daemon.console import describe
 from breakoutd.daemon.status_replay import decode_event
 
 RUNNING, ATTENTION, NOT_RUNNING = 0, 1, 3
@@ -249,6 +248,10 @@ def format_journal_line(raw: bytes) -> str | None:
         stamp = msgspec.json.decode(raw, type=_Stamp)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return f"? {raw.decode(errors='replace')}"
+    # Here, not at the top: the console's logging stack is a third of the start-up
+    # of every other breakoutctl command (`check` on a large file among them).
+    from breakoutd.daemon.console import describe
+
     event = decode_event(raw)
     text = describe(event) if event is not None else f"{stamp.event or '?'}: {raw.decode(errors='replace')}"
     return f"{_stamp_text(stamp)} {text}"

@@ -166,6 +166,16 @@ def _preset_layer(
     return section, section is not None
 
 
+def _chosen_preset(defaults: Section | None, section: Section) -> Located[Any] | None:
+    """``Layered([defaults, section]).get("preset")`` without merging every other key."""
+    for layer in (section, defaults):
+        if layer is not None and "preset" in layer.bad:
+            return None  # a bad value (or a duplicate key) hides the layers below
+        if layer is not None and "preset" in layer.values:
+            return layer.values["preset"]
+    return None
+
+
 def resolve_breakout(
     section: Section, defaults: Section | None, presets: Mapping[str, Section], problems: Problems
 ) -> WatcherSpec | None:
@@ -173,7 +183,7 @@ def resolve_breakout(
     if section.broken:
         return None
     before = len(problems)
-    chosen = Layered([defaults, section]).get("preset")
+    chosen = _chosen_preset(defaults, section)
     preset, known = _preset_layer(chosen, presets, problems)
     merged = Layered([preset, defaults, section])
     params = checked_params(merged, problems) if known else StrategyParams()

@@ -318,6 +318,19 @@ class BarStreamHealth(Event, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class ConnectWaiting(Event, frozen=True, kw_only=True):
+    """A connection attempt waits for the gateway (``waiting_for``: socket | handshake | sync).
+
+    ``timeout``: the seconds that step may take before the attempt fails."""
+
+    host: str
+    port: int
+    client_id: int
+    attempt: int
+    waiting_for: str
+    timeout: float
+
+
 class TapeRecorded(Event, frozen=True, kw_only=True):
     """The tape recorder closed a day's file (at a stop or the day's end), or failed."""
 
@@ -429,6 +442,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     DataResubscribed,
     GatewayMessage,
     BarStreamHealth,
+    ConnectWaiting,
     TapeRecorded,
     ConfigReloaded,
     DaemonState,

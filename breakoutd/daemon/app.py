@@ -66,7 +66,7 @@ from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
 from breakoutd.daemon.trading_day import TradingDay
 from breakoutd.errors import OperationalError, OrderRejected, TemporaryError
-from breakoutd.ibkr.clock import BrokerClock, sync_clock
+from breakoutd.ibkr.clock import BrokerClock, host_seconds, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.history import minute_trade_bars
 from breakoutd.ibkr.market import Instrument, MarketData
@@ -120,6 +120,8 @@ class Daemon:
         self.pending: dict[str, tuple[int, WatcherSpec, Instrument, DaySessions]] = {}
         self.instruments: dict[str, Instrument] = {}
         self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
+        if isinstance(clock, BrokerClock):  # a simulated gateway announces its clock
+            self.ib.errorEvent += clock.on_gateway_message
         self.scheduler = SessionScheduler(clock)
         self.recording = Recording(tapes_dir(var), clock, self.emit) if record else None
         self.market = MarketData(self.ib, clock=clock, emit=self.emit, tap=self.recording)
@@ -742,7 +744,8 @@ class Daemon:
                 self._next_disarm = min((r.machine.disarm_at for r in self.runners.values()),
                                         default=_NEVER)
             # A plain sleep: wait_for would start a task every tick (stop is seen within one).
-            await asyncio.sleep(TICK_SECONDS)
+            # TICK_SECONDS of broker time: a faster simulated clock closes its bars as promptly.
+            await asyncio.sleep(host_seconds(self.clock, TICK_SECONDS))
 
     async def _new_day(self) -> None:
         """The daily re-plan: a new exchange day gets its journal, state and watchers."""

@@ -45,6 +45,18 @@ def _rejected(e: ev.Rejected) -> str:
     return f"{e.watcher_id}: REJECTED {e.reason}{age} {e.detail}".rstrip()
 
 
+def _connect_waiting(e: ev.ConnectWaiting) -> str:
+    where = f"{e.host}:{e.port}"
+    if e.waiting_for == "socket":
+        return (f"connecting to the gateway at {where} as client {e.client_id} "
+                f"(attempt {e.attempt}): waiting up to {e.timeout:g} s for the socket")
+    if e.waiting_for == "handshake":
+        return (f"the gateway at {where} accepted the connection: waiting up to {e.timeout:g} s "
+                "for its API handshake")
+    return (f"API session with {where} open: waiting up to {e.timeout:g} s for its orders, "
+            "positions and account")
+
+
 _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.WatcherStarted: lambda e: f"{e.watcher_id}: armed, level {e.level}",
     ev.BreakDetected: lambda e: f"{e.watcher_id}: price {e.price} is through the level",
@@ -82,6 +94,7 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Reconnecting: lambda e: f"reconnecting in {e.delay:.1f}s (attempt {e.attempt})",
     ev.DataResubscribed: lambda e: f"market data requested again ({e.reason}, {e.symbols} symbols)",
     ev.GatewayMessage: lambda e: f"gateway {e.code}: {e.message}",
+    ev.ConnectWaiting: lambda e: _connect_waiting(e),
     ev.BarStreamHealth: lambda e: f"{e.symbol}: bar stream {e.kind} {e.seconds:.1f}s {e.detail}",
     ev.ConfigReloaded: lambda e: (
         f"watchlists {e.result} ({e.trigger}): " + (
