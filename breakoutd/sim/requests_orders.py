@@ -15,6 +15,15 @@ from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import con_id_for, read_contract
 from breakoutd.sim.match_types import SimOrder
 from breakoutd.sim.requests_market import NO_SECURITY
+from breakoutd.sim.versions import (
+    ADVANCED_ORDER_REJECT,
+    AUTO_CANCEL_PARENT,
+    DURATION,
+    FA_PROFILE_DESUPPORT,
+    MANUAL_ORDER_TIME,
+    PEGBEST_PEGMID_OFFSETS,
+    POST_TO_ATS,
+)
 from breakoutd.sim.wire import FieldReader, MessageError
 
 if TYPE_CHECKING:
@@ -39,7 +48,7 @@ def _price(value: float | None) -> int | None:
 class _Terms:
     """The order terms read from a placeOrder, before the symbol is resolved."""
 
-    def __init__(self, r: FieldReader) -> None:
+    def __init__(self, r: FieldReader, version: int) -> None:
         self.order_id = r.integer("orderId")
         self.spec = read_contract(r)
         r.skip(2)  # secIdType, secId
@@ -60,13 +69,17 @@ class _Terms:
         r.skip()  # hidden
         if self.spec.sec_type == "BAG":
             raise MessageError("combo (BAG) orders are not supported by the sim")
-        r.skip(11)  # "", discretionaryAmt .. faPercentage, modelCode .. exemptCode
+        r.skip(7)  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup .. faPercentage
+        if version < FA_PROFILE_DESUPPORT:
+            r.skip()  # faProfile
+        r.skip(4)  # modelCode, shortSaleSlot, designatedLocation, exemptCode
         self.oca_type = r.integer("ocaType")
         self.what_if = _read_what_if(r)
+        _read_tail(r, version, self.order_type, self.spec.exchange)
 
 
 def _read_what_if(r: FieldReader) -> bool:
-    """Walk the variable middle of a placeOrder (v178) up to its whatIf flag."""
+    """Walk the variable middle of a placeOrder up to its whatIf flag."""
     r.skip(17)  # rule80A .. volatilityType
     if r.text("deltaNeutralOrderType"):
         r.skip(9)
@@ -88,9 +101,44 @@ def _read_what_if(r: FieldReader) -> bool:
     return r.flag("whatIf")
 
 
+def _read_tail(r: FieldReader, version: int, order_type: str, exchange: str) -> None:
+    """Walk the fields after whatIf, which depend on the version, to the message's end.
+
+    The sim uses none of them, but reading them all proves the layout was read
+    right: a field left over or missing is an error, not a silent shift.
+    """
+    r.skip(4)  # orderMiscOptions, solicited, randomizeSize, randomizePrice
+    if order_type in ("PEG BENCH", "PEGBENCH"):
+        r.skip(5)
+    if r.integer("conditions"):
+        raise MessageError("conditional orders are not supported by the sim")
+    r.skip(19)  # adjustedOrderType .. usePriceMgmtAlgo
+    for gate in (DURATION, POST_TO_ATS, AUTO_CANCEL_PARENT, ADVANCED_ORDER_REJECT,
+                 MANUAL_ORDER_TIME):
+        if version >= gate:
+            r.skip()
+    if version >= PEGBEST_PEGMID_OFFSETS:
+        _read_peg_offsets(r, order_type, exchange)
+    if r.remaining:
+        raise MessageError(f"{r.remaining} fields after the end of a placeOrder at API "
+                           f"version {version}")
+
+
+def _read_peg_offsets(r: FieldReader, order_type: str, exchange: str) -> None:
+    if exchange.upper() == "IBKRATS":
+        r.skip()  # minTradeQty
+    mid_offsets = order_type in ("PEG MID", "PEGMID")
+    if order_type in ("PEG BEST", "PEGBEST"):
+        r.skip()  # minCompeteSize
+        compete = r.number("competeAgainstBestOffset")
+        mid_offsets = compete is not None and compete == float("inf")
+    if mid_offsets:
+        r.skip(2)  # midOffsetAtWhole, midOffsetAtHalf
+
+
 def place_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
     """placeOrder (3): a new order or a modify, handed to the matching engine."""
-    terms = _Terms(r)
+    terms = _Terms(r, session.version)
     oid = terms.order_id
     symbol = gw.instruments.resolve(terms.spec)
     if symbol is None:
