@@ -117,8 +117,16 @@ class FeedHub:
         """The subscription a client holds under ``req_id``."""
         return self._by_req.get((id(session), req_id))
 
+    def holds(self, session: Subscriber, req_id: int) -> bool:
+        """True when a client already streams something under ``req_id`` (IB: 322)."""
+        return (id(session), req_id) in self._by_req
+
     def add(self, sub: Sub) -> None:
-        """Register a subscription."""
+        """Register a subscription; its request id must be free (see ``holds``)."""
+        if self.holds(sub.session, sub.req_id):
+            # A second stream under one id would never be cancelled: refuse it loudly.
+            raise ValueError(f"request id {sub.req_id} already streams "
+                             f"{self.find(sub.session, sub.req_id)}")
         self._by_req[(id(sub.session), sub.req_id)] = sub
         self._by_symbol[sub.symbol][sub.kind].append(sub)
         if sub.kind == "rtbars":

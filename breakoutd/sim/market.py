@@ -74,6 +74,7 @@ class SymbolState:
     volume_day: dt.date | None = None
     bars: list[Bar] = field(default_factory=list)
     bar_starts: list[int] = field(default_factory=list)
+    first_quote: int | None = None  # the start of the first row with a bid or an ask
 
 
 def arrival_offsets(symbols: Sequence[str], spread_ns: int) -> dict[str, int]:
@@ -105,6 +106,9 @@ class Market:
         # History of 1-second trade bars, known in full in advance and
         # served only up to the virtual instant (see bars_between).
         for row in self._rows:
+            state = self.states[row.symbol]
+            if state.first_quote is None and (row.bid is not None or row.ask is not None):
+                state.first_quote = row.time
             if row.close is not None:
                 state = self.states[row.symbol]
                 state.bars.append(row_bar(row))

@@ -7,12 +7,10 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
 from breakoutd.sim import requests_account as acct
 from breakoutd.sim import requests_market as mkt
 from breakoutd.sim import requests_orders as orders
-from breakoutd.sim.contracts import read_contract
 from breakoutd.sim.wire import FieldReader, MessageError
 
 if TYPE_CHECKING:
@@ -32,18 +30,6 @@ def market_rule(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
     """reqMarketRule (91): US stocks tick 0.0001 below $1 and 0.01 from $1."""
     rule_id = r.integer("marketRuleId")
     session.send([93, rule_id, 2, 0, "0.0001", 1, "0.01"])
-
-
-def head_timestamp(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
-    """reqHeadTimeStamp (87): the first trade on the tape."""
-    req_id = r.integer("reqId")
-    symbol = gw.instruments.resolve(read_contract(r))
-    if symbol is None:
-        session.send(out.error(req_id, 200, mkt.NO_SECURITY))
-        return
-    bars = gw.market.bars_between(symbol, 0, gw.clock.now_ns())
-    first = bars[0].start if bars else gw.clock.now_ns()
-    session.send([88, req_id, str(first // NS)])
 
 
 HANDLERS: dict[int, tuple[str, Handler]] = {
@@ -75,7 +61,8 @@ HANDLERS: dict[int, tuple[str, Handler]] = {
     75: ("cancelPositionsMulti", acct.cancel_positions_multi),
     76: ("reqAccountUpdatesMulti", acct.account_updates_multi),
     77: ("cancelAccountUpdatesMulti", acct.cancel_account_updates_multi),
-    87: ("reqHeadTimeStamp", head_timestamp),
+    87: ("reqHeadTimeStamp", mkt.head_timestamp),
+    90: ("cancelHeadTimeStamp", _ignore),
     91: ("reqMarketRule", market_rule),
     97: ("reqTickByTickData", mkt.tick_by_tick),
     98: ("cancelTickByTickData", mkt.cancel_tick_by_tick),
@@ -98,8 +85,7 @@ UNSUPPORTED: dict[int, tuple[str, int | None]] = {
     79: ("reqSoftDollarTiers", 1), 80: ("reqFamilyCodes", None), 81: ("reqMatchingSymbols", 1),
     82: ("reqMktDepthExchanges", None), 83: ("reqSmartComponents", 1),
     84: ("reqNewsArticle", 1), 85: ("reqNewsProviders", None), 86: ("reqHistoricalNews", 1),
-    88: ("reqHistogramData", 1), 89: ("cancelHistogramData", 1), 90: ("cancelHeadTimeStamp", 1),
-    92: ("reqPnL", 1), 93: ("cancelPnL", 1), 94: ("reqPnLSingle", 1), 95: ("cancelPnLSingle", 1),
+    88: ("reqHistogramData", 1), 89: ("cancelHistogramData", 1), 92: ("reqPnL", 1), 93: ("cancelPnL", 1), 94: ("reqPnLSingle", 1), 95: ("cancelPnLSingle", 1),
     96: ("reqHistoricalTicks", 1), 100: ("reqWshMetaData", 1), 101: ("cancelWshMetaData", 1),
     102: ("reqWshEventData", 1), 103: ("cancelWshEventData", 1), 104: ("reqUserInfo", 1),
 }
