@@ -169,7 +169,7 @@ def historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> N
     except HistoryError as exc:
         session.send(out.error(req_id, 162, f"Historical Market Data Service error message:{exc}"))
         return
-    bars = history_bars(gw.market, symbol, start, end, size, use_rth)
+    bars = history_bars(gw.market, symbol, start, end, size, use_rth, gw.feeds.quiet_bars)
     session.send_md(symbol, out.historical_data(req_id, out.ib_time(start), out.ib_time(end),
                                                 bars, format_date), bar=True)
     log.info("client %s: %d bars of %s for %s%s (req %d)", session.client_id, len(bars),
