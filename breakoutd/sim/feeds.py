@@ -25,6 +25,7 @@ from typing import Protocol
 from breakoutd.calendar import DaySessions, day_sessions, exchange_date
 from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
+from breakoutd.sim.contracts import primary_exchange_for
 from breakoutd.sim.market import (
     AggBar,
     Market,
@@ -251,7 +252,7 @@ class FeedHub:
             kind = 1 if sub.tick_type == "Last" else 2
             for price, size in row_prints(row):
                 sub.session.send_md(row.symbol, out.tick_by_tick_last(
-                    sub.req_id, kind, time_s, price, size, "NYSE"))
+                    sub.req_id, kind, time_s, price, size, primary_exchange_for(row.symbol)))
         elif change.any and sub.tick_type == "BidAsk":
             sub.session.send_md(row.symbol, out.tick_by_tick_bid_ask(
                 sub.req_id, time_s, state.bid, state.ask, state.bid_size, state.ask_size))

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("breakoutd.sim")
 Handler = Callable[["SimGateway", "ClientSession", FieldReader], None]
-UNSUPPORTED_CODE = 503
+# IB's "Error processing request" (322): what ibapi reports as 503 is its own
+# "TWS is out of date", which would send a user upgrading a gateway.
+UNSUPPORTED_CODE = 322
 
 
 def _ignore(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
@@ -132,11 +134,12 @@ def _decline(session: ClientSession, msg_id: int, fields: list[str]) -> None:
     known = UNSUPPORTED.get(msg_id)
     if known is not None:
         name, pos = known
-        text = f"The simulated gateway does not support {name} (message id {msg_id})."
+        text = (f"Error processing request.-'sim' : cause - The simulated gateway does not "
+                f"support {name} (message id {msg_id}).")
         req_id = _req_id_at(fields, pos)
     else:
-        text = (f"The simulated gateway does not know message id "
-                f"{fields[0] if fields else '(empty message)'}.")
+        text = (f"Error processing request.-'sim' : cause - The simulated gateway does not "
+                f"know message id {fields[0] if fields else '(empty message)'}.")
         req_id = -1
     log.info("client %s: %s", session.client_id, text)
     session.send(out.error(req_id, UNSUPPORTED_CODE, text))

@@ -99,8 +99,8 @@ def mkt_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
 def _line_available(gw: SimGateway, session: ClientSession, req_id: int) -> bool:
     if gw.feeds.lines_in_use() < gw.md_lines:
         return True
-    session.send(out.error(req_id, 354, f"Requested market data is not subscribed. "
-                           f"Max number of market data lines ({gw.md_lines}) reached."))
+    session.send(out.error(req_id, 101, f"Max number of tickers has been reached "
+                           f"({gw.md_lines} market data lines)."))
     log.info("client %s: market data line limit (%d) reached", session.client_id, gw.md_lines)
     return False
 

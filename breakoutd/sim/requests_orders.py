@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("breakoutd.sim")
 _MICRO = Decimal("0.000001")
 _UNSET_DOUBLE = 1.7976931348623157e308
+# Order types whose outsideRth IB ignores on US stocks (warning 2109).
+RTH_ONLY_TYPES = frozenset({"MKT", "STP"})
+OUTSIDE_RTH_IGNORED = ("Order Event Warning:Attribute 'Outside Regular Trading Hours' is "
+                       "ignored based on the order type and destination. PlaceOrder is now "
+                       "being processed.")
 
 
 def _price(value: float | None) -> int | None:
@@ -152,6 +157,10 @@ def place_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
         session.send_order_msg(out.error(oid, code, text))
         return
     assert session.client_id is not None
+    if terms.outside_rth and terms.order_type in RTH_ONLY_TYPES:
+        # IB ignores the flag for these types on US stocks, says so, and goes on.
+        session.send_order_msg(out.error(oid, 2109, OUTSIDE_RTH_IGNORED))
+        terms.outside_rth = False
     order = SimOrder(
         client_id=session.client_id, order_id=oid, symbol=symbol, con_id=con_id_for(symbol),
         action=terms.action, total_qty=int(terms.qty), order_type=terms.order_type,
@@ -171,7 +180,8 @@ def place_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
 
 def _refusal(gw: SimGateway, terms: _Terms) -> tuple[int, str] | None:
     if terms.what_if:
-        return 503, "The simulated gateway does not support what-if orders"
+        return 322, ("Error processing request.-'sim' : cause - The simulated gateway does not "
+                     "support what-if orders")
     if terms.account and terms.account != gw.account:
         return 201, f"Order rejected - reason:account {terms.account} is not {gw.account}"
     if terms.qty != int(terms.qty):

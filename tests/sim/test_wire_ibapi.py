@@ -20,7 +20,7 @@ from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import con_id_for
 from breakoutd.sim.market import row_prints
 from tests.sim.ibapikit import IbapiApp, stock
-from tests.sim.simkit import at, run, sim
+from tests.sim.simkit import at, run, sim, walk
 from tests.sim.test_wire_market_data import as_tuple, expected_bars, known, rows
 from tests.sim.test_wire_orders import bracket_market
 
@@ -206,5 +206,34 @@ def test_head_timestamp_honours_format_date_what_to_show_and_use_rth() -> None:
             assert heads[2] == str(first_rth // NS) and first_rth > first_trade
             assert heads[4] == out.ib_time(first_trade) and heads[4].startswith("20260309 09:00:")
             assert (5, 321) in app.errors()
+            await app.stop()
+    run(body())
+
+
+def test_listing_exchange_in_tick_by_tick_and_2109_for_outside_rth_ignored() -> None:
+    tape = walk(3, "SPY", price="600.00") + walk(4, "ABC")
+    async def body() -> None:
+        async with sim(Market(tape), start="09:40:00") as gw:
+            app = await started(gw)
+            app.reqTickByTickData(1, stock("SPY"), "AllLast", 0, False)
+            app.reqTickByTickData(2, stock("ABC"), "AllLast", 0, False)
+            await app.sync()
+            await gw.advance(5)
+            await app.sync()
+            venues = {(a[0], a[6]) for a in app.got("tickByTickAllLast")}
+            assert venues == {(1, "ARCA"), (2, "NYSE")}
+            [(first,)] = app.got("nextValidId")
+            stop = _order("SELL", 10, "STP", 500.00, "s")
+            limit = _order("BUY", 10, "LMT", 500.00, "l")
+            market = _order("BUY", 10, "MKT", 0.0, "m")
+            for offset, order in enumerate((stop, limit, market)):
+                order.outsideRth = True
+                app.placeOrder(first + offset, stock("SPY"), order)
+            await app.until(lambda: "Filled" in _statuses(app, first + 2))
+            warned = [(req, text) for req, _t, code, text, *_ in app.got("error") if code == 2109]
+            assert [req for req, _ in warned] == [first, first + 2]
+            assert "Outside Regular Trading Hours' is ignored" in warned[0][1]
+            rth = {o.order_id: o.outside_rth for o, _ in gw.engine.open_orders(1)}
+            assert rth == {first: False, first + 1: True}  # the stop now waits for regular hours
             await app.stop()
     run(body())
