@@ -26,6 +26,7 @@ from breakoutd.sim.feeds import FeedHub
 from breakoutd.sim.market import Market, Row
 from breakoutd.sim.match_engine import MatchingEngine
 from breakoutd.sim.match_types import EngineEvent
+from breakoutd.sim.pacing import HistoryPacing
 from breakoutd.sim.requests import dispatch
 from breakoutd.sim.routing import EventRouter
 from breakoutd.sim.session import MAX_BUFFERED, RATE_LIMIT, ClientSession
@@ -102,6 +103,7 @@ class SimGateway:
         self.clock = VirtualClock(start_instant(market, start, day), speed, manual=True)
         self.instruments = Instruments(market.symbols)
         self.feeds = FeedHub(market, quiet_bars=quiet_bars)
+        self.history_pacing = HistoryPacing()
         self._processing_ns: int | None = None
         self.engine = self._new_engine()
         self.faults = FaultState()

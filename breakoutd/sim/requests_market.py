@@ -17,6 +17,7 @@ from breakoutd.sim.history import (
     parse_duration,
     parse_end,
 )
+from breakoutd.sim.pacing import HistoryRequest
 from breakoutd.sim.wire import FieldReader
 
 if TYPE_CHECKING:
@@ -168,6 +169,12 @@ def historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> N
         start = end - parse_duration(duration_text)
     except HistoryError as exc:
         session.send(out.error(req_id, 162, f"Historical Market Data Service error message:{exc}"))
+        return
+    request = HistoryRequest(symbol, end_text, duration_text, size_text, what.upper(), use_rth)
+    refusal = gw.history_pacing.refusal(request, size, now)
+    if refusal is not None:
+        session.send(out.error(req_id, 162, refusal))
+        log.info("client %s: history for %s refused: %s", session.client_id, symbol, refusal)
         return
     bars = history_bars(gw.market, symbol, start, end, size, use_rth, gw.feeds.quiet_bars)
     session.send_md(symbol, out.historical_data(req_id, out.ib_time(start), out.ib_time(end),

@@ -237,3 +237,56 @@ def test_listing_exchange_in_tick_by_tick_and_2109_for_outside_rth_ignored() -> 
             assert rth == {first: False, first + 1: True}  # the stop now waits for regular hours
             await app.stop()
     run(body())
+
+
+def _history(app: IbapiApp, req_id: int, duration: str, bar_size: str = "5 secs") -> None:
+    app.reqHistoricalData(req_id, stock("ABC"), "", duration, bar_size, "TRADES", 0, 2,
+                          False, [])
+
+
+def _paced(app: IbapiApp) -> list[int]:
+    return [req for req, code in app.errors() if code == 162]
+
+
+def test_history_pacing_identical_within_15_s_and_six_for_a_contract_within_2_s() -> None:
+    async def body() -> None:
+        async with sim(Market(rows()), start="09:40:00") as gw:
+            app = await started(gw)
+            _history(app, 1, "60 S")
+            _history(app, 2, "60 S")  # identical, at once
+            _history(app, 3, "60 S", "1 min")
+            _history(app, 4, "60 S", "1 min")  # identical, but minute bars are not paced
+            await app.sync()
+            assert _paced(app) == [2]
+            await gw.advance(15)
+            _history(app, 5, "60 S")  # identical again, 15 s later
+            for req_id in range(6, 11):  # with 5: six for ABC within 2 s
+                _history(app, req_id, f"{req_id * 10 + 1} S")
+            await app.sync()
+            assert _paced(app) == [2, 10]
+            await gw.advance(2)
+            _history(app, 11, "110 S")
+            await app.sync()
+            assert _paced(app) == [2, 10]
+            served = {args[0] for args in app.got("historicalDataEnd")}
+            assert served == {1, 3, 4, 5, 6, 7, 8, 9, 11}
+            await app.stop()
+    run(body())
+
+
+def test_history_pacing_at_most_60_requests_in_10_minutes() -> None:
+    async def body() -> None:
+        # 122 messages in well under a second of real time: lift the message rate limit
+        async with sim(Market(rows()), start="09:40:00", rate_limit=1000) as gw:
+            app = await started(gw)
+            for req_id in range(1, 62):
+                _history(app, req_id, f"{30 + req_id} S")
+                await app.sync()
+                await gw.advance(1)
+            assert _paced(app) == [61]
+            await gw.advance(600 - 61)  # the first request leaves the window
+            _history(app, 62, "200 S")
+            await app.sync()
+            assert _paced(app) == [61]
+            await app.stop()
+    run(body())
