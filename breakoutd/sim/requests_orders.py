@@ -251,7 +251,8 @@ def executions(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
     client_id, account, since = r.integer("clientId"), r.text("acctCode"), r.text("time")
     symbol, _sec_type, _exchange, side = r.text("symbol"), r.text("secType"), r.text(
         "exchange"), r.text("side")
-    since_ns = _filter_time(since)
+    # IB delivers only the executions since midnight: the day's, also after a restart.
+    since_ns = max(_filter_time(since), _midnight(gw.clock.now_ns()))
     for ex, commission in gw.engine.executions():
         if client_id and ex.client_id != client_id:
             continue
@@ -265,6 +266,12 @@ def executions(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
         session.send(out.commission_report(commission.exec_id, commission.commission,
                                            commission.currency, commission.realized_pnl))
     session.send(out.exec_details_end(req_id))
+
+
+def _midnight(instant_ns: int) -> int:
+    """The start of the exchange day of an instant."""
+    local = dt.datetime.fromtimestamp(instant_ns // NS, EXCHANGE_TZ)
+    return int(local.replace(hour=0, minute=0, second=0).timestamp()) * NS
 
 
 def _filter_time(text: str) -> int:
