@@ -81,7 +81,12 @@ class IbapiApp(EWrapper, EClient):
         await self.until(lambda: bool(self.got("nextValidId")))
 
     async def stop(self) -> None:
-        """Disconnect and let the message thread end."""
+        """Disconnect once everything sent has been handled, and let the thread end.
+
+        ibapi's disconnect clears the server version under its message thread,
+        which then fails on a message still queued: so nothing may be queued.
+        """
+        await self.sync()
         self.disconnect()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5)
