@@ -23,7 +23,6 @@ from typing import Any, TextIO
 
 import msgspec
 
-from breakoutd.daemon.console import describe
 from breakoutd.daemon.status_replay import decode_event
 
 RUNNING, ATTENTION, NOT_RUNNING = 0, 1, 3
@@ -122,6 +121,9 @@ def _head_lines(s: dict[str, Any], now: float) -> list[str]:
     if b.get("last_disconnect_at"):
         lines.append(f"           last disconnect {_when(b['last_disconnect_at'])}: "
                      f"{b.get('last_disconnect_reason')}")
+    disk = s.get("disk") or {}
+    if disk.get("ok") is False:
+        lines.append(f"disk       FAILING: {disk.get('detail')}")
     c = s.get("config", {})
     files = c.get("files", [])
     lines.append(f"config     {c.get('result', '?')}  {len(files)} file{'s' * (len(files) != 1)}  "
@@ -161,6 +163,7 @@ def _position_lines(positions: list[dict[str, Any]], pnl: dict[str, Any]) -> lis
     for p in positions:
         tps = " ".join(f"{t['price']}x{t['qty']}" for t in p.get("take_profits", [])) or "-"
         sls = " ".join(f"{t['price']}/{_num(t.get('limit'))}x{t['qty']}"
+                       + (f" ({t['rule']})" if t.get("rule") not in (None, "initial") else "")
                        for t in p.get("stops", [])) or "-"
         lines.append(f"  {p['symbol']}  {p['qty']} @ {p['avg_price']}  last "
                      f"{_num(p.get('last_price'))}  unrealized {_signed(p.get('unrealized'))}  "
@@ -240,6 +243,10 @@ def format_journal_line(raw: bytes) -> str | None:
         stamp = msgspec.json.decode(raw, type=_Stamp)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return f"? {raw.decode(errors='replace')}"
+    # Here, not at the top: the console's logging stack is a third of the start-up
+    # of every other breakoutctl command (`check` on a large file among them).
+    from breakoutd.daemon.console import describe
+
     event = decode_event(raw)
     text = describe(event) if event is not None else f"{stamp.event or '?'}: {raw.decode(errors='replace')}"
     return f"{_stamp_text(stamp)} {text}"

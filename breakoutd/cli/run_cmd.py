@@ -20,6 +20,16 @@ from breakoutd.ibkr.clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
 
 
+def metrics_address(text: str) -> tuple[str, int]:
+    """``--metrics``: ``HOST:PORT`` or ``PORT``."""
+    from breakoutd.daemon.metrics import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``breakoutd run``."""
     p = sub.add_parser(
@@ -35,6 +45,14 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                    help="run against the embedded simulated gateway on a virtual trading day")
     p.add_argument("--sim-seed", type=int, default=7, metavar="SEED",
                    help="seed of the simulated market (with --sim)")
+    p.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
+                   help="virtual seconds per real second (with --sim; the daemon's clock follows)")
+    p.add_argument("--record", action="store_true",
+                   help="also write what the market data reads as tapes under "
+                        "DIR/tapes/YYYY-MM-DD/tape.csv.gz (replay with sim and backtest)")
+    p.add_argument("--metrics", type=metrics_address, metavar="[HOST:]PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults "
+                        "to 127.0.0.1, loopback: see docs/deploy.md)")
     p.add_argument("--log-json", action="store_true",
                    help="one JSON object per log line, for log shipping")
     p.add_argument("-v", "--verbose", action="store_true", help="also show debug lines")
@@ -60,14 +78,17 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
     sim = None
     clock: Callable[[], int] = BrokerClock()
     if args.sim:
-        from breakoutd.daemon.simmode import start_embedded_sim
+        from breakoutd.daemon.simmode import GatewayClock, start_embedded_sim
 
-        sim = await start_embedded_sim([args.watchlists], seed=args.sim_seed)
+        if args.sim_speed <= 0:
+            raise OperationalError(f"--sim-speed must be positive, got {args.sim_speed:g}")
+        sim = await start_embedded_sim([args.watchlists], seed=args.sim_seed, speed=args.sim_speed)
         settings = BrokerSettings(host="127.0.0.1", port=sim.port, client_id=settings.client_id)
-        clock = sim.now_ns
+        clock = GatewayClock(sim)
     try:
         daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
-                        clock=clock, log_event=log_event, notifier=SystemdNotifier())
+                        clock=clock, log_event=log_event, notifier=SystemdNotifier(),
+                        record=args.record, metrics=args.metrics)
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
         return await daemon.run(stop)
     finally:

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 
 from breakoutd.config.breakouts import resolve_breakout
@@ -13,7 +14,8 @@ from breakoutd.config.codec import params_to_json, risk_to_json, spec_to_json
 from breakoutd.config.document import FileShape
 from breakoutd.config.errors import ConfigError
 from breakoutd.config.fields import Problems
-from breakoutd.config.params_check import Layered, build_params
+from breakoutd.config.management_check import checked_params
+from breakoutd.config.params_check import Layered
 from breakoutd.config.schema import Section
 from breakoutd.core.params import RiskLimits, StrategyParams, WatcherSpec
 
@@ -26,7 +28,14 @@ class Watchlist:
     presets: Mapping[str, StrategyParams]
     risk: RiskLimits
     files: tuple[str, ...]
-    digest: str
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the resolved content, computed when first asked for.
+
+        ``breakoutctl check`` never asks: on a large watchlist the digest cost as
+        much as reading the file's values."""
+        return compute_digest(self.watchers, self.presets, self.risk)
 
     def watcher(self, watcher_id: str) -> WatcherSpec | None:
         """The watcher with this id, if any."""
@@ -52,10 +61,10 @@ def make_watchlist(
     risk: RiskLimits,
     files: Sequence[str],
 ) -> Watchlist:
-    """A Watchlist with watchers sorted by id and its digest computed."""
+    """A Watchlist with watchers sorted by id."""
     ordered = tuple(sorted(watchers, key=lambda w: w.id))
     frozen = MappingProxyType(dict(sorted(presets.items())))
-    return Watchlist(ordered, frozen, risk, tuple(files), compute_digest(ordered, frozen, risk))
+    return Watchlist(ordered, frozen, risk, tuple(files))
 
 
 def _where(section: Section) -> str:
@@ -109,7 +118,7 @@ def _watchers(
 def assemble(shapes: Sequence[FileShape], files: Sequence[str], problems: Problems) -> Watchlist:
     """Phase two across files; raises ConfigError if any phase found a problem."""
     presets = _collect_presets(shapes, problems)
-    resolved = {name: build_params(Layered([s]), problems) for name, s in presets.items()}
+    resolved = {name: checked_params(Layered([s]), problems) for name, s in presets.items()}
     risk = _risk(shapes, problems)
     watchers = _watchers(shapes, presets, problems)
     if problems.items:

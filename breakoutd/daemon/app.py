@@ -9,6 +9,7 @@ arming, so a watcher that fired before a restart is never armed again.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from breakoutd.config import (
     write_snapshot,
 )
 from breakoutd.core import events as ev
+from breakoutd.core.ledger import DISK_HALT
 from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
@@ -37,10 +39,21 @@ from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.background import short_gil_switches
 from breakoutd.daemon.control import ControlServer, control_socket_path
 from breakoutd.daemon.controls import Controls
-from breakoutd.daemon.disk import DiskError, DiskWorker
+from breakoutd.daemon.disk import (
+    RESERVE_BYTES,
+    START_ROOM,
+    DiskError,
+    DiskWorker,
+    SpaceReserve,
+    describe_failure,
+)
+from breakoutd.daemon.disk_guard import DiskGuard
 from breakoutd.daemon.journal import Journal
+from breakoutd.daemon.management import PositionManager
+from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer, Snapshot, on_loop, usd
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
+from breakoutd.daemon.recording import Recording, tapes_dir
 from breakoutd.daemon.reload import watch_forever
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
@@ -48,13 +61,14 @@ from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
 from breakoutd.daemon.trading_day import TradingDay
-from breakoutd.errors import OrderRejected, TemporaryError
-from breakoutd.ibkr.clock import BrokerClock, sync_clock
+from breakoutd.errors import OperationalError, OrderRejected, TemporaryError
+from breakoutd.ibkr.clock import BrokerClock, host_seconds, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.market import Instrument, MarketData
 from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
 from breakoutd.ibkr.router import OrderRouter
 from breakoutd.ibkr.settings import BrokerSettings
+from breakoutd.ibkr.wire.version import check_version as check_ib_async_version
 
 TICK_SECONDS = 0.05
 HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
@@ -65,6 +79,7 @@ HOLDING_EVENTS = (ev.OrderIntent, ev.OrderFilled, ev.OrderStatusChanged)
 MONEY_EVENTS = (ev.OrderFilled, ev.CommissionReported)
 INSTRUMENT_TIMEOUT = 20.0  # seconds for the gateway to qualify a symbol (a reload must end)
 _NEVER = 2**63
+RESERVE_FILE = "space.reserve"  # breakoutd.daemon.disk.SpaceReserve
 
 
 class Daemon:
@@ -72,9 +87,15 @@ class Daemon:
 
     def __init__(self, *, watchlists: Sequence[Path], var: Path, settings: BrokerSettings,
                  clock: Callable[[], int], log_event: Callable[[ev.Event], None],
-                 ib: IB | None = None, notifier: SystemdNotifier | None = None) -> None:
+                 ib: IB | None = None, notifier: SystemdNotifier | None = None,
+                 record: bool = False, metrics: tuple[str, int] | None = None) -> None:
         """``clock`` is the broker's: a :class:`BrokerClock` is aligned with the
-        gateway after connecting; any other callable (the embedded sim's) is used as is."""
+        gateway after connecting; any other callable (the embedded sim's) is used as is.
+        With ``record``, what the market data reads is written as tapes under
+        ``<var>/tapes``. With ``metrics`` (host, port), Prometheus metrics are served there.
+        OperationalError when the installed ib_async is not the one the fence
+        (:mod:`breakoutd.ibkr.wire`) was written for."""
+        check_ib_async_version()
         self.watchlist_paths = list(watchlists)
         self.var = var
         self.settings = settings
@@ -86,21 +107,28 @@ class Daemon:
         self._early: list[ev.Event] = []  # events before the broker's day is known
         self._early_ops: list[dict[str, Any]] = []
         self.disk = DiskWorker()  # journal syncs and state saves, off the event loop
+        self.reserve = SpaceReserve(var / RESERVE_FILE)  # room for lines when the disk fills
+        self.guard = DiskGuard(self)  # no entry while the journal or state cannot be written
         self.today = TradingDay(var, self.day, RiskLimits(), self.disk)
         self.config: Watchlist | None = None
         self.runners: dict[str, WatcherRunner] = {}
         self.pending: dict[str, tuple[int, WatcherSpec, Instrument, DaySessions]] = {}
         self.instruments: dict[str, Instrument] = {}
         self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
+        if isinstance(clock, BrokerClock):  # a simulated gateway announces its clock
+            self.ib.errorEvent += clock.on_gateway_message
         self.scheduler = SessionScheduler(clock)
-        self.market = MarketData(self.ib, clock=clock, emit=self.emit)
+        self.recording = Recording(tapes_dir(var), clock, self.emit) if record else None
+        self.market = MarketData(self.ib, clock=clock, emit=self.emit, tap=self.recording)
         self.router: OrderRouter | None = None
         self.state = "starting"
         self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
         self.refused = False  # the account must not be traded: the daemon stops
         self.controls = Controls(self)
+        self.manager = PositionManager(self)  # breakeven, trail and time exits of positions
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
+        self.held.on_bar.append(self.manager.on_bar)
         self._holding: asyncio.Task[None] | None = None
         self._hold_again = False
         self.control: ControlServer | None = None
@@ -112,6 +140,9 @@ class Daemon:
         self._tasks: list[asyncio.Task[object]] = []
         self._freezer = SurvivorFreezer()
         self._next_disarm = _NEVER  # the earliest disarm_at of the runners (or earlier)
+        self.metrics_address = metrics
+        self.metrics: DaemonMetrics | None = None
+        self.metrics_server: MetricsServer | None = None
 
     @property
     def store(self) -> StateStore:
@@ -129,6 +160,8 @@ class Daemon:
             self.journal.write(event, stream)
             self._fold(event)
         self.notifier.observe(event)
+        if self.metrics is not None:
+            self.metrics.observe(event)
         self.status.on_event(event)
         self._log(event)
 
@@ -165,7 +198,7 @@ class Daemon:
         limits = self.config.risk if self.config is not None else RiskLimits()
         self.today = TradingDay(self.var, self.day, limits, self.disk)
         self.today.rebuild(so_far)  # entries, positions, P&L and the halt of the day so far
-        self.journal = Journal(self.var, self.day, disk=self.disk)
+        self.journal = Journal(self.var, self.day, disk=self.disk, reserve=self.reserve)
         early, self._early = self._early, []
         for event in early:
             self.journal.write(event, "gateway" if isinstance(event, GATEWAY_EVENTS) else "events")
@@ -187,6 +220,8 @@ class Daemon:
         if self._phase != "running":
             return self._phase, ""
         ledger = self.today.ledger
+        if ledger.halted == DISK_HALT and self.guard.problem is not None:
+            return "halted", f"disk: {self.guard.problem}"  # status' disk.detail says what to do
         if ledger.halted is not None:
             return "halted", ledger.halted
         if ledger.paused:
@@ -229,8 +264,24 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start, trade until ``stop`` is set, stop cleanly; the exit code is returned."""
+        self._check_var()
         with short_gil_switches():  # breakoutd.daemon.background
             return await self._run(stop)
+
+    def _check_var(self) -> None:
+        """Refuse to start (one line) where the journal has no room or cannot be written."""
+        try:
+            self.var.mkdir(parents=True, exist_ok=True)
+            self.reserve.hold()
+            room = os.statvfs(self.var)
+            if room.f_bavail * room.f_frsize < START_ROOM:  # room to trade, beyond the reserve
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.var))
+        except OSError as exc:
+            self.disk.close()
+            raise OperationalError(
+                f"cannot start: {self.var} cannot hold the journal ({describe_failure(exc)}); "
+                f"free at least {(RESERVE_BYTES + START_ROOM) // 1024} KiB on its filesystem, or mend "
+                f"the disk") from None
 
     async def _run(self, stop: asyncio.Event) -> int:
         sink = logger.add(self._ops_sink, level="WARNING", format="{message}")
@@ -242,6 +293,7 @@ class Daemon:
             self._show_config("initial")
             self.today.set_limits(self.config.risk)
             await self._open_controls()
+            self._open_metrics()
             if not await self._connect(stop):
                 return 0  # stopped before the gateway answered: nothing was armed
             self._open_day()
@@ -249,7 +301,9 @@ class Daemon:
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
+            self.router.on_fill.append(self.manager.on_fill)
             await self._reconcile()
+            self.manager.rebuild()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
@@ -276,9 +330,38 @@ class Daemon:
             await self._shutdown()
             board_stop.set()  # the board writes the final state, then ends
             await board
+            if self.metrics_server is not None:  # the last scrape saw the daemon stopped
+                self.metrics_server.close()
             logger.remove(sink)
             self._freezer.stop()
         return 2 if self.refused else 0
+
+    def _open_metrics(self) -> None:
+        """The Prometheus endpoint (``--metrics``), before connecting: a scrape shows the
+        daemon waiting for its gateway too."""
+        if self.metrics_address is None:
+            return
+        self.metrics = DaemonMetrics(on_loop(asyncio.get_running_loop(),
+                                             self._metrics_snapshot))
+        host, port = self.metrics_address
+        try:
+            self.metrics_server = MetricsServer(self.metrics, host, port)
+        except OSError as exc:
+            raise OperationalError(f"--metrics {host}:{port}: cannot listen there ({exc})") from exc
+        logger.info("metrics at http://{}:{}/metrics", host, self.metrics_server.port)
+
+    def _metrics_snapshot(self) -> Snapshot:
+        ledger = self.today.ledger
+        state, _ = self.engine_state()
+        watchers: dict[str, int] = {}
+        for row in self.status.model.watchers.values():
+            watchers[row.state] = watchers.get(row.state, 0) + 1
+        return Snapshot(
+            engine_state=state, connected=self.supervisor.connected, watchers=watchers,
+            realized_usd=usd(ledger.realized), unrealized_usd=usd(ledger.unrealized),
+            commissions_usd=usd(ledger.commissions), pnl_usd=usd(ledger.pnl),
+            open_positions=len(ledger.positions()), entries_today=ledger.entries,
+            halted_reason=ledger.halted)
 
     async def _open_controls(self) -> None:
         """The operator's control socket, before the broker is touched (one daemon per var)."""
@@ -386,6 +469,12 @@ class Daemon:
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
+        slices = spec.params.slices
+        if spec.enabled and slices is not None and slices.count > 1:
+            # Never a single order where the operator asked for pieces: it is not armed.
+            raise OrderRejected(f"slices (count {slices.count}) are modelled by the backtest "
+                                "only; this daemon does not send sliced entries: remove "
+                                "slices to trade it")
         if not spec.enabled or self.store.has_fired(spec.id):
             return
         inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks
@@ -580,15 +669,20 @@ class Daemon:
             self._last_tick = loop.time()
             self._arm_due()
             self.market.on_clock()
+            self.guard.check()
+            if self.recording is not None:
+                self.recording.tick()
             self.refresh_state()
             now = self.clock()
+            self.manager.on_clock(now)
             if now >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
                     runner.on_time(now)
                 self._next_disarm = min((r.machine.disarm_at for r in self.runners.values()),
                                         default=_NEVER)
             # A plain sleep: wait_for would start a task every tick (stop is seen within one).
-            await asyncio.sleep(TICK_SECONDS)
+            # TICK_SECONDS of broker time: a faster simulated clock closes its bars as promptly.
+            await asyncio.sleep(host_seconds(self.clock, TICK_SECONDS))
 
     async def _new_day(self) -> None:
         """The daily re-plan: a new exchange day gets its journal, state and watchers."""
@@ -606,7 +700,9 @@ class Daemon:
         self.held.release_all()
         self.instruments.clear()  # the contracts' hours are read again for the new days
         self.market.forget_instruments()
+        self.manager.forget_all()
         await self._reconcile()
+        self.manager.rebuild()
         await self._plan_arming(self.config.watchers)
         await self.held.update()
         self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "
@@ -633,6 +729,8 @@ class Daemon:
             await asyncio.wait(tasks, timeout=5)
         await self.controls.cancel_unfilled()  # filled entries keep their exits at the broker
         self.held.release_all()
+        if self.recording is not None:
+            self.recording.close()
         if not self.refused:
             self._set_phase("stopped")
         await self.supervisor.stop()

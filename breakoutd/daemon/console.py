@@ -21,6 +21,8 @@ import msgspec
 from loguru import logger
 
 from breakoutd.core import events as ev
+from breakoutd.core.near_miss import describe as describe_near_miss
+from breakoutd.core.near_miss import from_event
 
 NOTIFY = (ev.OrderFilled, ev.Rejected, ev.ConnectionLost)
 # ConfigReloaded(invalid) is logged as an error too, which marks it notify-worthy.
@@ -43,6 +45,18 @@ def _rejected(e: ev.Rejected) -> str:
     return f"{e.watcher_id}: REJECTED {e.reason}{age} {e.detail}".rstrip()
 
 
+def _connect_waiting(e: ev.ConnectWaiting) -> str:
+    where = f"{e.host}:{e.port}"
+    if e.waiting_for == "socket":
+        return (f"connecting to the gateway at {where} as client {e.client_id} "
+                f"(attempt {e.attempt}): waiting up to {e.timeout:g} s for the socket")
+    if e.waiting_for == "handshake":
+        return (f"the gateway at {where} accepted the connection: waiting up to {e.timeout:g} s "
+                "for its API handshake")
+    return (f"API session with {where} open: waiting up to {e.timeout:g} s for its orders, "
+            "positions and account")
+
+
 _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.WatcherStarted: lambda e: f"{e.watcher_id}: armed, level {e.level}",
     ev.BreakDetected: lambda e: f"{e.watcher_id}: price {e.price} is through the level",
@@ -51,6 +65,7 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Rejected: _rejected,
     ev.Expired: lambda e: f"{e.watcher_id}: expired ({e.reason}) after {e.bars_evaluated} bars",
     ev.Stopped: lambda e: f"{e.watcher_id}: stopped ({e.reason})",
+    ev.NearMissed: lambda e: f"{e.watcher_id}: near miss: {describe_near_miss(from_event(e))}",
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: (f"sent {e.role} #{e.order_id} {e.action} {e.qty} {e.symbol} "
                              f"{e.order_type} "
@@ -63,7 +78,9 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.OrderModified: lambda e: (f"order #{e.order_id} {e.role} modified: {e.qty} @ "
                                  f"{_fmt_price(e.limit if e.limit is not None else e.stop)} ({e.reason})"),
     ev.CommissionReported: lambda e: f"commission {e.commission:.2f} USD on {e.exec_id}",
-    ev.StopMoved: lambda e: f"stop #{e.order_id} moved to {e.stop}/{e.stop_limit} for {e.qty}",
+    ev.StopMoved: lambda e: (f"stop #{e.order_id} moved to {e.stop}/{e.stop_limit} for {e.qty}"
+                             f" ({e.rule})"),
+    ev.TimeExit: lambda e: f"{e.watcher_id}: time exit ({e.rule}): selling {e.symbol}",
     ev.OrderReconciled: lambda e: f"{e.watcher_id}: found at the broker ({e.status}, filled {e.filled})",
     ev.ConnectionUp: lambda e: (f"connected to {e.host}:{e.port} as client {e.client_id}, "
                                 f"account {e.account}"),
@@ -71,6 +88,7 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Reconnecting: lambda e: f"reconnecting in {e.delay:.1f}s (attempt {e.attempt})",
     ev.DataResubscribed: lambda e: f"market data requested again ({e.reason}, {e.symbols} symbols)",
     ev.GatewayMessage: lambda e: f"gateway {e.code}: {e.message}",
+    ev.ConnectWaiting: lambda e: _connect_waiting(e),
     ev.BarStreamHealth: lambda e: f"{e.symbol}: bar stream {e.kind} {e.seconds:.1f}s {e.detail}",
     ev.ConfigReloaded: lambda e: (
         f"watchlists {e.result} ({e.trigger}): " + (
@@ -78,6 +96,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
             f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}"
             + (f", {len(e.failed)} not applied" if e.failed else ""))),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
+    ev.Halted: lambda e: (f"trading HALTED ({e.reason}) by {e.by}"
+                          + (", open positions are sold" if e.flatten else "")),
+    ev.Paused: lambda e: f"new entries PAUSED by {e.by}",
+    ev.Resumed: lambda e: f"trading RESUMED by {e.by} (was {e.was})",
     ev.OperatorCommand: lambda e: (f"operator (uid {e.uid}): {e.command}"
                                    + (f" {e.target}" if e.target else "")
                                    + (" --flatten" if e.flatten else "")
@@ -180,13 +202,26 @@ def setup_console(json_lines: bool = False, stream: TextIO | None = None,
 
 
 def _text_writer(out: TextIO) -> Callable[[Any], None]:
+    @_never_raises
     def write(message: Any) -> None:
         out.write(message)
         out.flush()
     return write
 
 
+def _never_raises(write: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A console that cannot be written (stderr on a full disk, a closed pipe) loses the
+    line; it must not raise, or loguru prints a "Logging error" dump for every line."""
+    def safe(message: Any) -> None:
+        try:
+            write(message)
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            pass
+    return safe
+
+
 def _json_writer(out: TextIO) -> Callable[[Any], None]:
+    @_never_raises
     def write(message: Any) -> None:
         record = message.record
         event = record["extra"].get("event")

@@ -31,8 +31,23 @@ def virtual_day(now: dt.datetime | None = None) -> dt.date:
     return next_trading_day(local.date())
 
 
+class GatewayClock:
+    """The embedded gateway's virtual clock as the daemon's: its instant and its rate."""
+
+    def __init__(self, gateway: SimGateway) -> None:
+        self._gateway = gateway
+
+    def __call__(self) -> int:
+        return self._gateway.now_ns()
+
+    @property
+    def rate(self) -> float:
+        """Virtual seconds per real second (0 while paused)."""
+        return self._gateway.clock.rate
+
+
 async def start_embedded_sim(watchlists: Sequence[Path], seed: int = 7,
-                             day: dt.date | None = None) -> SimGateway:
+                             day: dt.date | None = None, speed: float = 1.0) -> SimGateway:
     """Start a simulated gateway whose market breaks the watchlists' levels."""
     config = load_watchlists(watchlists)
     levels: dict[str, list[int]] = {}
@@ -41,6 +56,7 @@ async def start_embedded_sim(watchlists: Sequence[Path], seed: int = 7,
     the_day = day or virtual_day()
     tape = synthetic_tape(seed, sorted(levels), the_day, levels=levels,
                           breakouts_between=BREAKOUTS_BETWEEN)
-    gateway = SimGateway(Market.from_tape(tape), port=0, start=VIRTUAL_START, day=the_day)
+    gateway = SimGateway(Market.from_tape(tape), port=0, start=VIRTUAL_START, day=the_day,
+                         speed=speed)
     await gateway.start()
     return gateway
