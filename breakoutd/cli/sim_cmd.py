@@ -51,7 +51,7 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject a fault (syntax below); repeat for more")
     p.add_argument("--md-lines", type=int, default=100, metavar="N",
-                   help="market-data lines before error 354 (100, as IB's default)")
+                   help="market-data lines before error 101, max number of tickers reached (100, as IB's default)")
     p.add_argument("--stats", action="store_true",
                    help="print bar-to-order latency percentiles at exit")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
