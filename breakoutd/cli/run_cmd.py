@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -18,6 +20,9 @@ from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.errors import OperationalError
 from breakoutd.ibkr.clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
+
+if TYPE_CHECKING:
+    from breakoutd.sim import SimGateway
 
 
 def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,8 +38,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                    help="where journals and state go (default: var)")
     p.add_argument("--sim", action="store_true",
                    help="run against the embedded simulated gateway on a virtual trading day")
-    p.add_argument("--sim-seed", type=int, default=7, metavar="SEED",
-                   help="seed of the simulated market (with --sim)")
+    p.add_argument("--sim-seed", type=int, default=None, metavar="SEED",
+                   help="with --sim: a seeded random market instead of the scripted demo")
     p.add_argument("--log-json", action="store_true",
                    help="one JSON object per log line, for log shipping")
     p.add_argument("-v", "--verbose", action="store_true", help="also show debug lines")
@@ -60,19 +65,30 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
     sim = None
     clock: Callable[[], int] = BrokerClock()
     if args.sim:
-        from breakoutd.daemon.simmode import start_embedded_sim
-
-        sim = await start_embedded_sim([args.watchlists], seed=args.sim_seed)
+        sim = await _start_sim(args)
         settings = BrokerSettings(host="127.0.0.1", port=sim.port, client_id=settings.client_id)
         clock = sim.now_ns
     try:
         daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
                         clock=clock, log_event=log_event, notifier=SystemdNotifier())
+        if sim is not None:
+            from breakoutd.daemon.simmode import cover_new_symbols
+
+            daemon.before_reload = lambda config: cover_new_symbols(sim, config)
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
         return await daemon.run(stop)
     finally:
         if sim is not None:
             await sim.stop()
+
+
+async def _start_sim(args: argparse.Namespace) -> SimGateway:
+    """The embedded gateway, on a var cleared of the previous run (breakoutd.daemon.sim_var)."""
+    from breakoutd.daemon.simmode import start_sim_run
+
+    sim, where = await start_sim_run([args.watchlists], args.var, os.environ, seed=args.sim_seed)
+    logger.info("{}", where)
+    return sim
 
 
 def run_daemon_cmd(args: argparse.Namespace) -> int:

@@ -112,6 +112,8 @@ class Daemon:
         self._tasks: list[asyncio.Task[object]] = []
         self._freezer = SurvivorFreezer()
         self._next_disarm = _NEVER  # the earliest disarm_at of the runners (or earlier)
+        # Sees a valid new configuration before it applies (the embedded sim adds markets).
+        self.before_reload: Callable[[Watchlist], object] = lambda config: None
 
     @property
     def store(self) -> StateStore:
@@ -462,6 +464,7 @@ class Daemon:
                                           errors=errors)
                 self.emit(event)
                 return event
+            self.before_reload(new)
             plan = plan_reload(self.config, new)
             self.today.set_limits(new.risk)
             failed = await self._apply(plan) if not plan.is_empty() else {}
