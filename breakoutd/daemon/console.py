@@ -2,7 +2,10 @@
 
 Every event goes to the journal; the console shows the ones an operator acts
 on or follows (arming, triggers, rejections, orders, fills, connection), one
-line each with its time and UTC offset. ``--log-json`` writes one JSON object
+line each. An event's line has its time on the broker's clock in exchange
+time (``2026-03-09 09:30:01.250 -04:00 ET``): what happened in the market
+reads as the market's clock, also on a simulated day; any other line has
+the machine's time, its UTC offset and its zone's name. ``--log-json`` writes one JSON object
 per line instead, with a stable boolean ``notify`` that marks what a log
 shipper should turn into a notification: fills, rejections, disconnects and
 errors.
@@ -20,6 +23,7 @@ from typing import Any, TextIO
 import msgspec
 from loguru import logger
 
+from breakoutd.calendar import exchange_text
 from breakoutd.core import events as ev
 
 NOTIFY = (ev.OrderFilled, ev.Rejected, ev.ConnectionLost)
@@ -164,7 +168,14 @@ class Console:
 def _log_event(e: ev.Event, wall: float) -> None:
     def stamp(record: Any) -> None:  # the time the event happened, not when it was written
         record["time"] = type(record["time"]).fromtimestamp(wall).astimezone()
-    logger.bind(event=e).patch(stamp).log(_level(e), describe(e))
+    logger.bind(event=e, market=exchange_text(e.at)).patch(stamp).log(_level(e), describe(e))
+
+
+def _text_format(record: Any) -> str:
+    """An event's line has its market time (ET); any other line the machine's, zone named."""
+    if "market" in record["extra"]:
+        return "{extra[market]} {level: <7} {message}\n{exception}"
+    return "{time:YYYY-MM-DD HH:mm:ss.SSS Z zz} {level: <7} {message}\n{exception}"
 
 
 def setup_console(json_lines: bool = False, stream: TextIO | None = None,
@@ -173,9 +184,9 @@ def setup_console(json_lines: bool = False, stream: TextIO | None = None,
     out = stream or sys.stderr
     logger.remove()
     console = Console(_json_writer(out) if json_lines else _text_writer(out))
+    # diagnose off: a traceback's local variables can hold secrets (an account, a token).
     logger.add(console.sink, level="DEBUG" if verbose else "INFO", colorize=False,
-               format="{message}" if json_lines else
-               "{time:YYYY-MM-DD HH:mm:ss.SSS Z} {level: <7} {message}")
+               format="{message}" if json_lines else _text_format, diagnose=False)
     return console
 
 

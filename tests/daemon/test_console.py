@@ -18,7 +18,7 @@ from breakoutd.core import events as ev
 from breakoutd.daemon import console as console_mod
 from breakoutd.daemon.console import Console, setup_console
 
-LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d (\w+) +(.*)$")
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d \S+ (\w+) +(.*)$")
 
 
 def shown(text: str) -> list[tuple[str, str]]:
@@ -124,3 +124,30 @@ def test_flush_waits_for_what_was_queued() -> None:
         c.close()
         logger.remove()
         logger.add(sys.stderr)
+
+
+def test_an_event_shows_market_time_in_et_and_other_lines_name_their_zone(
+        restore_logger: None) -> None:
+    out = io.StringIO()
+    log = setup_console(stream=out)
+    # 09:30:01.250 on 2026-03-09, a day of daylight saving time in New York (-04:00).
+    log(ev.WatcherStarted(at=1_773_063_001_250_000_000, watcher_id="W1", symbol="DEMO",
+                          level=Decimal("10.00"), session_day="2026-03-09", disarm_at=0))
+    logger.warning("the gateway is slow")
+    log.close()
+    event_line, other = out.getvalue().splitlines()
+    assert event_line == "2026-03-09 09:30:01.250 -04:00 ET INFO    W1: armed, level 10.00"
+    zone = dt.datetime.now().astimezone().tzname()
+    assert re.match(rf"^\S+ \S+ [+-]\d\d:\d\d {re.escape(str(zone))} WARNING the gateway", other)
+
+
+def test_a_logged_error_shows_no_local_variables(restore_logger: None) -> None:
+    out = io.StringIO()
+    log = setup_console(stream=out)
+    secret = "hunter2"  # noqa: F841 - what diagnose would print beside the frame
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed")
+    log.close()
+    assert "boom" in out.getvalue() and "hunter2" not in out.getvalue()
