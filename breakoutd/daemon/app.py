@@ -42,6 +42,7 @@ from breakoutd.daemon.journal import Journal
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
 from breakoutd.daemon.reload import watch_forever
+from breakoutd.daemon.reload_notes import reload_notes
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
 from breakoutd.daemon.state import FiredEntry, StateStore
@@ -467,14 +468,20 @@ class Daemon:
             self.before_reload(new)
             plan = plan_reload(self.config, new)
             self.today.set_limits(new.risk)
+            notes = reload_notes(plan, self.store.state.fired, self._unfilled)
             failed = await self._apply(plan) if not plan.is_empty() else {}
             # What applies is in force (and in the snapshot): a failed watcher is planned again.
             self.config = in_force(self.config, new, failed)
             self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
-            event = _reloaded_event(self.clock(), trigger, self.config.digest, plan, failed)
+            event = _reloaded_event(self.clock(), trigger, self.config.digest, plan, failed,
+                                    tuple(n for wid, n in notes if wid not in failed))
             self.emit(event)
             return event
+
+    def _unfilled(self, order_ref: str) -> bool:
+        entry = self.router.entry(order_ref) if self.router is not None else None
+        return entry is not None and entry.unfilled
 
     async def _apply(self, plan: ReloadPlan) -> dict[str, str]:
         """Apply a plan watcher by watcher; those that failed (id -> why) are returned."""
@@ -652,7 +659,7 @@ class Daemon:
 
 
 def _reloaded_event(at: int, trigger: str, digest: str, plan: ReloadPlan,
-                    failed: dict[str, str]) -> ev.ConfigReloaded:
+                    failed: dict[str, str], notes: tuple[str, ...]) -> ev.ConfigReloaded:
     """The reload's event: what applied, and what did not."""
     result = "unchanged" if plan.is_empty() else "partial" if failed else "applied"
     return ev.ConfigReloaded(
@@ -660,7 +667,7 @@ def _reloaded_event(at: int, trigger: str, digest: str, plan: ReloadPlan,
         added=tuple(w.id for w in plan.added if w.id not in failed),
         removed=tuple(w.id for w in plan.removed if w.id not in failed),
         changed=tuple(new.id for _, new in plan.changed if new.id not in failed),
-        failed=tuple(failed.values()))
+        failed=tuple(failed.values()), notes=notes)
 
 
 class _TodaysDisk:

@@ -39,7 +39,32 @@ def _fmt_price(value: object) -> str:
 def _intent(e: ev.OrderIntent) -> str:
     tps = ", ".join(f"{p}x{q}" for p, q in zip(e.take_profits, e.take_profit_qtys, strict=True))
     return (f"{e.watcher_id}: BUY {e.qty} {e.symbol} {e.entry} {_fmt_price(e.limit)}"
-            f" | tp {tps or '-'} | stop {_fmt_price(e.stop)}/{_fmt_price(e.stop_limit)}")
+            f" | tp {tps or '-'} | stop {_fmt_price(e.stop)} limit {_fmt_price(e.stop_limit)}")
+
+
+def _terms(stop: object, limit: object) -> str:
+    """A stop order's two prices, named; a limit order's one."""
+    return (f"stop {stop} limit {_fmt_price(limit)}" if stop is not None
+            else f"@ {_fmt_price(limit)}")
+
+
+# Each take-profit rung's order is sized to the shares of rungs 1..n (docs/live.md), so
+# the journal has the cumulative size; the console says what the rung itself sells.
+_rung_sizes: dict[tuple[str, int], int] = {}  # (order_ref, rung) -> its order's size
+
+
+def _sent(e: ev.OrderSent) -> str:
+    qty = f"{e.qty}"
+    if e.role == "take_profit" and e.rung > 0:
+        _rung_sizes[(e.order_ref, e.rung)] = e.qty
+        before = 0 if e.rung == 1 else _rung_sizes.get((e.order_ref, e.rung - 1))
+        qty = (f"{e.qty - before}" if before is not None
+               else f"{e.qty} (rungs 1-{e.rung} together)")
+    rung = f" rung {e.rung}" if e.role == "take_profit" and e.rung else ""
+    prices = (f"stop {e.stop} limit {_fmt_price(e.limit)}" if e.stop is not None
+              else "" if e.limit is None else str(e.limit))
+    return (f"sent {e.role}{rung} #{e.order_id} {e.action} {qty} {e.symbol} {e.order_type} "
+            f"{prices}").rstrip()
 
 
 def _rejected(e: ev.Rejected) -> str:
@@ -56,18 +81,18 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Expired: lambda e: f"{e.watcher_id}: expired ({e.reason}) after {e.bars_evaluated} bars",
     ev.Stopped: lambda e: f"{e.watcher_id}: stopped ({e.reason})",
     ev.OrderIntent: _intent,
-    ev.OrderSent: lambda e: (f"sent {e.role} #{e.order_id} {e.action} {e.qty} {e.symbol} "
-                             f"{e.order_type} "
-                             + (f"{e.stop}/{_fmt_price(e.limit)}" if e.stop is not None
-                                else _fmt_price(e.limit))),
+    ev.OrderSent: lambda e: _sent(e),
     ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}: {e.status} "
                                       f"{e.filled}/{e.filled + e.remaining}"
                                       + (f" ({e.detail})" if e.detail else "")),
     ev.OrderFilled: lambda e: f"FILLED {e.role} #{e.order_id}: {e.side} {e.qty} {e.symbol} @ {e.price}",
-    ev.OrderModified: lambda e: (f"order #{e.order_id} {e.role} modified: {e.qty} @ "
-                                 f"{_fmt_price(e.limit if e.limit is not None else e.stop)} ({e.reason})"),
+    ev.OrderModified: lambda e: (f"order #{e.order_id} {e.role} modified: {e.qty} "
+                                 f"{_terms(e.stop, e.limit)} ({e.reason})"),
     ev.CommissionReported: lambda e: f"commission {e.commission:.2f} USD on {e.exec_id}",
-    ev.StopMoved: lambda e: f"stop #{e.order_id} moved to {e.stop}/{e.stop_limit} for {e.qty}",
+    ev.StopMoved: lambda e: (f"stop #{e.order_id} moved to stop {e.stop} limit {e.stop_limit} "
+                             f"for {e.qty}" if e.qty else
+                             f"stop #{e.order_id}: the last rung sold the position, nothing "
+                             f"left to protect"),
     ev.OrderReconciled: lambda e: f"{e.watcher_id}: found at the broker ({e.status}, filled {e.filled})",
     ev.ConnectionUp: lambda e: (f"connected to {e.host}:{e.port} as client {e.client_id}, "
                                 f"account {e.account}"),
@@ -80,7 +105,8 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
         f"watchlists {e.result} ({e.trigger}): " + (
             f"{len(e.errors)} error(s), nothing changed" if e.result == "invalid" else
             f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}"
-            + (f", {len(e.failed)} not applied" if e.failed else ""))),
+            + (f", {len(e.failed)} not applied" if e.failed else ""))
+        + "".join(f"; {note}" for note in e.notes)),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
     ev.OperatorCommand: lambda e: (f"operator (uid {e.uid}): {e.command}"
                                    + (f" {e.target}" if e.target else "")

@@ -151,3 +151,35 @@ def test_a_logged_error_shows_no_local_variables(restore_logger: None) -> None:
         logger.exception("failed")
     log.close()
     assert "boom" in out.getvalue() and "hunter2" not in out.getvalue()
+
+
+def _sent(role: str, rung: int, qty: int, order_type: str, limit: str | None,
+          stop: str | None = None) -> ev.OrderSent:
+    return ev.OrderSent(at=0, order_ref="bo:20260309:rth:ACME@4.50", role=role,  # type: ignore[arg-type]
+                        rung=rung, order_id=16 + rung, parent_id=16, symbol="ACME", action="SELL",
+                        order_type=order_type, qty=qty,
+                        limit=None if limit is None else Decimal(limit),
+                        stop=None if stop is None else Decimal(stop), oca_group="oca", transmit=True)
+
+
+def test_console_lines_say_what_each_order_sells_and_at_which_prices() -> None:
+    from breakoutd.daemon.console import describe
+
+    # A 300-share ladder: rung n's order is sized to rungs 1..n (150, 225, 300).
+    lines = [describe(_sent("take_profit", n, qty, "LMT", px))
+             for n, qty, px in ((1, 150, "4.60"), (2, 225, "4.75"), (3, 300, "4.90"))]
+    assert lines == ["sent take_profit rung 1 #17 SELL 150 ACME LMT 4.60",
+                     "sent take_profit rung 2 #18 SELL 75 ACME LMT 4.75",
+                     "sent take_profit rung 3 #19 SELL 75 ACME LMT 4.90"]
+    assert describe(_sent("stop", 0, 300, "STP LMT", "4.38", "4.40")) == (
+        "sent stop #16 SELL 300 ACME STP LMT stop 4.40 limit 4.38")
+    modified = ev.OrderModified(at=0, order_ref="r", role="stop", rung=0, order_id=20, qty=100,
+                                limit=Decimal("167.38"), stop=Decimal("167.40"), reason="sl")
+    assert describe(modified) == "order #20 stop modified: 100 stop 167.40 limit 167.38 (sl)"
+    moved = ev.StopMoved(at=0, order_ref="r", order_id=20, stop=Decimal("4.50"),
+                         stop_limit=Decimal("4.48"), qty=150)
+    assert describe(moved) == "stop #20 moved to stop 4.50 limit 4.48 for 150"
+    reloaded = ev.ConfigReloaded(at=0, result="applied", trigger="SIGHUP", digest="d",
+                                 removed=("X@1.00",), notes=("X@1.00 removed: it entered today",))
+    assert describe(reloaded) == ("watchlists applied (SIGHUP): +0 -1 ~0; "
+                                  "X@1.00 removed: it entered today")

@@ -90,6 +90,10 @@ def _check_the_demo_day(journal: list[dict[str, Any]]) -> None:
     assert [c["watcher_id"] for c in _of(journal, "Confirmed")] == ["ACME@4.50", "PENNY@0.85"]
     assert [f["watcher_id"] for f in _of(journal, "FastTriggered")][0] == "DEMO@10.00"
     assert (intents["ACME@4.50"]["kind"], intents["DEMO@10.00"]["kind"]) == ("close", "fast")
+    # In the order it happened: through the level, the fast rule, then its orders.
+    names = [j["event"] for j in journal if j.get("watcher_id") == "DEMO@10.00"
+             or j.get("symbol") == "DEMO"]
+    assert names.index("BreakDetected") < names.index("FastTriggered") < names.index("OrderSent")
     # The bracket's take-profit.
     assert [(f["qty"], _d(f["price"])) for f in _of(journal, "OrderFilled", symbol="DEMO",
                                                      role="take_profit")] == [(100, _d("10.50"))]
