@@ -210,6 +210,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"breakoutd is NOT RUNNING: no status file at {path}")
         return NOT_RUNNING
+    except OSError as exc:  # e.g. not in the daemon's group: docs/deploy.md
+        print(f"{path}: cannot read the status file: {exc.strerror or exc}")
+        return NOT_RUNNING
     try:
         status = _status_decoder.decode(raw)
         if not isinstance(status, dict):

@@ -49,7 +49,7 @@ from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
 from breakoutd.daemon.trading_day import TradingDay
-from breakoutd.errors import OrderRejected, TemporaryError
+from breakoutd.errors import OperationalError, OrderRejected, TemporaryError
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.market import Instrument, MarketData
@@ -272,6 +272,9 @@ class Daemon:
             self.controls.check_trip()
             self._set_phase("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
+        except OperationalError as exc:  # says what to do: one line, no traceback
+            logger.error("the daemon stops: {}", exc)
+            raise
         except Exception as exc:
             logger.opt(exception=exc).error("the daemon stops on an error: {}", exc)
             raise

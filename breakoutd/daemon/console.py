@@ -13,6 +13,7 @@ errors.
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
@@ -204,10 +205,30 @@ def _text_format(record: Any) -> str:
     return "{time:YYYY-MM-DD HH:mm:ss.SSS Z zz} {level: <7} {message}\n{exception}"
 
 
+class _LibraryLines(logging.Handler):
+    """ib_async's own log lines, as debug lines of the console.
+
+    Its "API connection failed: ConnectionRefusedError(...)" and "Make sure API
+    port on TWS/IBG is open" say, unasked on stderr, what the connection
+    supervisor already says in one line with what to do; with ``-v`` they show."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger.opt(depth=0).debug("{}: {}", record.name, record.getMessage())
+
+
+def fold_library_logging(names: tuple[str, ...] = ("ib_async",)) -> None:
+    """Route the libraries' standard logging into the console at debug level."""
+    for name in names:
+        lib = logging.getLogger(name)
+        lib.handlers = [_LibraryLines()]
+        lib.propagate = False
+
+
 def setup_console(json_lines: bool = False, stream: TextIO | None = None,
                   verbose: bool = False) -> Console:
     """Configure loguru's single sink; return the console that logs events."""
     out = stream or sys.stderr
+    fold_library_logging()
     logger.remove()
     console = Console(_json_writer(out) if json_lines else _text_writer(out))
     # diagnose off: a traceback's local variables can hold secrets (an account, a token).

@@ -183,3 +183,16 @@ def test_console_lines_say_what_each_order_sells_and_at_which_prices() -> None:
                                  removed=("X@1.00",), notes=("X@1.00 removed: it entered today",))
     assert describe(reloaded) == ("watchlists applied (SIGHUP): +0 -1 ~0; "
                                   "X@1.00 removed: it entered today")
+
+
+def test_ib_async_s_own_lines_are_debug_lines_of_the_console(restore_logger: None) -> None:
+    import logging
+
+    for verbose in (False, True):
+        out = io.StringIO()
+        log = setup_console(stream=out, verbose=verbose)
+        logging.getLogger("ib_async.client").error("API connection failed: ConnectionRefused")
+        log.close()
+        lines = shown(out.getvalue())
+        assert lines == ([("DEBUG", "ib_async.client: API connection failed: ConnectionRefused")]
+                         if verbose else [])
