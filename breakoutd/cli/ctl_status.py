@@ -204,6 +204,10 @@ def render_status(s: dict[str, Any], now: float, running: bool = True) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show the daemon's status; the exit code says running (0), attention (1), not running (3)."""
+    if getattr(args, "watch", False):
+        from breakoutd.cli.ctl_watch import watch
+
+        return watch(var_dir(args.var), interval=args.interval)
     path = var_dir(args.var) / STATUS_FILE
     try:
         raw = path.read_bytes()
@@ -369,6 +373,10 @@ def add_status_parsers(commands: argparse._SubParsersAction) -> None:  # type: i
     status = commands.add_parser("status", help="show the running daemon's state at a glance")
     status.add_argument("--json", action="store_true", help="print the status file as it is")
     status.add_argument("--var", metavar="DIR", help=var_help)
+    status.add_argument("-w", "--watch", action="store_true",
+                        help="a live view, redrawn in place until Ctrl-C")
+    status.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                        help="with --watch: seconds between redraws (default: 1)")
     status.set_defaults(run=cmd_status)
     tail_p = commands.add_parser("tail", help="print the events journal readably")
     tail_p.add_argument("--var", metavar="DIR", help=var_help)
