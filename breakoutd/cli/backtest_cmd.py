@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from breakoutd.backtest import BacktestError, run_backtest
+from breakoutd.backtest.coverage import coverage_warnings
 from breakoutd.backtest.report import json_lines, table
 from breakoutd.config import ConfigError, load_watchlists
 from breakoutd.tape import Tape, TapeError, read_tapes
@@ -62,6 +63,15 @@ def _synthetic(seed: int, day_text: str | None, watchlist) -> Tape:  # type: ign
     return synthetic_tape(seed, sorted(levels), day, levels=levels)
 
 
+def _file_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "?"
+    if isinstance(exc, IsADirectoryError):
+        return f"{where}: is a directory; give each tape file with its own --tape"
+    if isinstance(exc, FileNotFoundError):
+        return f"{where}: no such file"
+    return f"{where}: cannot read: {exc.strerror or exc}"
+
+
 def run_backtest_cmd(args: argparse.Namespace) -> int:
     """Run the backtest and print JSON lines or the table."""
     try:
@@ -70,6 +80,8 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
             tape = _synthetic(args.synthetic, args.date, watchlist)
         else:
             tape = read_tapes(args.tape)
+        for warning in coverage_warnings(tape, watchlist.watchers):
+            print(warning, file=sys.stderr)
         progress = None if args.json else _Progress()
         result = run_backtest(tape, watchlist.watchers, watchlist.risk, progress=progress)
         if progress is not None:
@@ -78,7 +90,10 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    except (TapeError, BacktestError, OSError) as exc:
+    except OSError as exc:  # a path, not an errno: what is wrong with which file
+        print(f"breakoutd backtest: {_file_error(exc)}", file=sys.stderr)
+        return 1
+    except (TapeError, BacktestError) as exc:
         print(f"breakoutd backtest: {exc}", file=sys.stderr)
         return 1
     if args.json:
