@@ -170,3 +170,25 @@ def test_a_sim_run_leaves_a_daemon_s_own_var_alone(tmp_path: Path) -> None:
     with pytest.raises(OperationalError, match="not written by --sim; give --sim a directory"):
         prepare_sim_var(var, "2026-03-10", {})
     assert (day / "events.jsonl").exists() and not (var / "previous").exists()
+
+
+def test_an_older_demo_s_var_is_moved_aside_and_a_running_daemon_s_is_refused(
+        tmp_path: Path) -> None:
+    import socket
+
+    var = tmp_path / "var"
+    day = var / "journal" / "2026-03-09"
+    day.mkdir(parents=True)  # a demo run from before runs were marked: the sim's account
+    (day / "events.jsonl").write_text(json.dumps(
+        {"event": "ConnectionUp", "account": "DU0000001"}) + "\n")
+    (var / "status.json").write_text("{}")
+    assert prepare_sim_var(var, "2026-03-10", {}) is True
+    assert (var / "previous" / "journal" / "2026-03-09" / "events.jsonl").exists()
+    assert not (var / "journal").exists() and not (var / "status.json").exists()
+    (var / "run").mkdir()
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(var / "run" / "control.sock"))
+        listening.listen()
+        with pytest.raises(OperationalError, match="a daemon is running with --var"):
+            prepare_sim_var(var, "2026-03-10", {})
+    assert (var / "sim-run.json").exists() and (var / "previous").exists()
