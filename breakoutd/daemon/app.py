@@ -650,7 +650,11 @@ class Daemon:
             self._set_phase("stopped")
         await self.supervisor.stop()
         if self.journal is None:
-            self._open_day()
+            try:
+                self._open_day()
+            except OperationalError:  # today's state is unreadable: nothing is saved over it
+                self.disk.close()
+                return
         assert self.journal is not None
         try:
             self.store.flush()
