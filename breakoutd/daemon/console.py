@@ -68,6 +68,17 @@ def _sent(e: ev.OrderSent) -> str:
             f"{prices}").rstrip()
 
 
+def _rung(e: ev.OrderStatusChanged | ev.OrderFilled) -> str:
+    return f" rung {e.rung}" if e.role == "take_profit" and e.rung else ""
+
+
+def _cumulative(e: ev.OrderStatusChanged, total: int) -> str:
+    """Say why a rung's order is larger than the rung, while it is (until the OCA reduces it)."""
+    if e.role == "take_profit" and e.rung > 1 and _rung_sizes.get((e.order_ref, e.rung)) == total:
+        return f" (rungs 1-{e.rung})"
+    return ""
+
+
 def _rejected(e: ev.Rejected) -> str:
     age = f", quote age {e.quote_age:.2f}s" if e.quote_age is not None else ""
     return f"{e.watcher_id}: REJECTED {e.reason}{age} {e.detail}".rstrip()
@@ -83,10 +94,12 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Stopped: lambda e: f"{e.watcher_id}: stopped ({e.reason})",
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: _sent(e),
-    ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}: {e.status} "
+    ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}{_rung(e)}: {e.status} "
                                       f"{e.filled}/{e.filled + e.remaining}"
+                                      + _cumulative(e, e.filled + e.remaining)
                                       + (f" ({e.detail})" if e.detail else "")),
-    ev.OrderFilled: lambda e: f"FILLED {e.role} #{e.order_id}: {e.side} {e.qty} {e.symbol} @ {e.price}",
+    ev.OrderFilled: lambda e: (f"FILLED {e.role}{_rung(e)} #{e.order_id}: {e.side} {e.qty} "
+                               f"{e.symbol} @ {e.price}"),
     ev.OrderModified: lambda e: (f"order #{e.order_id} {e.role} modified: {e.qty} "
                                  f"{_terms(e.stop, e.limit)} ({e.reason})"),
     ev.CommissionReported: lambda e: f"commission {e.commission:.2f} USD on {e.exec_id}",

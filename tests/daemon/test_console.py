@@ -171,6 +171,14 @@ def test_console_lines_say_what_each_order_sells_and_at_which_prices() -> None:
     assert lines == ["sent take_profit rung 1 #17 SELL 150 ACME LMT 4.60",
                      "sent take_profit rung 2 #18 SELL 75 ACME LMT 4.75",
                      "sent take_profit rung 3 #19 SELL 75 ACME LMT 4.90"]
+    def status(rung: int, remaining: int) -> ev.OrderStatusChanged:
+        return ev.OrderStatusChanged(at=0, order_ref="bo:20260309:rth:ACME@4.50",
+                                     role="take_profit", rung=rung, order_id=16 + rung,
+                                     status="PreSubmitted", filled=0, remaining=remaining)
+
+    # At the broker rung 2's order is for 225 until the OCA takes rung 1's fill off it.
+    assert describe(status(2, 225)) == "order #18 take_profit rung 2: PreSubmitted 0/225 (rungs 1-2)"
+    assert describe(status(2, 75)) == "order #18 take_profit rung 2: PreSubmitted 0/75"
     assert describe(_sent("stop", 0, 300, "STP LMT", "4.38", "4.40")) == (
         "sent stop #16 SELL 300 ACME STP LMT stop 4.40 limit 4.38")
     modified = ev.OrderModified(at=0, order_ref="r", role="stop", rung=0, order_id=20, qty=100,
