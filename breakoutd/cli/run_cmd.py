@@ -25,6 +25,16 @@ if TYPE_CHECKING:
     from breakoutd.sim import SimGateway
 
 
+def metrics_address(text: str) -> tuple[str, int]:
+    """``--metrics``: ``HOST:PORT`` or ``PORT``."""
+    from breakoutd.daemon.metrics import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``breakoutd run``."""
     p = sub.add_parser(
@@ -42,6 +52,12 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                    help="run against the embedded simulated gateway on a virtual trading day")
     p.add_argument("--sim-seed", type=int, default=None, metavar="SEED",
                    help="with --sim: a seeded random market instead of the scripted demo")
+    p.add_argument("--record", action="store_true",
+                   help="also write what the market data reads as tapes under "
+                        "DIR/tapes/YYYY-MM-DD/tape.csv.gz (replay with sim and backtest)")
+    p.add_argument("--metrics", type=metrics_address, metavar="[HOST:]PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults "
+                        "to 127.0.0.1, loopback: see docs/deploy.md)")
     p.add_argument("--log-json", action="store_true",
                    help="one JSON object per log line, for log shipping")
     p.add_argument("-v", "--verbose", action="store_true", help="also show debug lines")
@@ -72,7 +88,8 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
         clock = sim.now_ns
     try:
         daemon = Daemon(watchlists=args.watchlist_paths, var=args.var, settings=settings,
-                        clock=clock, log_event=log_event, notifier=SystemdNotifier())
+                        clock=clock, log_event=log_event, notifier=SystemdNotifier(),
+                        record=args.record, metrics=args.metrics)
         if sim is not None:
             from breakoutd.daemon.simmode import cover_new_symbols
 

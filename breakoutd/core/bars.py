@@ -34,6 +34,16 @@ class Bar(NamedTuple):
         return self.start + self.size
 
 
+def has_trades(bar: Bar) -> bool:
+    """False for a bar in which nothing traded (volume 0).
+
+    IB sends such bars: a 5-second realtime bar every 5 seconds, with volume 0
+    at the last price when nothing traded, and volume-0 minutes in historical
+    data. strategy.md: a second or a minute with no trade has no bar, so they
+    are never evaluated nor aggregated; they only say that time has passed."""
+    return bar.volume > 0
+
+
 def bar_start(instant_ns: int, size_ns: int) -> int:
     """Start of the bar of ``size_ns`` containing ``instant_ns``."""
     if 3600 * NS % size_ns:

@@ -262,6 +262,15 @@ class BarStreamHealth(Event, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class TapeRecorded(Event, frozen=True, kw_only=True):
+    """The tape recorder closed a day's file (at a stop or the day's end), or failed."""
+
+    path: str
+    rows: int
+    late: int
+    error: str = ""
+
+
 class ConfigReloaded(Event, frozen=True, kw_only=True):
     """The watchlists were read again (``result``: applied | partial | unchanged | invalid).
 
@@ -361,6 +370,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     DataResubscribed,
     GatewayMessage,
     BarStreamHealth,
+    TapeRecorded,
     ConfigReloaded,
     DaemonState,
     Halted,

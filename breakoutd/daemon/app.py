@@ -39,8 +39,10 @@ from breakoutd.daemon.control import ControlServer, control_socket_path
 from breakoutd.daemon.controls import Controls
 from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.journal import Journal
+from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer, Snapshot, on_loop, usd
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
+from breakoutd.daemon.recording import Recording, tapes_dir
 from breakoutd.daemon.reload import watch_forever
 from breakoutd.daemon.reload_notes import reload_notes
 from breakoutd.daemon.runner import WatcherRunner
@@ -56,6 +58,7 @@ from breakoutd.ibkr.market import Instrument, MarketData
 from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
 from breakoutd.ibkr.router import OrderRouter
 from breakoutd.ibkr.settings import BrokerSettings
+from breakoutd.ibkr.wire.version import check_version as check_ib_async_version
 
 TICK_SECONDS = 0.05
 HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
@@ -73,9 +76,15 @@ class Daemon:
 
     def __init__(self, *, watchlists: Sequence[Path], var: Path, settings: BrokerSettings,
                  clock: Callable[[], int], log_event: Callable[[ev.Event], None],
-                 ib: IB | None = None, notifier: SystemdNotifier | None = None) -> None:
+                 ib: IB | None = None, notifier: SystemdNotifier | None = None,
+                 record: bool = False, metrics: tuple[str, int] | None = None) -> None:
         """``clock`` is the broker's: a :class:`BrokerClock` is aligned with the
-        gateway after connecting; any other callable (the embedded sim's) is used as is."""
+        gateway after connecting; any other callable (the embedded sim's) is used as is.
+        With ``record``, what the market data reads is written as tapes under
+        ``<var>/tapes``. With ``metrics`` (host, port), Prometheus metrics are served there.
+        OperationalError when the installed ib_async is not the one the fence
+        (:mod:`breakoutd.ibkr.wire`) was written for."""
+        check_ib_async_version()
         self.watchlist_paths = list(watchlists)
         self.var = var
         self.settings = settings
@@ -94,7 +103,8 @@ class Daemon:
         self.instruments: dict[str, Instrument] = {}
         self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
         self.scheduler = SessionScheduler(clock)
-        self.market = MarketData(self.ib, clock=clock, emit=self.emit)
+        self.recording = Recording(tapes_dir(var), clock, self.emit) if record else None
+        self.market = MarketData(self.ib, clock=clock, emit=self.emit, tap=self.recording)
         self.router: OrderRouter | None = None
         self.state = "starting"
         self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
@@ -115,6 +125,9 @@ class Daemon:
         self._next_disarm = _NEVER  # the earliest disarm_at of the runners (or earlier)
         # Sees a valid new configuration before it applies (the embedded sim adds markets).
         self.before_reload: Callable[[Watchlist], object] = lambda config: None
+        self.metrics_address = metrics
+        self.metrics: DaemonMetrics | None = None
+        self.metrics_server: MetricsServer | None = None
 
     @property
     def store(self) -> StateStore:
@@ -132,6 +145,8 @@ class Daemon:
             self.journal.write(event, stream)
             self._fold(event)
         self.notifier.observe(event)
+        if self.metrics is not None:
+            self.metrics.observe(event)
         self.status.on_event(event)
         self._log(event)
 
@@ -245,6 +260,7 @@ class Daemon:
             self._show_config("initial")
             self.today.set_limits(self.config.risk)
             await self._open_controls()
+            self._open_metrics()
             if not await self._connect(stop):
                 return 0  # stopped before the gateway answered: nothing was armed
             self._open_day()
@@ -282,9 +298,38 @@ class Daemon:
             await self._shutdown()
             board_stop.set()  # the board writes the final state, then ends
             await board
+            if self.metrics_server is not None:  # the last scrape saw the daemon stopped
+                self.metrics_server.close()
             logger.remove(sink)
             self._freezer.stop()
         return 2 if self.refused else 0
+
+    def _open_metrics(self) -> None:
+        """The Prometheus endpoint (``--metrics``), before connecting: a scrape shows the
+        daemon waiting for its gateway too."""
+        if self.metrics_address is None:
+            return
+        self.metrics = DaemonMetrics(on_loop(asyncio.get_running_loop(),
+                                             self._metrics_snapshot))
+        host, port = self.metrics_address
+        try:
+            self.metrics_server = MetricsServer(self.metrics, host, port)
+        except OSError as exc:
+            raise OperationalError(f"--metrics {host}:{port}: cannot listen there ({exc})") from exc
+        logger.info("metrics at http://{}:{}/metrics", host, self.metrics_server.port)
+
+    def _metrics_snapshot(self) -> Snapshot:
+        ledger = self.today.ledger
+        state, _ = self.engine_state()
+        watchers: dict[str, int] = {}
+        for row in self.status.model.watchers.values():
+            watchers[row.state] = watchers.get(row.state, 0) + 1
+        return Snapshot(
+            engine_state=state, connected=self.supervisor.connected, watchers=watchers,
+            realized_usd=usd(ledger.realized), unrealized_usd=usd(ledger.unrealized),
+            commissions_usd=usd(ledger.commissions), pnl_usd=usd(ledger.pnl),
+            open_positions=len(ledger.positions()), entries_today=ledger.entries,
+            halted_reason=ledger.halted)
 
     async def _open_controls(self) -> None:
         """The operator's control socket, before the broker is touched (one daemon per var)."""
@@ -593,6 +638,8 @@ class Daemon:
             self._last_tick = loop.time()
             self._arm_due()
             self.market.on_clock()
+            if self.recording is not None:
+                self.recording.tick()
             self.refresh_state()
             now = self.clock()
             if now >= self._next_disarm:  # not a walk over every runner each tick
@@ -646,9 +693,15 @@ class Daemon:
             await asyncio.wait(tasks, timeout=5)
         await self.controls.cancel_unfilled()  # filled entries keep their exits at the broker
         self.held.release_all()
+        if self.recording is not None:
+            self.recording.close()
         if not self.refused:
             self._set_phase("stopped")
         await self.supervisor.stop()
+        self._close_day()
+
+    def _close_day(self) -> None:
+        """Save today's state and close its journal (opened now if start-up did not)."""
         if self.journal is None:
             try:
                 self._open_day()

@@ -30,6 +30,12 @@ from loguru import logger
 from breakoutd.core.events import ConnectionLost, ConnectionUp, Event, GatewayMessage, Reconnecting
 from breakoutd.errors import OperationalError, TemporaryError
 from breakoutd.ibkr.settings import BrokerSettings, backoff_delays, guard_account
+from breakoutd.ibkr.wire.requests import (
+    request_current_time,
+    server_version,
+    unwatch_api_errors,
+    watch_api_errors,
+)
 
 CLIENT_ID_IN_USE = 326
 CONNECTIVITY_LOST = 1100
@@ -201,7 +207,7 @@ class ConnectionSupervisor:
         # ib_async waits out the whole timeout when the gateway hangs up during the
         # handshake (326: client id in use); its apiError says so at once.
         self._refused, self._id_in_use = refused, None
-        self.ib.client.apiError += on_api_error
+        watch_api_errors(self.ib, on_api_error)
         # raiseSyncErrors: a session whose orders and positions did not load is no session.
         connecting = asyncio.ensure_future(self.ib.connectAsync(
             s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout,
@@ -210,7 +216,7 @@ class ConnectionSupervisor:
         try:
             await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.ib.client.apiError -= on_api_error
+            unwatch_api_errors(self.ib, on_api_error)
             self._refused = None
             if not connecting.done():
                 connecting.cancel()
@@ -235,7 +241,7 @@ class ConnectionSupervisor:
         s = self.settings
         self._emit(ConnectionUp(at=self._clock(), host=s.host, port=s.port,
                                 client_id=s.client_id, account=self.account or "",
-                                server_version=self.ib.client.serverVersion(),
+                                server_version=server_version(self.ib),
                                 attempt=self._attempt))
 
     async def _call(self, callback: Callable[[Any], Awaitable[None]], arg: object) -> None:
@@ -378,9 +384,7 @@ class ConnectionSupervisor:
         self._heard.clear()
         self._probing = True
         try:
-            # The raw request: ib_async keeps one future for currentTime, and a probe
-            # must not steal the answer from someone else's reqCurrentTimeAsync.
-            self.ib.client.reqCurrentTime()  # type: ignore[no-untyped-call]
+            request_current_time(self.ib)  # not reqCurrentTimeAsync: see there
             await asyncio.wait_for(self._heard.wait(), self._probe_timeout)
             return True
         except TimeoutError:

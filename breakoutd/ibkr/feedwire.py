@@ -15,7 +15,11 @@ smaller reads, which TCP may do anyway.
 
 Tick semantics follow ib_async's (2.1.0, pinned): an empty price is no tick; a
 bid or ask with size 0 empties that side; a size tick equal to the side's size
-is no change; LAST and DELAYED_LAST prices are prints with the tick's size.
+is no change; LAST and DELAYED_LAST prices are prints with the tick's size,
+except with size 0, which reports a price and no trade (ib_async: "last SPX
+price" updates). A realtime bar with volume 0 (IB sends one every 5 seconds
+when nothing traded) is handed over as it is: the stream takes it as time
+passing, never as a bar (:func:`breakoutd.core.bars.has_trades`).
 Prints are placed in the second of the last-trade timestamp (tick 45) that
 follows them in the batch, else, when none follows, None (the stream uses the
 arrival time); prints at the very end of a read wait for the next read first,
@@ -35,12 +39,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from ib_async import IB
 from loguru import logger
 
 from breakoutd.core.bars import NS, Bar
+from breakoutd.ibkr.wire.tap import SocketTap
 
 _MICROS = 1_000_000
 FIVE_SECONDS = 5 * NS
@@ -131,7 +136,7 @@ class SymbolBatch:
         size = wire_to_size(size_text)
         price = wire_to_micros(price_text)
         if tick in _LAST:
-            if price is not None:
+            if price is not None and size:
                 self.unstamped.append((price, size))
                 if price > self.top:
                     self.top = price
@@ -171,11 +176,11 @@ class SymbolBatch:
     def _bar(self, f: list[bytes]) -> None:
         prices = [wire_to_micros(x) for x in f[4:8]]
         volume = wire_to_size(f[8])
-        if volume <= 0 or None in prices:
+        if volume and None in prices:
             return
         o, h, lo, c = (p or 0 for p in prices)
         self.bars.append(Bar(int(f[3]) * NS, FIVE_SECONDS, o, h, lo, c, volume))
-        if h > self.top:
+        if volume and h > self.top:
             self.top = h
 
     def hand_over(self, end_of_read: bool = False) -> None:
@@ -218,21 +223,16 @@ class FeedWire:
     """Frames ib_async's socket data; routes the daemon's market data to symbol batches."""
 
     def __init__(self, ib: IB) -> None:
-        self._client: Any = ib.client
         # Keyed by the request id as the wire writes it: no int() per message.
         self._routes: dict[bytes, SymbolBatch] = {}
         self._retired: set[bytes] = set()  # cancelled on this connection: stragglers dropped
         self._held: set[SymbolBatch] = set()  # batches keeping prints for the next read
-        conn = self._client.conn
-        self._ib_reads: Callable[[bytes], None] = self._client._onSocketHasData
-        conn.hasData -= self._ib_reads
-        conn.hasData += self.on_data
+        self._tap = SocketTap(ib, self.on_data)
+        self._ib_reads: Callable[[bytes], None] = self._tap.pass_on
 
     def close(self) -> None:
         """Give the socket back to ib_async."""
-        conn = self._client.conn
-        conn.hasData -= self.on_data
-        conn.hasData += self._ib_reads
+        self._tap.close()
 
     def route(self, req_id: int, batch: SymbolBatch) -> None:
         """Messages of ``req_id`` go to ``batch`` from now on."""
@@ -246,23 +246,22 @@ class FeedWire:
 
     def on_data(self, data: bytes) -> None:
         """One socket read (ib_async's ``Connection.hasData``)."""
-        client = self._client
-        if not client._apiReady:  # the handshake of a (new) connection: ib_async's alone
+        tap = self._tap
+        if not tap.api_ready():  # the handshake of a (new) connection: ib_async's alone
             self._retired.clear()
             self._ib_reads(data)
             return
-        buf = client._data + data if client._data else data
-        client._data = b""
-        pos, passed = self._frame(buf)
-        client._numBytesRecv += pos - passed
-        client._data = buf[pos:]
+        buf = tap.take_pending(data)
+        pos, passed, own = self._frame(buf)
+        tap.keep_pending(buf[pos:], pos - passed, own)
 
-    def _frame(self, buf: bytes) -> tuple[int, int]:
+    def _frame(self, buf: bytes) -> tuple[int, int, int]:
         """Handle every whole message in ``buf``.
 
-        Returns where the partial tail starts and how many bytes went to ib_async."""
-        client, routes, retired, routed = self._client, self._routes, self._retired, _ROUTED
-        n, pos, run_start, passed = len(buf), 0, 0, 0
+        Returns where the partial tail starts, how many bytes went to ib_async and
+        how many messages were read here."""
+        routes, retired, routed = self._routes, self._retired, _ROUTED
+        n, pos, run_start, passed, own = len(buf), 0, 0, 0, 0
         current: SymbolBatch | None = None
         later: dict[SymbolBatch, None] = {}  # not urgent: handed over at the end of the read
         while n - pos > 4:
@@ -279,7 +278,7 @@ class FeedWire:
             if run_start < pos:  # ib_async's messages before this one, in order
                 passed += pos - run_start
                 self._pass_on(buf[run_start:pos])
-            client._numMsgRecv += 1
+            own += 1
             pos = run_start = end
             if batch is None:
                 continue
@@ -299,7 +298,7 @@ class FeedWire:
                 self._held.add(current)
         for batch in later:  # as each would have been handed over, mid-read
             _hand_over(batch)
-        return pos, passed
+        return pos, passed, own
 
     def release_held(self) -> None:
         """Hand over prints kept for a tick 45 that did not come (call now and then)."""

@@ -12,10 +12,9 @@ become bars.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from ib_async import IB, Contract, Stock
 
@@ -28,6 +27,14 @@ from breakoutd.ibkr.convert import float_to_micros, size_to_int
 from breakoutd.ibkr.feedwire import FeedWire, SymbolBatch
 from breakoutd.ibkr.hours import parse_sessions
 from breakoutd.ibkr.streams import StreamListener, SymbolStream
+from breakoutd.ibkr.wire.requests import (
+    cancel_bars5,
+    cancel_quotes,
+    forget_cached_quote,
+    new_request_id,
+    stream_bars5,
+    stream_quotes,
+)
 
 
 @dataclass(slots=True)
@@ -40,25 +47,40 @@ class Instrument:
     min_tick: float
 
 
+class FeedTap(Protocol):
+    """Sees every symbol's quotes and prints as they are read (the tape recorder)."""
+
+    def on_quote(self, symbol: str, bid: int | None, bid_size: int | None, ask: int | None,
+                 ask_size: int | None) -> None: ...
+
+    def on_prints(self, symbol: str, prints: list[tuple[int, int]],
+                  second: int | None) -> None: ...
+
+
 class _StreamSink:
     """A feed's batch hand-over: the stream first, then whoever waits for a quote."""
 
-    __slots__ = ("stream", "quote_waiters", "symbol")
+    __slots__ = ("stream", "quote_waiters", "symbol", "tap")
 
-    def __init__(self, stream: SymbolStream) -> None:
+    def __init__(self, stream: SymbolStream, tap: FeedTap | None = None) -> None:
         self.stream = stream
         self.quote_waiters: list[asyncio.Future[None]] = []
         self.symbol = stream.symbol
+        self.tap = tap
 
     def on_quote(self, bid: int | None, bid_size: int | None, ask: int | None,
                  ask_size: int | None) -> None:
         self.stream.on_quote(bid, bid_size, ask, ask_size)
+        if self.tap is not None:
+            self.tap.on_quote(self.symbol, bid, bid_size, ask, ask_size)
         for waiter in self.quote_waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
     def on_prints(self, prints: list[tuple[int, int]], second: int | None) -> None:
         self.stream.on_prints(prints, second)
+        if self.tap is not None:
+            self.tap.on_prints(self.symbol, prints, second)
 
     def on_bar5(self, bar: Bar) -> None:
         self.stream.on_bar5(bar)
@@ -85,8 +107,10 @@ class _Feed:
 class MarketData:
     """Subscriptions, quotes and bar streams for the watched symbols."""
 
-    def __init__(self, ib: IB, *, clock: Callable[[], int], emit: Callable[[Event], None]) -> None:
+    def __init__(self, ib: IB, *, clock: Callable[[], int], emit: Callable[[Event], None],
+                 tap: FeedTap | None = None) -> None:
         self._ib = ib
+        self.tap = tap
         self._clock = clock
         self._emit = emit
         self._feeds: dict[str, _Feed] = {}
@@ -124,7 +148,7 @@ class MarketData:
         feed = self._feeds.get(inst.symbol)
         if feed is None:
             stream = SymbolStream(inst.symbol, self._clock, self._health)
-            sink = _StreamSink(stream)
+            sink = _StreamSink(stream, self.tap)
             feed = _Feed(stream, sink, SymbolBatch(sink))
             self._feeds[inst.symbol] = feed
             self._request(inst.symbol, feed)
@@ -145,26 +169,24 @@ class MarketData:
 
     def _request(self, symbol: str, feed: _Feed) -> None:
         contract = self._instruments[symbol].contract
-        client: Any = self._ib.client  # its request methods are untyped
         feed.batch.forget()
-        feed.quotes_req = client.getReqId()
+        feed.quotes_req = new_request_id(self._ib)
         self._wire.route(feed.quotes_req, feed.batch)
-        client.reqMktData(feed.quotes_req, contract, "", False, False, [])
-        feed.bars_req = client.getReqId()
+        stream_quotes(self._ib, feed.quotes_req, contract)
+        feed.bars_req = new_request_id(self._ib)
         self._wire.route(feed.bars_req, feed.batch)
-        client.reqRealTimeBars(feed.bars_req, contract, 5, "TRADES", False, [])
+        stream_bars5(self._ib, feed.bars_req, contract)
 
     def _cancel(self, feed: _Feed) -> None:
-        client: Any = self._ib.client  # its request methods are untyped
         connected = self._ib.isConnected()
         if feed.quotes_req is not None:
             self._wire.unroute(feed.quotes_req)
             if connected:
-                client.cancelMktData(feed.quotes_req)
+                cancel_quotes(self._ib, feed.quotes_req)
         if feed.bars_req is not None:
             self._wire.unroute(feed.bars_req)
             if connected:
-                client.cancelRealTimeBars(feed.bars_req)
+                cancel_bars5(self._ib, feed.bars_req)
         feed.quotes_req = feed.bars_req = None
 
     def _on_disconnected(self) -> None:
@@ -225,11 +247,7 @@ class MarketData:
 
     async def _snapshot(self, symbol: str) -> Quote | None:
         contract = self._instruments[symbol].contract
-        # ib_async keeps one Ticker per contract across snapshots: what an earlier
-        # snapshot said must not pass for this one's answer.
-        old = self._ib.ticker(contract)
-        if old is not None:
-            old.bid = old.ask = old.bidSize = old.askSize = math.nan
+        forget_cached_quote(self._ib, contract)  # an earlier snapshot's is not this one's
         try:
             tickers = await asyncio.wait_for(self._ib.reqTickersAsync(contract), 2.0)
         except TimeoutError:

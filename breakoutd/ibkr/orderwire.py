@@ -22,6 +22,8 @@ from typing import Any
 from ib_async import Contract, Order
 from ib_async.util import UNSET_DOUBLE, UNSET_INTEGER
 
+from breakoutd.ibkr.wire.orders import serialise_order
+
 # attribute -> two probe values of the type it carries (orderId: placeOrder's argument)
 _VARIABLE: dict[str, tuple[Any, Any]] = {
     "orderId": (900_000_001, 900_000_002),
@@ -187,18 +189,8 @@ class OrderTemplates:
         return _Template(base, slots)
 
     def _serialise(self, contract: Contract, values: dict[str, Any]) -> list[str]:
-        client = self._client
-        sent: list[str] = []
-        order_id = values["orderId"]
         order = Order(**{k: v for k, v in values.items() if k != "orderId"})
-        client.sendMsg = sent.append  # capture instead of writing
-        try:
-            client.placeOrder(order_id, contract, order)
-        finally:
-            del client.sendMsg
-        fields = sent[0].split("\0")
-        fields.pop()  # the message ends with a separator
-        return fields
+        return serialise_order(self._client, values["orderId"], contract, order)
 
 
 _CONTRACT_LEN = len(contract_fields(Contract()))

@@ -19,9 +19,9 @@ still differs (once per ib_async session, so a refused modify does not loop).
 Once only: ``send`` refuses (``DuplicateOrderError``, nothing sent) a ref it
 sent, one ``adopt`` ed from reconciliation, or one ib_async knows from the
 broker's orders and executions. Order ids follow ib_async's counter, bumped
-with ``client.updateReqId`` (the only way ib_async offers) to stay above the
+(:func:`~breakoutd.ibkr.wire.requests.next_order_ids`) to stay above the
 high-water mark kept by ``ids`` (the daemon's trading day). Nothing slow stands between a decision
-and the socket: a send writes the parent, then its exits (``placing``), then
+and the socket: a send writes the parent, then its exits (``wire.orders``), then
 does ib_async's and its own bookkeeping and emits one ``OrderSent`` per order.
 In the next turn of the event loop the router begins making it durable (the
 daemon's :class:`Durability`: the journal's sync and the save of the
@@ -100,9 +100,19 @@ from breakoutd.ibkr.orders_map import (
     whole_shares,
 )
 from breakoutd.ibkr.orderwire import OrderTemplates
-from breakoutd.ibkr.placing import register_order, write_order
 from breakoutd.ibkr.readybracket import ReadyBracket, ready_bracket
 from breakoutd.ibkr.reconcile import ReconciledEntry, ReconciledOrder
+from breakoutd.ibkr.wire.orders import (
+    known_fills,
+    known_trades,
+    order_client,
+    register_order,
+    restore_status,
+    trade_of,
+    write_message,
+    write_order,
+)
+from breakoutd.ibkr.wire.requests import client_id, next_order_ids, server_version
 
 
 class OrderIds(Protocol):
@@ -227,7 +237,7 @@ class OrderRouter:
         self._known_refs: set[str] = set()  # see _broker_refs
         self._scanned: dict[str, tuple[Any, int]] = {}
         self._durable_pending = False
-        self._templates = OrderTemplates(ib.client)
+        self._templates = OrderTemplates(order_client(ib))
         self._ready: dict[str, ReadyBracket] = {}  # order ref -> its bracket written ahead
         self._to_learn: list[tuple[Contract, dict[str, Any]]] = []
         self._execs: set[str] = set()
@@ -299,7 +309,7 @@ class OrderRouter:
         ready = self._ready.pop(ref, None)
         try:
             if ready is not None and ready.fits(plan, contract, self._account,
-                                                self._ib.client.serverVersion()):
+                                                server_version(self._ib)):
                 orders = self._write_ready(ready, plan, ids)
                 entry = entry_values(plan, self._account, ids[0])
                 exits = exit_values(plan, self._account, ids, ids[0])
@@ -329,22 +339,16 @@ class OrderRouter:
     def _write_ready(self, ready: ReadyBracket, plan: OrderPlan,
                      ids: list[int]) -> list[Order | None]:
         """Write a bracket written ahead (its ids and limit put in): the parent first."""
-        client: Any = self._ib.client
-        if not client.isConnected():
-            raise ConnectionError("Not connected")
-        client.sendMsg(ready.parent(plan, ids[0]))
+        write_message(self._ib, ready.parent(plan, ids[0]))
         for message in ready.exits(ids):
-            client.sendMsg(message)
+            write_message(self._ib, message)
         return [None] * ready.size
 
     def _write(self, contract: Contract, values: dict[str, Any]) -> Order | None:
         """Write one new order: from a learnt template, else through ib_async (returned)."""
         message = self._templates.message(contract, values)
         if message is not None:
-            client: Any = self._ib.client
-            if not client.isConnected():
-                raise ConnectionError("Not connected")
-            client.sendMsg(message)
+            write_message(self._ib, message)
             return None
         order = Order(**values)
         write_order(self._ib, contract, order)
@@ -367,7 +371,7 @@ class OrderRouter:
             self._templates.learn(contract, values)
         if plan.order_ref not in self._sent_refs:
             ready = ready_bracket(self._templates, contract, plan, self._account,
-                                  self._ib.client.serverVersion())
+                                  server_version(self._ib))
             if ready is not None:  # a trigger with these constants only fills in its price
                 self._ready[plan.order_ref] = ready
 
@@ -416,9 +420,10 @@ class OrderRouter:
 
         ib_async's dicts only grow within a connection and are new after one, so
         only what was added since the last look is read."""
-        wrapper: Any = self._ib.wrapper
-        for name, ref_of in (("trades", _trade_ref), ("fills", _fill_ref)):
-            known: dict[Any, Any] = getattr(wrapper, name)
+        sources: tuple[tuple[str, dict[Any, Any], Callable[[Any], str]], ...] = (
+            ("trades", known_trades(self._ib), _trade_ref),
+            ("fills", known_fills(self._ib), _fill_ref))
+        for name, known, ref_of in sources:
             seen_dict, seen = self._scanned.get(name, (None, 0))
             if known is seen_dict and len(known) == seen:
                 continue  # nothing new (the common case, on the hot path)
@@ -431,11 +436,8 @@ class OrderRouter:
         return self._known_refs
 
     def _next_ids(self, count: int) -> list[int]:
-        client = self._ib.client
-        if self._ids is not None:
-            client.updateReqId(  # type: ignore[no-untyped-call]
-                self._ids.order_id_high_water + 1)
-        return [client.getReqId() for _ in range(count)]
+        return next_order_ids(self._ib, count,
+                              self._ids.order_id_high_water if self._ids is not None else 0)
 
     def _register(self, plan: OrderPlan, level: int, planned: list[Any]) -> None:
         by_role = {(p.role, p.rung): p.order.orderId for p in planned}
@@ -446,7 +448,7 @@ class OrderRouter:
         book = _Book(entry, prices=tuple(r.price for r in plan.rungs),
                      thresholds=exit_thresholds(plan), stop=plan.stop)
         self._books[plan.order_ref] = book
-        client = self._ib.client.clientId
+        client = client_id(self._ib)
         for p in planned:
             self._track(book, p.role, p.rung, p.order.orderId, client, plan.outside_rth, plan.tif)
 
@@ -492,7 +494,7 @@ class OrderRouter:
         live = [o for o in book.orders.values() if o.role != FLATTEN and o.status not in DONE_STATUSES]
         for o in live:
             trade = self._trade(o)
-            if trade is not None and o.client_id == self._ib.client.clientId:
+            if trade is not None and o.client_id == client_id(self._ib):
                 self._durable_or_logged()
                 self._ib.cancelOrder(trade.order)
         for o in live:
@@ -523,7 +525,7 @@ class OrderRouter:
                       lmtPrice=to_float(limit) if limit is not None else 0.0,
                       tif="DAY", outsideRth=limit is not None, account=self._account,
                       orderRef=child_ref(entry.order_ref, FLATTEN), transmit=True)
-        self._track(book, FLATTEN, 0, order_id, self._ib.client.clientId, limit is not None, "DAY")
+        self._track(book, FLATTEN, 0, order_id, client_id(self._ib), limit is not None, "DAY")
         self._ib.placeOrder(contract, order)
         if self._ids is not None:
             self._ids.note_order_id(order_id)
@@ -573,12 +575,12 @@ class OrderRouter:
             logger.warning("{}: order {} is not known to this connection (yet); it is modified "
                            "after the next resync", o.book.entry.order_ref, o.order_id)
             return None
-        if o.client_id != self._ib.client.clientId:
+        if o.client_id != client_id(self._ib):
             logger.warning("{}: order {} belongs to client {}; it cannot be modified from here",
                            o.book.entry.order_ref, o.order_id, o.client_id)
             return None
         if trade.isDone():  # ib_async's verdict on an error; the gateway says it is live
-            trade.orderStatus.status = o.status or "PendingSubmit"
+            restore_status(trade, o.status or "PendingSubmit")
         order = trade.order
         if qty is not None:
             order.totalQuantity = qty
@@ -606,8 +608,7 @@ class OrderRouter:
 
     def _trade(self, o: _Order) -> Trade | None:
         # Looked up each time: ib_async replaces its Trade objects on every reconnect.
-        trade: Trade | None = self._ib.wrapper.trades.get((o.client_id, o.order_id))
-        return trade
+        return trade_of(self._ib, o.client_id, o.order_id)
 
     # --- what the broker says ------------------------------------------------------------
 
@@ -627,8 +628,7 @@ class OrderRouter:
         self._note_perm_id(o, st.permId or trade.order.permId)
         if trade.log and trade.log[-1].errorCode:
             # ib_async's reading of an error, not a status from the gateway.
-            if st.status != (o.status or "PendingSubmit"):
-                st.status = o.status or "PendingSubmit"
+            restore_status(trade, o.status or "PendingSubmit")
             return
         if st.status in BROKER_STATUSES:
             self._apply_status(o, st.status, int(st.filled), int(st.remaining))
@@ -705,7 +705,7 @@ class OrderRouter:
                                       realized_pnl=report.realizedPNL))
 
     def _on_error(self, req_id: int, code: int, message: str, _contract: Any) -> None:
-        o = self._orders.get((self._ib.client.clientId, req_id))
+        o = self._orders.get((client_id(self._ib), req_id))
         if o is None:
             return
         o.detail = f"{code} {message}"
@@ -777,7 +777,7 @@ class OrderRouter:
             try:
                 await asyncio.wait_for(ib.reqOpenOrdersAsync(), timeout)
                 fills = await asyncio.wait_for(
-                    ib.reqExecutionsAsync(ExecutionFilter(clientId=ib.client.clientId)), timeout)
+                    ib.reqExecutionsAsync(ExecutionFilter(clientId=client_id(ib))), timeout)
                 completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(True), timeout)
             except (TimeoutError, ConnectionError) as exc:
                 logger.warning("order resync failed: {}", exc or "timeout")
@@ -789,7 +789,7 @@ class OrderRouter:
 
     def _session(self) -> int:
         """A number for ib_async's current session (its trades dict is new after a reconnect)."""
-        trades = self._ib.wrapper.trades
+        trades = known_trades(self._ib)
         if trades is not self._session_trades:
             self._session_trades, self._session_count = trades, self._session_count + 1
         return self._session_count

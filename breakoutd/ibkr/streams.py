@@ -18,6 +18,10 @@ Why these sources (the choice the live path documents):
   complete), aggregated to the preset's bar size. A bar is closed when the
   5-second bar that ends with it arrives, when a later one arrives, or when
   the clock passes its end plus a grace (a quiet tail has no 5-second bar).
+  IB sends a 5-second bar every 5 seconds, with volume 0 when nothing
+  traded: such a bar is never part of a bar (strategy.md: a minute without
+  trades has no bar), but it says the seconds up to its end are complete,
+  so it closes the bar it ends, as a traded one would.
 
 Both are closed in strategy.md's order: before a close-rule bar ending at E
 is delivered, every 1-second bar ending at or before E is delivered first.
@@ -28,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from breakoutd.core.bars import NS, Bar, BarAggregator
+from breakoutd.core.bars import NS, Bar, BarAggregator, has_trades
 from breakoutd.core.plans import Quote
 
 SECOND_GRACE = NS // 2
@@ -168,16 +172,20 @@ class SymbolStream:
             self._deliver_second(self._seconds.close_until(start + NS))
 
     def on_bar5(self, bar: Bar) -> None:
-        """A closed 5-second TRADES bar (realtime bars)."""
+        """A closed 5-second TRADES bar (realtime bars); volume 0: nothing traded."""
         now = self._clock()
         self._data_arrived(now)
         if now - bar.end > LAG_LIMIT:
             self._on_health(self.symbol, "lag", (now - bar.end) / NS,
                             "5-second bar arrived late against the broker clock")
+        traded = has_trades(bar)
         # A listener may leave while a bar is delivered (its watcher entered): a copy.
         for size, agg in list(self._close.items()):
             if self._close.get(size) is not agg:
                 continue  # its last listener left during this bar
+            if not traded:  # no bar, but what ended by its end is complete
+                self._emit_close(size, agg.close_until(bar.end))
+                continue
             self._emit_close(size, agg.add(bar))
             if bar.end % size == 0:  # the last 5 seconds of the bucket: it is complete
                 self._emit_close(size, agg.close_until(bar.end))

@@ -33,6 +33,7 @@ from breakoutd.sim import outgoing as out
 from breakoutd.sim.market import AggBar, row_bar
 from breakoutd.sim.wire import encode
 from tests.factories import ManualClock
+from tests.sim.ibbars import send_quiet_bars
 from tests.sim.simkit import at, connect, px, run, sim, sync, walk
 
 Quote4 = tuple[int | None, int | None, int | None, int | None]
@@ -249,6 +250,45 @@ def test_five_second_bars_make_the_close_rule_bars_after_their_seconds(
                     if kind == "close":
                         later = [b for k, b in listener.seen[i:] if k == "fast"]
                         assert all(b.end > bar.end for b in later)
+
+    run(body())
+    assert logged_errors == []
+
+
+def quiet_between(rows: list[Row], start: int, end: int) -> list[Row]:
+    """The rows with no trade in ``[start, end)`` (their quotes stay)."""
+    return [r._replace(open=None, high=None, low=None, close=None, volume=None)
+            if start <= r.time < end else r for r in rows]
+
+
+def test_ibs_volume_zero_bars_never_become_bars_and_close_a_quiet_tail_at_once(
+        logged_errors: list[str]) -> None:
+    """IB's 5-second bars every 5 s (volume 0 when quiet) over the real client: the
+    minutes and seconds are the tape's traded ones; a quiet minute has no bar."""
+    tape = quiet_between(walk(31, "ABC", start="09:29:00", seconds=300),
+                         at("09:30:50"), at("09:32:00"))
+
+    async def body() -> None:
+        async with daemon_data(Market(tape)) as (gw, ib, md):
+            quiet = send_quiet_bars(gw)
+            minutes = Listener()
+            md.subscribe(await md.instrument("ABC"), minutes, MINUTE)
+            await sync(ib)
+            await gw.advance_to(at("09:31:00") + NS // 2)
+            await sync(ib)
+            # The 09:30 minute's last 10 s were quiet: IB's bar of its last 5 s closes it,
+            # not the clock (whose grace has not passed; nobody ticked the streams).
+            start = at("09:30:00")
+            assert minutes.close() == tape_bars(tape, "ABC", MINUTE, start, at("09:31:00"))
+            for _ in range(26):
+                await gw.advance(5)
+                await sync(ib)
+                md.on_clock()
+            now = gw.now_ns()
+            assert [b.start for b in minutes.close()] == [start, at("09:32:00")]  # no 09:31
+            assert minutes.close() == tape_bars(tape, "ABC", MINUTE, start, now - now % MINUTE)
+            assert minutes.fast() == tape_bars(tape, "ABC", NS, start, minutes.fast()[-1].end)
+            assert {("ABC", at("09:31:00") + 5 * NS * i) for i in range(12)} <= set(quiet)
 
     run(body())
     assert logged_errors == []
@@ -690,6 +730,21 @@ def test_a_realtime_bar_comes_after_the_quote_and_prints_of_its_batch() -> None:
                   out.tick_price(A, out.BID, px("5.00"), 100))
     assert sink.bars == [bar]
     assert sink.order == [("AAA", "quote"), ("AAA", "prints"), ("AAA", "bar5")]
+
+
+def test_a_last_tick_of_size_zero_is_a_price_not_a_print() -> None:
+    sink, _ = fed(last("5.40", 0), stamp(T0), last("5.01", 100), stamp(T0 + NS))
+    assert sink.prints == [([(px("5.01"), 100)], T0 + NS)]
+
+
+def test_a_volume_zero_realtime_bar_is_handed_over_as_no_trade_and_is_never_urgent() -> None:
+    wire, _, sinks = routed_wire({"AAA": px("5.00"), "BBB": 0})
+    quiet = Bar(T0, 5 * NS, px("5.40"), px("5.40"), px("5.40"), px("5.40"), 0)
+    wire.on_data(b"".join(encode(m) for m in (
+        out.realtime_bar(BARS_REQ["AAA"], AggBar(quiet, px("5.40"), 0)),
+        out.tick_price(QUOTES_REQ["BBB"], out.BID, px("7.00"), 100))))
+    assert sinks["AAA"].bars == [quiet]
+    assert sinks["AAA"].order[0] == ("BBB", "quote")  # not urgent: handed over after BBB's
 
 
 def test_a_symbols_batch_is_handed_over_when_another_symbols_message_comes() -> None:

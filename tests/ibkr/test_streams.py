@@ -81,6 +81,36 @@ def test_a_quiet_tail_closes_the_minute_by_the_clock() -> None:
     assert [k for k, _ in rec.seen] == ["close"]
 
 
+def quiet5(start: str, price: str) -> Bar:
+    """IB's 5-second bar when nothing traded: volume 0 at the last price."""
+    return Bar(at(start), 5 * NS, px(price), px(price), px(price), px(price), 0)
+
+
+def test_volume_zero_five_second_bars_are_no_part_of_a_close_rule_bar() -> None:
+    s, clock, rec, _ = stream("10:00:04")
+    clock.now = at("10:00:05.1")
+    traded = Bar(at("10:00:00"), 5 * NS, px("5.00"), px("5.02"), px("4.98"), px("5.00"), 300)
+    s.on_bar5(traded)
+    for second in range(5, 55, 5):  # the rest of the minute is quiet, at a higher last price
+        clock.now = at("10:00:00") + (second + 5) * NS + NS // 10
+        s.on_bar5(quiet5(f"10:00:{second:02d}", "5.40"))
+    assert rec.seen == []
+    clock.now = at("10:01:00.1")
+    s.on_bar5(quiet5("10:00:55", "5.40"))  # ends the minute: it is complete, closed at once
+    assert rec.seen == [("close", traded._replace(size=MINUTE))]
+
+
+def test_a_minute_of_volume_zero_bars_has_no_bar_even_at_the_level() -> None:
+    s, clock, rec, health = stream("10:00:59")
+    for second in range(0, 60, 5):
+        clock.now = at("10:01:00") + (second + 5) * NS + NS // 10
+        s.on_bar5(quiet5(f"10:01:{second:02d}", "5.40"))
+    clock.now = at("10:03:00")
+    s.on_clock()
+    assert rec.seen == []
+    assert "gap" not in health  # IB's quiet bars say the feed is alive
+
+
 def test_ib_hours_text_gives_sessions_and_closed_days() -> None:
     sessions = parse_sessions("20261127:0400-20261127:1700;20261128:CLOSED",
                               "20261127:0930-20261127:1300;20261128:CLOSED", "US/Eastern")

@@ -89,7 +89,7 @@ def test_the_vector_example_routes_on_notify_from_the_unit() -> None:
 
 
 def test_the_files_the_install_steps_name_exist() -> None:
-    named = set(re.findall(r"(?<![/\w])(systemd/[\w@.]+|watchlists/)", DOC))
+    named = set(re.findall(r"(?<![/\w])(systemd/[\w@.-]+|watchlists/)", DOC))
     assert {"systemd/breakoutd.service", "systemd/breakoutd@.service",
             "systemd/env.example"} <= named
     for rel in named:
