@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/breakoutd run --sim --watchlists watchlists
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check breakoutd tests
 	$(BIN)/mypy breakoutd/core breakoutd/config
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The report's page is tested in headless Chromium (Debian's package): installed
+# when it is missing and this user may (root with apt-get); else that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
+	  || echo "chromium is not installed: the report's browser test will skip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check breakoutd tests

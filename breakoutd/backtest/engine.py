@@ -9,10 +9,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from breakoutd.backtest.fills import FillResult, simulate_fills
+from breakoutd.backtest.managed import simulate_managed
+from breakoutd.backtest.near_miss import near_miss
 from breakoutd.backtest.risk import Entered, RiskReplay, replay_risk
 from breakoutd.backtest.series import BarSeries, SymbolSeries
-from breakoutd.calendar import DaySessions, day_sessions, exchange_date, watcher_window
+from breakoutd.calendar import (
+    DaySessions,
+    day_sessions,
+    exchange_date,
+    exchange_ns,
+    watcher_window,
+)
 from breakoutd.core.bars import NS
+from breakoutd.core.near_miss import NearMiss
 from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
 from breakoutd.core.watcher import Decision, Expiry, WatcherMachine
@@ -35,6 +44,8 @@ class WatcherResult:
     plan: OrderPlan | None = None
     fills: FillResult | None = None
     evaluated: int = 0  # core rule evaluations made for this watcher
+    near_miss: NearMiss | None = None  # the bars it saw without deciding (core.near_miss)
+    detail: str = ""  # a rejection's numbers
 
     @property
     def limit(self) -> int | None:
@@ -103,17 +114,24 @@ def _run_watcher(
     machine = WatcherMachine(spec, *window)
     decision, evaluated = replay(machine, series, prefilter)
     if isinstance(decision, Expiry):
-        return WatcherResult(spec, "expired", None, None, decision.reason, evaluated=evaluated)
+        upto = decision.at if decision.reason == "max_bars" else None
+        return WatcherResult(spec, "expired", None, None, decision.reason, evaluated=evaluated,
+                             near_miss=near_miss(machine, series, upto))
     assert sessions is not None and series is not None  # a trigger needs bars
+    missed = near_miss(machine, series, decision.at, decision.kind)
     session = sessions.session_at(decision.at - 1) or Session.RTH
     ref = order_ref(day.strftime("%Y%m%d"), session.value, spec.id)
     outcome = plan_order(spec, series.quote_at(decision.at), ref)
     if isinstance(outcome, Rejection):
         return WatcherResult(spec, "rejected", decision.kind, decision.at, outcome.reason,
-                             evaluated=evaluated)
-    fills = simulate_fills(outcome, spec.level, decision.at, series)
+                             evaluated=evaluated, near_miss=missed, detail=outcome.detail)
+    if spec.params.manages_position or spec.params.slices is not None:
+        fills = simulate_managed(outcome, spec.params, spec.level, decision.at, series,
+                                 exchange_ns(day, dt.time(0)), sessions.session_at)
+    else:
+        fills = simulate_fills(outcome, spec.level, decision.at, series)
     return WatcherResult(spec, "entered", decision.kind, decision.at, None, outcome, fills,
-                         evaluated)
+                         evaluated, near_miss=missed)
 
 
 def replay(machine: WatcherMachine, series: SymbolSeries | None, prefilter: bool = True
@@ -205,9 +223,9 @@ def _apply_risk(results: list[WatcherResult], limits: RiskLimits,
         reason = replay.rejected.get(r.spec.id)
         if reason is not None:
             r = WatcherResult(r.spec, "rejected", r.kind, r.trigger_at, reason,
-                              evaluated=r.evaluated)
+                              evaluated=r.evaluated, near_miss=r.near_miss)
         elif r.spec.id in replay.flattened:
             r = WatcherResult(r.spec, r.outcome, r.kind, r.trigger_at, r.reason, r.plan,
-                              replay.flattened[r.spec.id], r.evaluated)
+                              replay.flattened[r.spec.id], r.evaluated, r.near_miss)
         out.append(r)
     return out, replay

@@ -16,6 +16,7 @@
   second on.
 - Whatever is still held at the end of the tape is marked at the last trade.
 - P&L is gross of commissions.
+- Positions with stop moves, time exits or slices: :mod:`breakoutd.backtest.managed`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,24 @@ class ExitFill(NamedTuple):
     qty: int
 
 
+class SliceFill(NamedTuple):
+    """A slice of the entry that was sent and filled (managed positions)."""
+
+    number: int
+    order_ref: str
+    at: int
+    price: int
+    qty: int
+
+
+class StopMoveAt(NamedTuple):
+    """The stop moved to ``price`` by ``rule`` (a StopRule value), in force from ``at``."""
+
+    at: int
+    price: int
+    rule: str
+
+
 class FillResult(NamedTuple):
     """The simulated life of one entry."""
 
@@ -49,6 +68,8 @@ class FillResult(NamedTuple):
     mark: int  # last trade price, for what is still open
     closed_at: int | None  # when the position went flat, if it did
     pnl: int  # micro-dollars, realized + marked
+    slices: tuple[SliceFill, ...] = ()  # managed positions: the entry's slices that filled
+    stop_moves: tuple[StopMoveAt, ...] = ()  # managed positions: where the stop went and why
 
 
 def simulate_fills(plan: OrderPlan, level: int, trigger_at: int, series: SymbolSeries
@@ -72,7 +93,7 @@ def _first(mask: np.ndarray, offset: int) -> int | None:
     return offset + idx if len(mask) and mask[idx] else None
 
 
-def _stop_fill(series: SymbolSeries, i: int, stop: int, limit: int, qty: int) -> ExitFill | None:
+def stop_fill(series: SymbolSeries, i: int, stop: int, limit: int, qty: int) -> ExitFill | None:
     sec = series.seconds
     price = min(stop, int(sec.open[i]))
     if price >= limit:
@@ -93,7 +114,7 @@ def _exits(plan: OrderPlan, level: int, series: SymbolSeries, first: int) -> lis
             return [ExitFill("tp1", int(sec.start[i_tp]), tp or 0, plan.qty)]
         if i_sl is None:
             return []
-        fill = _stop_fill(series, i_sl, plan.stop, plan.stop_limit, plan.qty)
+        fill = stop_fill(series, i_sl, plan.stop, plan.stop_limit, plan.qty)
         return [fill] if fill else []
     return _ladder(start_ladder(plan, level), series, first)
 
@@ -117,7 +138,7 @@ def _ladder(state: LadderState, series: SymbolSeries, i: int) -> list[ExitFill]:
         i_tp = _first(sec.high[i:] >= state.prices[rung], i)
         if i_tp is None or (i_sl is not None and i_sl <= i_tp):
             if i_sl is not None:
-                fill = _stop_fill(series, i_sl, state.stop, state.stop_limit, state.stop_qty)
+                fill = stop_fill(series, i_sl, state.stop, state.stop_limit, state.stop_qty)
                 if fill is not None:
                     out.append(fill)
             return out

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from breakoutd.backtest import BacktestError, run_backtest
+from breakoutd.backtest import BacktestError
 from breakoutd.backtest.coverage import coverage_warnings
-from breakoutd.backtest.report import json_lines, table
+from breakoutd.backtest.days import read_days, run_backtest_days
+from breakoutd.backtest.report import table, total_line
 from breakoutd.config import ConfigError, load_watchlists
-from breakoutd.tape import Tape, TapeError, read_tapes
+from breakoutd.core.params import WatcherSpec
+from breakoutd.report.backtest_json import json_lines_with_trades
+from breakoutd.report.sources import preset_names
+from breakoutd.tape import Tape, TapeError
 
 
 def add_backtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -20,13 +26,14 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
                        description="Replay recorded tapes through the same core the daemon runs.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--tape", action="append", type=Path, metavar="FILE",
-                     help="a tape v1 file (.csv or .csv.gz); repeat for more")
+                     help="a tape v1 file (.csv or .csv.gz) or a directory of them; repeat for "
+                          "more; several days are backtested day by day")
     src.add_argument("--synthetic", type=int, metavar="SEED",
                      help="a seeded synthetic day with breakouts through the watchlist's levels")
     p.add_argument("--date", help="day of the synthetic tape (YYYY-MM-DD, default 2026-03-09)")
     p.add_argument("--watchlist", type=Path, action="append", required=True, metavar="PATH",
                    help="a watchlist file or directory; repeat for more")
-    p.add_argument("--json", action="store_true", help="one JSON object per watcher, by id")
+    p.add_argument("--json", action="store_true", help="one JSON object per watcher, by id, with its trade")
     p.set_defaults(func=run_backtest_cmd)
 
 
@@ -42,7 +49,8 @@ class _Progress:
             return
         width = 30
         filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} watchers")
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+                         "watcher-days")
         sys.stderr.flush()
         self.shown = True
 
@@ -65,25 +73,30 @@ def _synthetic(seed: int, day_text: str | None, watchlist) -> Tape:  # type: ign
 
 def _file_error(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else "?"
-    if isinstance(exc, IsADirectoryError):
-        return f"{where}: is a directory; give each tape file with its own --tape"
     if isinstance(exc, FileNotFoundError):
         return f"{where}: no such file"
     return f"{where}: cannot read: {exc.strerror or exc}"
 
 
+def _warn_coverage(days: list[tuple[dt.date, Tape]], watchers: Sequence[WatcherSpec]) -> None:
+    """What the tapes do not cover, on stderr before the results (each day named if several)."""
+    for day, tape in days:
+        for warning in coverage_warnings(tape, watchers):
+            print(warning if len(days) == 1 else f"{day}: {warning}", file=sys.stderr)
+
+
 def run_backtest_cmd(args: argparse.Namespace) -> int:
-    """Run the backtest and print JSON lines or the table."""
+    """Run the backtest, one day at a time, and print JSON lines or the tables."""
     try:
         watchlist = load_watchlists(args.watchlist)
         if args.synthetic is not None:
             tape = _synthetic(args.synthetic, args.date, watchlist)
+            days = [(tape.dates()[0], tape)] if tape.rows else []
         else:
-            tape = read_tapes(args.tape)
-        for warning in coverage_warnings(tape, watchlist.watchers):
-            print(warning, file=sys.stderr)
+            days = read_days(args.tape)
+        _warn_coverage(days, watchlist.watchers)
         progress = None if args.json else _Progress()
-        result = run_backtest(tape, watchlist.watchers, watchlist.risk, progress=progress)
+        results = run_backtest_days(days, watchlist.watchers, watchlist.risk, progress=progress)
         if progress is not None:
             progress.close()
     except ConfigError as exc:
@@ -97,8 +110,12 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         print(f"breakoutd backtest: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        for line in json_lines(result):
-            print(line)
+        presets = preset_names(args.watchlist, watchlist.watchers)
+        for result in results:
+            for line in json_lines_with_trades(result, presets):
+                print(line)
     else:
-        print(table(result))
+        print("\n\n".join(table(result) for result in results))
+        if len(results) > 1:
+            print("\n" + total_line(results))
     return 0

@@ -6,8 +6,9 @@ reload would change against the last applied configuration. PATH defaults to
 ``$BREAKOUTD_WATCHLISTS`` (several joined by ``os.pathsep``) or ``watchlists``;
 DIR defaults to ``$BREAKOUTD_VAR`` or ``var``. Exit 0 when fine, 1 on any
 problem, 2 on a usage error. ``status`` and ``tail`` are in
-:mod:`breakoutd.cli.ctl_status`; the controls (``halt``, ``resume``, ``pause``,
-``flatten``, ``cancel``, ``stop``) in :mod:`breakoutd.cli.ctl_control`.
+:mod:`breakoutd.cli.ctl_status`, ``why WATCHER`` in :mod:`breakoutd.cli.ctl_why`;
+the controls (``halt``, ``resume``, ``pause``, ``flatten``, ``cancel``,
+``stop``) in :mod:`breakoutd.cli.ctl_control`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from breakoutd import __version__
 from breakoutd.cli.ctl_control import add_control_parsers
 from breakoutd.cli.ctl_status import add_status_parsers
+from breakoutd.cli.ctl_why import add_why_parser
 from breakoutd.config import (
     ConfigError,
     Problem,
@@ -123,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(run=cmd_plan)
     add_status_parsers(commands)
     add_control_parsers(commands)
+    add_why_parser(commands)
     return parser
 
 

@@ -144,6 +144,9 @@ def _head_lines(s: dict[str, Any], now: float, running: bool = True) -> list[str
     if b.get("last_disconnect_at"):
         lines.append(f"           last disconnect {_when(b['last_disconnect_at'], market=True)}: "
                      f"{b.get('last_disconnect_reason')}")
+    disk = s.get("disk") or {}
+    if disk.get("ok") is False:
+        lines.append(f"disk       FAILING: {disk.get('detail')}")
     c = s.get("config", {})
     files = c.get("files", [])
     lines.append(f"config     {c.get('result', '?')}  {len(files)} file{'s' * (len(files) != 1)}  "
@@ -184,6 +187,7 @@ def _position_lines(positions: list[dict[str, Any]], pnl: dict[str, Any]) -> lis
     for p in positions:
         tps = " ".join(f"{t['price']}x{t['qty']}" for t in p.get("take_profits", [])) or "-"
         sls = " ".join(f"{t['price']}/{_num(t.get('limit'))}x{t['qty']}"
+                       + (f" ({t['rule']})" if t.get("rule") not in (None, "initial") else "")
                        for t in p.get("stops", [])) or "-"
         lines.append(f"  {p['symbol']}  {p['qty']} @ {p['avg_price']}  last "
                      f"{_num(p.get('last_price'))}  unrealized {_signed(p.get('unrealized'))}  "

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from breakoutd import __version__
 from breakoutd.cli.backtest_cmd import add_backtest_parser
 from breakoutd.cli.record_cmd import add_record_parser
+from breakoutd.cli.report_cmd import add_report_parser
 from breakoutd.cli.run_cmd import add_run_parser
 from breakoutd.cli.sim_cmd import add_sim_parser
 
@@ -18,13 +19,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="breakoutd",
         description="Trade price breakouts on Interactive Brokers: the daemon (run), the "
-                    "simulated IB Gateway (sim), the backtest (backtest) and the tape recorder "
-                    "(record).")
+                    "simulated IB Gateway (sim), the backtest (backtest), the performance report "
+                    "(report) and the tape recorder (record).")
     parser.add_argument("--version", action="version", version=f"breakoutd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_parser(sub)
     add_backtest_parser(sub)
     add_sim_parser(sub)
+    add_report_parser(sub)
     add_record_parser(sub)
     return parser
 

@@ -8,11 +8,13 @@ from typing import Any
 
 from breakoutd.config.errors import Origin
 from breakoutd.config.fields import Located, Problems
-from breakoutd.config.params_check import Layered, build_params, most_specific
+from breakoutd.config.management_check import check_management, checked_params, has_stop
+from breakoutd.config.params_check import Layered, most_specific
 from breakoutd.config.schema import Section, hint
 from breakoutd.core.params import SourceRef, StrategyParams, WatcherSpec
 from breakoutd.core.plans import STOP_LIMIT_OFFSET
 from breakoutd.core.prices import format_price, round_to_tick, tick_size
+from breakoutd.core.relative_exits import stop_below
 
 
 def default_id(symbol: str, level: int) -> str:
@@ -52,13 +54,13 @@ def _check_tp(level: Located[int], tp: tuple[Located[int], ...], problems: Probl
 
 def _check_split(merged: Layered, problems: Problems) -> bool:
     """True when tp_split is absent or fits the ladder."""
-    split, tp = merged.get("tp_split"), merged.get("tp")
+    split = merged.get("tp_split")
     if split is None or split.value is None:
         return True
-    if not merged.ok("tp"):
+    if not merged.ok("tp", "tp_r"):
         return False
     parts: tuple[Located[Decimal], ...] = split.value
-    rungs = len(tp.value) if tp is not None and tp.value else 0
+    rungs = _rung_count(merged)
     if rungs < 2:
         problems.add(split.at.problem("tp_split needs a tp ladder (a list of at least two prices)"))
     elif len(parts) != rungs:
@@ -70,6 +72,12 @@ def _check_split(merged: Layered, problems: Problems) -> bool:
     return False
 
 
+def _rung_count(merged: Layered) -> int:
+    """How many take-profits the breakout has, as prices (``tp``) or in R (``tp_r``)."""
+    tp, tp_r = merged.value("tp"), merged.value("tp_r")
+    return len(tp) if tp else len(tp_r) if tp_r else 0
+
+
 def _check_sizing(merged: Layered, at: Origin, problems: Problems) -> None:
     qty, risk, sl = merged.get("qty"), merged.get("risk_usd"), merged.get("sl")
     if not merged.ok("qty", "risk_usd", "sl"):
@@ -77,7 +85,7 @@ def _check_sizing(merged: Layered, at: Origin, problems: Problems) -> None:
     sized_by_risk = risk is not None and risk.value is not None
     if (qty is None or qty.value is None) and not sized_by_risk:
         problems.add(at.problem("qty is required (or size by risk with risk_usd)"))
-    if sized_by_risk and (sl is None or sl.value is None) and risk is not None:
+    if sized_by_risk and not has_stop(merged) and risk is not None:
         problems.add(most_specific(risk, sl).problem(
             f"risk_usd {risk.text} sizes by the distance to sl, so sl is required"))
 
@@ -91,13 +99,14 @@ def rung_shares(qty: int, parts: tuple[Decimal, ...], rungs: int) -> tuple[int, 
 
 
 def _check_ladder_qty(merged: Layered, problems: Problems) -> None:
-    qty, tp, split = merged.get("qty"), merged.get("tp"), merged.get("tp_split")
+    qty, split = merged.get("qty"), merged.get("tp_split")
+    tp = merged.get("tp") if merged.value("tp") else merged.get("tp_r")
     if qty is None or qty.value is None or merged.value("risk_usd") is not None:
         return  # risk-sized ladders are split when the size is known
-    if tp is None or len(tp.value or ()) < 2:
+    if tp is None or _rung_count(merged) < 2:
         return
     parts = tuple(p.value for p in split.value) if split and split.value else ()
-    shares = rung_shares(qty.value, parts, len(tp.value))
+    shares = rung_shares(qty.value, parts, _rung_count(merged))
     if min(shares) < 1:
         listed = ", ".join(str(s) for s in shares)
         problems.add(most_specific(tp, qty).problem(
@@ -108,7 +117,7 @@ def _check_ladder_qty(merged: Layered, problems: Problems) -> None:
 def _check_exits(merged: Layered, problems: Problems) -> None:
     level, tp, sl = merged.get("level"), merged.get("tp"), merged.get("sl")
     rungs: tuple[Located[int], ...] = tp.value if tp is not None and tp.value else ()
-    if rungs and (sl is None or sl.value is None) and merged.ok("sl") and tp is not None:
+    if rungs and not has_stop(merged) and merged.ok("sl", "sl_below") and tp is not None:
         problems.add(tp.at.problem("sl is required with tp (the bracket needs a stop)"))
     if level is None:
         return
@@ -150,14 +159,23 @@ def resolve_breakout(
     chosen = Layered([defaults, section]).get("preset")
     preset, known = _preset_layer(chosen, presets, problems)
     merged = Layered([preset, defaults, section])
-    params = build_params(merged, problems) if known else StrategyParams()
+    params = checked_params(merged, problems) if known else StrategyParams()
     if not _required(merged, section.at, problems):
         return None
     _check_sizing(merged, section.at, problems)
     _check_exits(merged, problems)
+    check_management(merged, problems)
     if len(problems) > before or section.bad or merged.bad:
         return None
     return _spec(merged, params, section.at)
+
+
+def _stop(merged: Layered, params: StrategyParams) -> int | None:
+    """The initial stop: ``sl`` as written, or ``sl_below`` the level."""
+    sl: int | None = merged.value("sl")
+    if sl is None and params.sl_below is not None:
+        return stop_below(merged.value("level"), params.sl_below)
+    return sl
 
 
 def _spec(merged: Layered, params: StrategyParams, at: Origin) -> WatcherSpec:
@@ -172,7 +190,7 @@ def _spec(merged: Layered, params: StrategyParams, at: Origin) -> WatcherSpec:
         qty=merged.value("qty"),
         tp=tuple(t.value for t in tp),
         tp_split=tuple(s.value for s in split),
-        sl=merged.value("sl"),
+        sl=_stop(merged, params),
         enabled=merged.value("enabled", True),
         source=SourceRef(at.file, at.line or 0),
     )

@@ -16,6 +16,7 @@ from breakoutd.core.params import (
     OnHalt,
     RiskLimits,
     Session,
+    Slices,
     SourceRef,
     StrategyParams,
     WatcherSpec,
@@ -62,6 +63,41 @@ def params_to_json(p: StrategyParams) -> JSON:
         "tif": p.tif,
         "risk_usd": _opt_dec(p.risk_usd),
         "max_chase": None if p.max_chase is None else format_price(p.max_chase),
+        **management_to_json(p),
+    }
+
+
+def _opt_price(micros: int | None) -> str | None:
+    return None if micros is None else format_price(micros)
+
+
+def management_to_json(p: StrategyParams) -> JSON:
+    """The position-management and relative-exit parameters as plain JSON values."""
+    return {
+        "breakeven": _opt_dec(p.breakeven),
+        "trail": _opt_price(p.trail),
+        "trail_after": _opt_dec(p.trail_after),
+        "exit_at": p.exit_at,
+        "max_hold": p.max_hold,
+        "slices": None if p.slices is None else {"count": p.slices.count,
+                                                 "every": p.slices.every},
+        "sl_below": _opt_price(p.sl_below),
+        "tp_r": [_dec(r) for r in p.tp_r],
+    }
+
+
+def _management_from_json(d: JSON) -> JSON:
+    """Keyword arguments of StrategyParams; a snapshot from before these keys has none."""
+    slices = d.get("slices")
+    return {
+        "breakeven": None if d.get("breakeven") is None else Decimal(d["breakeven"]),
+        "trail": None if d.get("trail") is None else _price(d["trail"]),
+        "trail_after": None if d.get("trail_after") is None else Decimal(d["trail_after"]),
+        "exit_at": None if d.get("exit_at") is None else int(d["exit_at"]),
+        "max_hold": None if d.get("max_hold") is None else int(d["max_hold"]),
+        "slices": None if slices is None else Slices(int(slices["count"]), int(slices["every"])),
+        "sl_below": None if d.get("sl_below") is None else _price(d["sl_below"]),
+        "tp_r": tuple(Decimal(r) for r in d.get("tp_r", ())),
     }
 
 
@@ -89,6 +125,7 @@ def params_from_json(d: JSON) -> StrategyParams:
         risk_usd=None if d["risk_usd"] is None else Decimal(d["risk_usd"]),
         # Keys added after format 1 shipped: a snapshot written before them has none.
         max_chase=None if (chase := d.get("max_chase")) is None else _price(chase),
+        **_management_from_json(d),
     )
 
 

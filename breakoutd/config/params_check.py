@@ -67,7 +67,8 @@ def most_specific(*values: Located[Any] | None) -> Origin:
     return best.at
 
 
-def _clock(seconds: int) -> str:
+def clock_text(seconds: int) -> str:
+    """``HH:MM`` (``HH:MM:SS`` when the seconds are not 0) of seconds after 00:00."""
     hours, rest = divmod(seconds, 3600)
     return f"{hours:02d}:{rest // 60:02d}" + (f":{rest % 60:02d}" if rest % 60 else "")
 
@@ -107,7 +108,7 @@ def _check_window(merged: Layered, problems: Problems) -> None:
         return
     sessions = merged.value("sessions", StrategyParams().sessions)
     start, end = SESSION_HOURS[sessions[0]][0], SESSION_HOURS[sessions[-1]][1]
-    span = f"{_clock(start)}-{_clock(end)}"
+    span = f"{clock_text(start)}-{clock_text(end)}"
     if before is not None and before.value is not None and before.value >= end:
         problems.add(most_specific(before, merged.get("sessions")).problem(
             f"not_before {before.text} is after the sessions end ({span}): it would never arm"))
@@ -124,6 +125,6 @@ def build_params(merged: Layered, problems: Problems) -> StrategyParams:
     fields = {
         _FIELD.get(key, key): value.value
         for key, value in merged.values.items()
-        if key in STRATEGY_KEYS
+        if key in STRATEGY_KEYS and not (key == "tp_r" and value.value is None)
     }
     return StrategyParams(**fields)

@@ -59,7 +59,7 @@ def in_force(old: Watchlist | None, new: Watchlist, failed: Collection[str]) -> 
 def _flat(spec: WatcherSpec) -> dict[str, object]:
     out = spec_to_json(spec, with_source=False)
     out.update(out.pop("params"))
-    for key in ("not_before", "not_after"):
+    for key in ("not_before", "not_after", "exit_at"):
         seconds = out[key]
         if isinstance(seconds, int):
             out[key] = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -104,10 +104,42 @@ def describe_watcher(spec: WatcherSpec) -> str:
         parts.append(f"sl {flat['sl']}")
     if spec.params.max_chase is not None:
         parts.append(f"max_chase {flat['max_chase']}")
+    parts.extend(describe_management(spec))
     parts.append("/".join(s.value for s in spec.params.sessions))
     if not spec.enabled:
         parts.append("disabled")
     return " ".join(parts)
+
+
+_MANAGEMENT_KEYS = ("sl_below", "tp_r", "breakeven", "trail", "trail_after", "exit_at", "max_hold",
+                    "slices")
+
+
+def describe_management(spec: WatcherSpec) -> list[str]:
+    """The position-management keys that are set, as ``key value`` words for the plan."""
+    flat = _flat(spec)
+    out = []
+    for key in _MANAGEMENT_KEYS:
+        value = flat.get(key)
+        if value is None or value == []:
+            continue
+        if key == "max_hold" and isinstance(value, int):
+            value = duration_text(value)
+        elif key == "tp_r" and isinstance(value, list):
+            value = [f"{r}R" for r in value]
+        elif key in ("breakeven", "trail_after"):
+            value = f"{value}R"
+        shown = _show(value[0] if isinstance(value, list) and len(value) == 1 else value)
+        out.append(f"{key} {shown}")
+    return out
+
+
+def duration_text(seconds: int) -> str:
+    """``1h30m``, ``45s``: a duration as the watchlist writes it."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return text + (f"{secs}s" if secs or not text else "")
 
 
 def risk_changes(old: RiskLimits, new: RiskLimits) -> tuple[str, ...]:

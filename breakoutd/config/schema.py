@@ -32,6 +32,14 @@ from breakoutd.config.fields import (
     require_map,
     text_of,
 )
+from breakoutd.config.management_fields import (
+    read_distance_above_zero,
+    read_duration,
+    read_r,
+    read_r_at_least_zero,
+    read_slices,
+    read_tp_r,
+)
 from breakoutd.config.safe_yaml import Map, Node, Scalar
 from breakoutd.core.params import EntryKind, FastSchedule, OnHalt, Session
 
@@ -255,6 +263,14 @@ STRATEGY_KEYS: Mapping[str, Spec] = {
     "tif": Spec(_simple(_read_tif)),
     "risk_usd": Spec(_simple(read_positive_decimal), nullable=True),
     "max_chase": Spec(_simple(_read_distance), nullable=True),
+    "breakeven": Spec(_simple(read_r), nullable=True),
+    "trail": Spec(_simple(read_distance_above_zero), nullable=True),
+    "trail_after": Spec(_simple(read_r_at_least_zero), nullable=True),
+    "exit_at": Spec(_simple(read_clock), nullable=True),
+    "max_hold": Spec(_simple(read_duration), nullable=True),
+    "slices": Spec(read_slices, nullable=True),
+    "sl_below": Spec(_simple(read_distance_above_zero), nullable=True),
+    "tp_r": Spec(read_tp_r, nullable=True),
 }
 FAST_KEYS: Mapping[str, Spec] = {
     "distance_start": Spec(_simple(_read_cents)),

@@ -13,7 +13,8 @@ from breakoutd.config.codec import params_to_json, risk_to_json, spec_to_json
 from breakoutd.config.document import FileShape
 from breakoutd.config.errors import ConfigError
 from breakoutd.config.fields import Problems
-from breakoutd.config.params_check import Layered, build_params
+from breakoutd.config.management_check import checked_params
+from breakoutd.config.params_check import Layered
 from breakoutd.config.schema import Section
 from breakoutd.core.params import RiskLimits, StrategyParams, WatcherSpec
 
@@ -109,7 +110,7 @@ def _watchers(
 def assemble(shapes: Sequence[FileShape], files: Sequence[str], problems: Problems) -> Watchlist:
     """Phase two across files; raises ConfigError if any phase found a problem."""
     presets = _collect_presets(shapes, problems)
-    resolved = {name: build_params(Layered([s]), problems) for name, s in presets.items()}
+    resolved = {name: checked_params(Layered([s]), problems) for name, s in presets.items()}
     risk = _risk(shapes, problems)
     watchers = _watchers(shapes, presets, problems)
     if problems.items:

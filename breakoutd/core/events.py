@@ -109,6 +109,23 @@ class OrderIntent(Event, frozen=True, kw_only=True):
     reference: Decimal | None = None  # the price the entry is expected at (the ask for MKT)
 
 
+class NearMissed(Event, frozen=True, kw_only=True):
+    """A watcher ended without entering: how close it came (breakoutd.core.near_miss)."""
+
+    watcher_id: str
+    outcome: str  # expired | rejected
+    level: Decimal
+    closest: Decimal | None
+    closest_at: int | None
+    seconds: int
+    seconds_closed_above: int
+    bars_closed_above: int
+    touched: int
+    failed_distance: int
+    failed_close: int
+    failed_spread: int
+
+
 # --- orders at the broker --------------------------------------------------------
 
 OrderRole = Literal["entry", "take_profit", "stop", "flatten"]
@@ -171,13 +188,15 @@ class OrderFilled(Event, frozen=True, kw_only=True):
 
 
 class StopMoved(Event, frozen=True, kw_only=True):
-    """The ladder manager moved a stop after a rung filled."""
+    """A stop was moved up at the broker: by the ladder after a rung filled, or by a
+    position-management rule (``rule``: ladder, breakeven, trail)."""
 
     order_ref: str
     order_id: int
     stop: Decimal
     stop_limit: Decimal
     qty: int
+    rule: str = "ladder"  # journals written before the rules existed: the ladder's moves
 
 
 class OrderModified(Event, frozen=True, kw_only=True):
@@ -209,6 +228,17 @@ class OrderReconciled(Event, frozen=True, kw_only=True):
     watcher_id: str
     status: str
     filled: int
+
+
+class TimeExit(Event, frozen=True, kw_only=True):
+    """A position's time exit is due (``rule``: exit_at or max_hold); the sale follows as
+    ``FlattenSent`` with reason ``time_exit``."""
+
+    order_ref: str
+    watcher_id: str
+    symbol: str
+    rule: str
+    due_at: int
 
 
 # --- the broker connection and data streams -------------------------------------
@@ -356,6 +386,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     Expired,
     Stopped,
     OrderIntent,
+    NearMissed,
     OrderSent,
     OrderIdAssigned,
     OrderStatusChanged,
@@ -364,6 +395,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     OrderModified,
     CommissionReported,
     OrderReconciled,
+    TimeExit,
     ConnectionUp,
     ConnectionLost,
     Reconnecting,

@@ -31,7 +31,8 @@ UNSET_DOUBLE = 1e300  # IB sends DBL_MAX for "no value" (a commission not known 
 # realized P&L of an opening fill): anything this large is none
 _DONE = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
 _SELL_SIDES = frozenset({"SLD", "SELL"})
-HALT_REASONS = frozenset({"daily_loss", "consecutive_losses", "operator"})
+HALT_REASONS = frozenset({"daily_loss", "consecutive_losses", "operator", "disk"})
+DISK_HALT = "disk"  # the journal or the state file cannot be written: nothing may be sent
 
 
 class Trip(NamedTuple):
@@ -58,6 +59,7 @@ class EntryBook:
     commissions: int = 0
     unpriced: set[str] = field(default_factory=set)  # exec ids without a commission yet
     closed: bool = False  # the trade is over and has been counted
+    first_fill_at: int | None = None  # the entry's first execution (max_hold counts from it)
 
     @property
     def open_qty(self) -> int:
@@ -94,7 +96,8 @@ class DayLedger:
     entries: int = 0
     marks: dict[str, int] = field(default_factory=dict)  # symbol -> last 1-second close
     consecutive_losses: int = 0
-    halted: str | None = None  # why trading is halted (daily_loss, consecutive_losses, operator)
+    halted: str | None = None  # why trading is halted (daily_loss, consecutive_losses, operator,
+    # disk)
     paused: bool = False
     _execs: set[str] = field(default_factory=set)
     _priced: set[str] = field(default_factory=set)
@@ -155,6 +158,8 @@ class DayLedger:
         if why is None:
             due = self.trip_due()
             why = due.reason if due is not None else None
+        if why == DISK_HALT:
+            return disk_rejection(plan)
         if why is not None:
             return Rejection("risk_halted", f"trading is halted ({why})", plan.limit)
         if self.paused:
@@ -306,6 +311,9 @@ def _fill(ledger: DayLedger, e: ev.Event) -> None:
     assert isinstance(e, ev.OrderFilled)
     ledger.filled(e.order_ref, e.exec_id, e.symbol, e.side, e.qty, to_micros(e.price),
                   commission_micros(e.commission))
+    book = ledger.books.get(e.order_ref)
+    if e.role == "entry" and book is not None and book.first_fill_at is None:
+        book.first_fill_at = e.at
 
 
 def _commission(ledger: DayLedger, e: ev.Event) -> None:
@@ -339,6 +347,12 @@ _HANDLERS = {
     ev.OrderStatusChanged: _status, ev.Halted: _halted,
     ev.Paused: _paused, ev.Resumed: _resumed,
 }
+
+
+def disk_rejection(plan: OrderPlan) -> Rejection:
+    """An entry refused because what it would journal cannot reach the disk."""
+    return Rejection("risk_halted", "trading is halted (disk): the journal or the state file "
+                                    "cannot be written", plan.limit)
 
 
 def commission_micros(commission: float | None) -> int | None:

@@ -45,6 +45,14 @@ class FastSchedule:
 
 
 @dataclass(frozen=True, slots=True)
+class Slices:
+    """Entry slicing (strategy.md, Position management): ``count`` orders ``every`` seconds apart."""
+
+    count: int
+    every: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class StrategyParams:
     """A preset resolved with defaults and per-breakout overrides."""
 
@@ -61,6 +69,21 @@ class StrategyParams:
     tif: str = "DAY"
     risk_usd: Decimal | None = None
     max_chase: int | None = None  # micros above the level an ask may be; None: no limit
+    # Position management and relative exits (strategy.md); None or () when unset.
+    breakeven: Decimal | None = None  # in R
+    trail: int | None = None  # micros below the highest print since the fill
+    trail_after: Decimal | None = None  # in R; None: from the fill (0)
+    exit_at: int | None = None  # seconds after 00:00 exchange time
+    max_hold: int | None = None  # seconds after the fill
+    slices: Slices | None = None
+    sl_below: int | None = None  # micros below the level
+    tp_r: tuple[Decimal, ...] = ()  # take-profits in R from the entry, ascending
+
+    @property
+    def manages_position(self) -> bool:
+        """True when some rule acts on the position after the entry fills."""
+        return (self.breakeven is not None or self.trail is not None
+                or self.exit_at is not None or self.max_hold is not None)
 
     @property
     def outside_rth(self) -> bool:

@@ -18,6 +18,7 @@ from breakoutd.core.prices import (
     format_price,
     round_to_tick,
 )
+from breakoutd.core.relative_exits import tp_from_r
 
 STOP_LIMIT_OFFSET = 2 * MICROS_PER_CENT  # the stop's limit is sl - 0.02
 NO_MAX_ASK = 1 << 62  # no max_chase: above any price in micros (an int compare, not a None test)
@@ -122,7 +123,7 @@ class PlanTemplate:
     """
 
     __slots__ = ("spec", "ref", "_limit_at_ask", "_level", "_max_ask", "_qty", "_rungs", "_stop",
-                 "_stop_limit", "_stop_bad", "_oca")
+                 "_stop_limit", "_stop_bad", "_oca", "_tp_r")
 
     def __init__(self, spec: WatcherSpec, ref: str) -> None:
         self.spec = spec
@@ -135,9 +136,10 @@ class PlanTemplate:
         # The size and the rungs, when they do not depend on the price (else None).
         self._qty: int | Rejection | None = None
         self._rungs: tuple[Rung, ...] | Rejection | None = None
+        self._tp_r = spec.params.tp_r  # take-profits in R are priced from the entry, at the quote
         if spec.params.risk_usd is None:
             self._qty = size_position(spec, 0)
-            if not isinstance(self._qty, Rejection):
+            if not isinstance(self._qty, Rejection) and not self._tp_r:
                 self._rungs = _rungs(spec, self._qty)
         self._stop = spec.sl
         self._stop_limit = None if spec.sl is None else round_to_tick(spec.sl - STOP_LIMIT_OFFSET)
@@ -175,10 +177,21 @@ class PlanTemplate:
             if self._stop_bad:
                 return Rejection("stop_limit_not_positive", "sl - 0.02 is not a positive price",
                                  limit)
+        if self._tp_r:
+            rungs = self._rungs_in_r(qty, reference, stop)
+            if isinstance(rungs, Rejection):
+                return rungs._replace(limit=limit)
         params = spec.params
         return OrderPlan(spec.id, spec.symbol, self.ref, qty, params.entry, limit, reference,
                          rungs, stop, self._stop_limit, self._oca, params.outside_rth,
                          params.tif)
+
+    def _rungs_in_r(self, qty: int, reference: int, stop: int | None
+                    ) -> tuple[Rung, ...] | Rejection:
+        """The rungs of ``tp_r``: their prices are R multiples from this entry's reference."""
+        if stop is None:
+            return Rejection("no_stop", "tp_r is in R, which needs a stop")
+        return _rungs(self.spec, qty, tp_from_r(reference, stop, self._tp_r))
 
     def _unconfirmed(self, ask: int, limit: int | None) -> Rejection:
         """Why an ask outside [L, L + max_chase] does not confirm the break."""
@@ -190,11 +203,13 @@ class PlanTemplate:
                                    f"+ max_chase {format_price(self._max_ask - level)}", limit)
 
 
-def _rungs(spec: WatcherSpec, qty: int) -> tuple[Rung, ...] | Rejection:
+def _rungs(spec: WatcherSpec, qty: int, prices: tuple[int, ...] | None = None
+           ) -> tuple[Rung, ...] | Rejection:
     """The take-profit rungs of ``qty`` shares, or why the ladder cannot hold them."""
-    if not spec.tp:
+    tp = spec.tp if prices is None else prices
+    if not tp:
         return ()
-    shares = split_ladder(qty, spec.tp_split, len(spec.tp)) if spec.is_ladder else (qty,)
+    shares = split_ladder(qty, spec.tp_split, len(tp)) if len(tp) > 1 else (qty,)
     if min(shares) < 1:
-        return Rejection("ladder_too_small", f"{qty} shares cannot fill {len(spec.tp)} rungs")
-    return tuple(Rung(p, q) for p, q in zip(spec.tp, shares, strict=True))
+        return Rejection("ladder_too_small", f"{qty} shares cannot fill {len(tp)} rungs")
+    return tuple(Rung(p, q) for p, q in zip(tp, shares, strict=True))

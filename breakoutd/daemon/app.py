@@ -9,6 +9,7 @@ arming, so a watcher that fired before a restart is never armed again.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from breakoutd.config import (
     write_snapshot,
 )
 from breakoutd.core import events as ev
+from breakoutd.core.ledger import DISK_HALT
 from breakoutd.core.params import RiskLimits, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote
 from breakoutd.core.prices import to_decimal
@@ -37,8 +39,17 @@ from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.background import short_gil_switches
 from breakoutd.daemon.control import ControlServer, control_socket_path
 from breakoutd.daemon.controls import Controls
-from breakoutd.daemon.disk import DiskError, DiskWorker
+from breakoutd.daemon.disk import (
+    RESERVE_BYTES,
+    START_ROOM,
+    DiskError,
+    DiskWorker,
+    SpaceReserve,
+    describe_failure,
+)
+from breakoutd.daemon.disk_guard import DiskGuard
 from breakoutd.daemon.journal import Journal
+from breakoutd.daemon.management import PositionManager
 from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer, Snapshot, on_loop, usd
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
@@ -69,6 +80,7 @@ HOLDING_EVENTS = (ev.OrderIntent, ev.OrderFilled, ev.OrderStatusChanged)
 MONEY_EVENTS = (ev.OrderFilled, ev.CommissionReported)
 INSTRUMENT_TIMEOUT = 20.0  # seconds for the gateway to qualify a symbol (a reload must end)
 _NEVER = 2**63
+RESERVE_FILE = "space.reserve"  # breakoutd.daemon.disk.SpaceReserve
 
 
 class Daemon:
@@ -96,6 +108,8 @@ class Daemon:
         self._early: list[ev.Event] = []  # events before the broker's day is known
         self._early_ops: list[dict[str, Any]] = []
         self.disk = DiskWorker()  # journal syncs and state saves, off the event loop
+        self.reserve = SpaceReserve(var / RESERVE_FILE)  # room for lines when the disk fills
+        self.guard = DiskGuard(self)  # no entry while the journal or state cannot be written
         self.today = TradingDay(var, self.day, RiskLimits(), self.disk)
         self.config: Watchlist | None = None
         self.runners: dict[str, WatcherRunner] = {}
@@ -110,8 +124,10 @@ class Daemon:
         self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
         self.refused = False  # the account must not be traded: the daemon stops
         self.controls = Controls(self)
+        self.manager = PositionManager(self)  # breakeven, trail and time exits of positions
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
+        self.held.on_bar.append(self.manager.on_bar)
         self._holding: asyncio.Task[None] | None = None
         self._hold_again = False
         self.control: ControlServer | None = None
@@ -183,7 +199,7 @@ class Daemon:
         limits = self.config.risk if self.config is not None else RiskLimits()
         self.today = TradingDay(self.var, self.day, limits, self.disk)
         self.today.rebuild(so_far)  # entries, positions, P&L and the halt of the day so far
-        self.journal = Journal(self.var, self.day, disk=self.disk)
+        self.journal = Journal(self.var, self.day, disk=self.disk, reserve=self.reserve)
         early, self._early = self._early, []
         for event in early:
             self.journal.write(event, "gateway" if isinstance(event, GATEWAY_EVENTS) else "events")
@@ -205,6 +221,8 @@ class Daemon:
         if self._phase != "running":
             return self._phase, ""
         ledger = self.today.ledger
+        if ledger.halted == DISK_HALT and self.guard.problem is not None:
+            return "halted", f"disk: {self.guard.problem}"  # status' disk.detail says what to do
         if ledger.halted is not None:
             return "halted", ledger.halted
         if ledger.paused:
@@ -247,8 +265,24 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start, trade until ``stop`` is set, stop cleanly; the exit code is returned."""
+        self._check_var()
         with short_gil_switches():  # breakoutd.daemon.background
             return await self._run(stop)
+
+    def _check_var(self) -> None:
+        """Refuse to start (one line) where the journal has no room or cannot be written."""
+        try:
+            self.var.mkdir(parents=True, exist_ok=True)
+            self.reserve.hold()
+            room = os.statvfs(self.var)
+            if room.f_bavail * room.f_frsize < START_ROOM:  # room to trade, beyond the reserve
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.var))
+        except OSError as exc:
+            self.disk.close()
+            raise OperationalError(
+                f"cannot start: {self.var} cannot hold the journal ({describe_failure(exc)}); "
+                f"free at least {(RESERVE_BYTES + START_ROOM) // 1024} KiB on its filesystem, or mend "
+                f"the disk") from None
 
     async def _run(self, stop: asyncio.Event) -> int:
         sink = logger.add(self._ops_sink, level="WARNING", format="{message}")
@@ -268,7 +302,9 @@ class Daemon:
             self.router = OrderRouter(self.ib, account=self.supervisor.account or "",
                                       emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
+            self.router.on_fill.append(self.manager.on_fill)
             await self._reconcile()
+            self.manager.rebuild()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
@@ -437,6 +473,12 @@ class Daemon:
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
+        slices = spec.params.slices
+        if spec.enabled and slices is not None and slices.count > 1:
+            # Never a single order where the operator asked for pieces: it is not armed.
+            raise OrderRejected(f"slices (count {slices.count}) are modelled by the backtest "
+                                "only; this daemon does not send sliced entries: remove "
+                                "slices to trade it")
         if not spec.enabled or self.store.has_fired(spec.id):
             return
         inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks
@@ -638,10 +680,12 @@ class Daemon:
             self._last_tick = loop.time()
             self._arm_due()
             self.market.on_clock()
+            self.guard.check()
             if self.recording is not None:
                 self.recording.tick()
             self.refresh_state()
             now = self.clock()
+            self.manager.on_clock(now)
             if now >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
                     runner.on_time(now)
@@ -666,7 +710,9 @@ class Daemon:
         self.held.release_all()
         self.instruments.clear()  # the contracts' hours are read again for the new days
         self.market.forget_instruments()
+        self.manager.forget_all()
         await self._reconcile()
+        self.manager.rebuild()
         await self._plan_arming(self.config.watchers)
         await self.held.update()
         self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "

@@ -26,6 +26,8 @@ from loguru import logger
 
 from breakoutd.calendar import exchange_text
 from breakoutd.core import events as ev
+from breakoutd.core.near_miss import describe as describe_near_miss
+from breakoutd.core.near_miss import from_event
 
 NOTIFY = (ev.OrderFilled, ev.Rejected, ev.ConnectionLost)
 # ConfigReloaded(invalid) is logged as an error too, which marks it notify-worthy.
@@ -92,6 +94,7 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Rejected: _rejected,
     ev.Expired: lambda e: f"{e.watcher_id}: expired ({e.reason}) after {e.bars_evaluated} bars",
     ev.Stopped: lambda e: f"{e.watcher_id}: stopped ({e.reason})",
+    ev.NearMissed: lambda e: f"{e.watcher_id}: near miss: {describe_near_miss(from_event(e))}",
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: _sent(e),
     ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}{_rung(e)}: {e.status} "
@@ -104,9 +107,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
                                  f"{_terms(e.stop, e.limit)} ({e.reason})"),
     ev.CommissionReported: lambda e: f"commission {e.commission:.2f} USD on {e.exec_id}",
     ev.StopMoved: lambda e: (f"stop #{e.order_id} moved to stop {e.stop} limit {e.stop_limit} "
-                             f"for {e.qty}" if e.qty else
+                             f"for {e.qty} ({e.rule})" if e.qty else
                              f"stop #{e.order_id}: the last rung sold the position, nothing "
                              f"left to protect"),
+    ev.TimeExit: lambda e: f"{e.watcher_id}: time exit ({e.rule}): selling {e.symbol}",
     ev.OrderReconciled: lambda e: f"{e.watcher_id}: found at the broker ({e.status}, filled {e.filled})",
     ev.ConnectionUp: lambda e: (f"connected to {e.host}:{e.port} as client {e.client_id}, "
                                 f"account {e.account}"),
@@ -122,6 +126,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
             + (f", {len(e.failed)} not applied" if e.failed else ""))
         + "".join(f"; {note}" for note in e.notes)),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
+    ev.Halted: lambda e: (f"trading HALTED ({e.reason}) by {e.by}"
+                          + (", open positions are sold" if e.flatten else "")),
+    ev.Paused: lambda e: f"new entries PAUSED by {e.by}",
+    ev.Resumed: lambda e: f"trading RESUMED by {e.by} (was {e.was})",
     ev.OperatorCommand: lambda e: (f"operator (uid {e.uid}): {e.command}"
                                    + (f" {e.target}" if e.target else "")
                                    + (" --flatten" if e.flatten else "")
@@ -251,13 +259,26 @@ def setup_console(json_lines: bool = False, stream: TextIO | None = None,
 
 
 def _text_writer(out: TextIO) -> Callable[[Any], None]:
+    @_never_raises
     def write(message: Any) -> None:
         out.write(message)
         out.flush()
     return write
 
 
+def _never_raises(write: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A console that cannot be written (stderr on a full disk, a closed pipe) loses the
+    line; it must not raise, or loguru prints a "Logging error" dump for every line."""
+    def safe(message: Any) -> None:
+        try:
+            write(message)
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            pass
+    return safe
+
+
 def _json_writer(out: TextIO) -> Callable[[Any], None]:
+    @_never_raises
     def write(message: Any) -> None:
         record = message.record
         event = record["extra"].get("event")

@@ -24,10 +24,11 @@ from loguru import logger
 
 from breakoutd.calendar import DaySessions, day_sessions
 from breakoutd.core import events as ev
-from breakoutd.core.ledger import EntryBook, Trip
+from breakoutd.core.ledger import DISK_HALT, EntryBook, Trip
 from breakoutd.core.params import OnHalt, Session
 from breakoutd.core.prices import MICROS_PER_CENT, round_to_tick, to_decimal
 from breakoutd.daemon.control import ControlResult, refused
+from breakoutd.daemon.disk import describe_failure
 from breakoutd.daemon.state import FiredEntry
 from breakoutd.errors import OrderRejected
 
@@ -126,6 +127,12 @@ class Controls:
                                   reason=reason))
         return None
 
+    async def sell_on_time(self, book: EntryBook) -> str | None:
+        """A position's time exit (``exit_at``, ``max_hold``): sold as a flatten is, reason
+        ``time_exit``; None when sent, else why not."""
+        async with self._lock:
+            return await self._flatten_book(book, "time_exit")
+
     def _sale_limit(self, symbol: str, sessions: DaySessions | None) -> int | None:
         """None (MKT) in regular hours; else the bid minus 0.05 on the tick."""
         d = self._d
@@ -153,6 +160,15 @@ class Controls:
         """``breakoutctl resume``: after a halt or a pause."""
         d = self._d
         ledger = d.today.ledger
+        if ledger.halted == DISK_HALT or d.disk.failure() is not None:
+            if not await d.guard.probe():  # the disk is tried now, not at the guard's next second
+                problem = describe_failure(d.disk.failure() or OSError("the disk failed"))
+                return _refused("refused", f"the journal or the state file still cannot be "
+                                           f"written ({problem}); {d.guard.action()}")
+            if ledger.halted == DISK_HALT:
+                d.guard.mended(f"uid {uid}")
+                return _done("trading resumed (was halted: disk); the journal and the state "
+                             "file are written again")
         why = ledger.can_resume()
         if why is not None:
             return _refused("refused", why)

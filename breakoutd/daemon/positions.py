@@ -29,6 +29,8 @@ class _Marks:
 
     def on_fast_bar(self, bar: Bar) -> None:
         self._holder.on_mark(self._symbol, bar.close)
+        for hook in self._holder.on_bar:  # the position manager's prints (stop rules)
+            hook(self._symbol, bar)
 
     def on_close_bar(self, bar: Bar) -> None:
         return None
@@ -46,6 +48,7 @@ class HeldData:
         self._on_marked = on_marked
         self._held: dict[str, _Marks] = {}
         self._pending: set[str] = set()
+        self.on_bar: list[Callable[[str, Bar], None]] = []  # every 1-second bar of a held symbol
 
     @property
     def symbols(self) -> list[str]:

@@ -15,9 +15,10 @@ from typing import Protocol
 
 from breakoutd.core import events as ev
 from breakoutd.core.bars import NS, Bar
+from breakoutd.core.near_miss import NearMiss, NearMissTally
 from breakoutd.core.plans import OrderPlan, PlanTemplate, Quote, Rejection, order_ref
 from breakoutd.core.prices import to_decimal
-from breakoutd.core.watcher import Expiry, Trigger, WatcherMachine
+from breakoutd.core.watcher import Expiry, Trigger, WatcherMachine, WatcherState
 from breakoutd.daemon.state import FiredEntry
 
 
@@ -69,6 +70,7 @@ class WatcherRunner:
         self.task: asyncio.Task[None] | None = None
         self.outcome: str | None = None
         self.last_price: int | None = None
+        self.tally = NearMissTally(machine.level, machine.thresholds)  # for NearMissed
 
     def sample_plan(self, at: int) -> OrderPlan | None:
         """The plan an entry at the level would have at ``at`` (for the router to prepare)."""
@@ -106,6 +108,8 @@ class WatcherRunner:
                                             price=to_decimal(bar.close)))
 
         if trigger is None:
+            if self.machine.state is WatcherState.ARMED and self.machine.fast_bar_in_window(bar):
+                self.tally.fast(bar)
             break_detected()
             return
 
@@ -120,7 +124,10 @@ class WatcherRunner:
     def on_close_bar(self, bar: Bar) -> None:
         """A closed close-rule bar."""
         self.last_price = bar.close
+        armed = self.machine.state is WatcherState.ARMED
         decision = self.machine.on_close_bar(bar)
+        if armed and not isinstance(decision, Trigger) and self.machine.close_bar_in_window(bar):
+            self.tally.close(bar)
         if isinstance(decision, Trigger):
             self._enter(decision, lambda: ev.Confirmed(
                 at=decision.at, watcher_id=self.spec.id, bar_start=bar.start,
@@ -138,6 +145,7 @@ class WatcherRunner:
         self.outcome = "expired"
         self._emit(ev.Expired(at=expiry.at, watcher_id=self.spec.id, reason=expiry.reason,
                               bars_evaluated=expiry.bars_evaluated))
+        self._emit(near_missed(self.spec.id, "expired", expiry.at, self.tally.result()))
         self._on_done(self)
 
     # --- entry -----------------------------------------------------------------------
@@ -223,7 +231,18 @@ class WatcherRunner:
         self._emit(ev.Rejected(at=self._clock(), watcher_id=self.spec.id, reason=r.reason,
                                kind=trigger.kind, trigger_at=trigger.at,  # type: ignore[arg-type]
                                quote_age=age, limit=_dec(r.limit), detail=r.detail))
+        self._emit(near_missed(self.spec.id, "rejected", self._clock(), self.tally.result()))
         self._on_done(self)
+
+
+def near_missed(watcher_id: str, outcome: str, at: int, nm: NearMiss) -> ev.NearMissed:
+    """The NearMissed event of a tally."""
+    return ev.NearMissed(
+        at=at, watcher_id=watcher_id, outcome=outcome, level=to_decimal(nm.level),
+        closest=_dec(nm.closest), closest_at=nm.closest_at, seconds=nm.seconds,
+        seconds_closed_above=nm.seconds_closed_above, bars_closed_above=nm.bars_closed_above,
+        touched=nm.touched, failed_distance=nm.failed_distance, failed_close=nm.failed_close,
+        failed_spread=nm.failed_spread)
 
 
 def _intent(plan: OrderPlan, trigger: Trigger) -> ev.OrderIntent:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from breakoutd.daemon.disk import DiskWorker
+from breakoutd.daemon.disk import DiskError, DiskWorker
 from breakoutd.daemon.files import replace_atomically
 
 
@@ -60,15 +60,20 @@ class StateStore:
         return watcher_id in self.state.fired
 
     def mark_fired(self, watcher_id: str, entry: FiredEntry, *, soon: bool = False) -> None:
-        """Record a watcher's entry attempt and its outcome, durably.
+        """Record a watcher's entry attempt and its outcome, durably (or the disk halts entries).
 
         ``soon``: on disk in the next turn of the event loop (after an entry: the
         broker holds its orderRef, which start-up reconciles by)."""
         self.state.fired[watcher_id] = entry
         if soon:
             self.save_soon()
-        else:
+            return
+        try:
             self.save()
+        except DiskError:
+            # Kept here and written by the next save that works; meanwhile the daemon's
+            # disk guard halts new entries (a caller on the hot path cannot do better).
+            pass
 
     def save_soon(self) -> None:
         """Begin a save in the next turn of the event loop (save at once when no loop runs)."""

@@ -223,6 +223,7 @@ class StatusBoard:
             "positions": positions,
             "pnl": self._pnl(unrealized),
             "risk": self._risk(),
+            "disk": {"ok": m.disk_problem is None, "detail": m.disk_problem},
         }
 
     def _risk(self) -> dict[str, Any]:
@@ -255,9 +256,12 @@ class StatusBoard:
         if self._disk is None:
             await asyncio.to_thread(self._store, data)
         else:  # a newer file still queued replaces an older one
-            self._disk.submit(lambda: self._store(data), key=("status", self.path))
+            self._disk.submit(lambda: self._store(data, canary=True), key=("status", self.path))
 
-    def _store(self, data: bytes) -> None:
+    def _store(self, data: bytes, canary: bool = False) -> None:
+        """Write the file; a failure is said once, and with ``canary`` raised to the disk
+        worker: the heartbeat's write is the first to find a disk that filled or failed
+        between two entries, and the daemon's disk guard halts entries until it works."""
         # One writer at a time: the temp file's name is per process, not per call.
         with self._write_lock:
             try:
@@ -265,6 +269,8 @@ class StatusBoard:
                 # (whose journal commit would stall the event journal's writes).
                 replace_atomically(self.path, data, durable=False)
             except OSError as exc:
+                if canary:
+                    raise  # the disk guard says it
                 if not self._failing:  # say it once, not every two seconds
                     logger.warning("cannot write the status file {}: {}", self.path, exc)
                 self._failing = True
@@ -316,8 +322,8 @@ class StatusBoard:
             "unrealized": None if unrealized is None else _money(unrealized),
             "take_profits": [{"id": o.id, "price": o.limit, "qty": o.qty - o.filled}
                              for o in sorted(tps, key=lambda o: o.rung)],
-            "stops": [{"id": o.id, "price": o.stop, "limit": o.limit, "qty": o.qty - o.filled}
-                      for o in stops],
+            "stops": [{"id": o.id, "price": o.stop, "limit": o.limit, "qty": o.qty - o.filled,
+                       "rule": o.rule} for o in stops],
         }, unrealized
 
     def _pnl(self, unrealized: list[Decimal | None]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from breakoutd.calendar import exchange_date
 from breakoutd.core import events as ev
-from breakoutd.core.ledger import UNSET_DOUBLE, DayLedger
+from breakoutd.core.ledger import DISK_HALT, UNSET_DOUBLE, DayLedger
 from breakoutd.core.params import RiskLimits
 from breakoutd.ibkr.orders_map import DONE_STATUSES, ENTRY, STOP, TAKE_PROFIT
 
@@ -53,6 +53,7 @@ class OrderRow:
     fill_value: Decimal = Decimal(0)
     limit: Decimal | None = None
     stop: Decimal | None = None
+    rule: str = "initial"  # a stop's: the rule that put it where it is (StopMoved)
 
     @property
     def filled(self) -> int:
@@ -144,6 +145,7 @@ class StatusModel:
         self._ref_symbol: dict[str, str] = {}
         self._execs: set[str] = set()
         self._day: dt.date | None = None
+        self.disk_problem: str | None = None  # why the journal cannot be written, and what to do
         self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
             ev.WatcherStarted: self._started, ev.BreakDetected: self._break,
             ev.FastTriggered: self._fast, ev.Confirmed: self._confirmed,
@@ -154,6 +156,7 @@ class StatusModel:
             ev.CommissionReported: self._commission, ev.OrderReconciled: self._reconciled,
             ev.ConnectionUp: self._up, ev.ConnectionLost: self._lost,
             ev.ConfigReloaded: self._reloaded, ev.DaemonState: self._daemon_state,
+            ev.Halted: self._halted, ev.Resumed: self._resumed,
         }
 
     @property
@@ -296,7 +299,7 @@ class StatusModel:
 
     def _stop_moved(self, e: ev.StopMoved) -> None:
         o = self._order(e.order_ref, STOP, 0, e.order_id)
-        o.stop, o.limit, o.qty = e.stop, e.stop_limit, o.filled + e.qty
+        o.stop, o.limit, o.qty, o.rule = e.stop, e.stop_limit, o.filled + e.qty, e.rule
 
     def _modified(self, e: ev.OrderModified) -> None:
         o = self._order(e.order_ref, e.role, e.rung, e.order_id)
@@ -338,6 +341,13 @@ class StatusModel:
         cfg.digest = e.digest or cfg.digest
         if e.result != "invalid":  # an invalid reload changed nothing: the failures stand
             cfg.failed = list(e.failed)
+
+    def _halted(self, e: ev.Halted) -> None:
+        if e.reason == DISK_HALT:
+            self.disk_problem = e.detail
+
+    def _resumed(self, e: ev.Resumed) -> None:
+        self.disk_problem = None
 
     def _daemon_state(self, e: ev.DaemonState) -> None:
         self.daemon_state, self.detail = e.state, e.detail

@@ -20,7 +20,7 @@ from pathlib import Path
 import msgspec
 
 from breakoutd.core import events as ev
-from breakoutd.core.ledger import DayLedger, Trip
+from breakoutd.core.ledger import DayLedger, Trip, disk_rejection
 from breakoutd.core.params import RiskLimits
 from breakoutd.core.plans import OrderPlan, Rejection
 from breakoutd.daemon.disk import DiskWorker
@@ -34,6 +34,7 @@ class TradingDay:
     def __init__(self, var: Path, day: dt.date, limits: RiskLimits,
                  disk: DiskWorker | None = None) -> None:
         self.day = day
+        self._disk = disk
         try:
             self.store = StateStore(var, day, disk)
         except (OSError, msgspec.DecodeError) as exc:
@@ -70,7 +71,10 @@ class TradingDay:
         self.store.mark_fired(watcher_id, entry, soon=soon)
 
     def check(self, plan: OrderPlan) -> Rejection | None:
-        """The ledger's verdict on an entry about to be sent."""
+        """The ledger's verdict on an entry about to be sent; none while the disk fails
+        (also in the moment before the daemon's disk guard has halted)."""
+        if self._disk is not None and self._disk.failure() is not None:
+            return disk_rejection(plan)
         return self.ledger.check(plan)
 
     def trip_due(self) -> Trip | None:

@@ -76,6 +76,7 @@ from breakoutd.core.events import (
 from breakoutd.core.ladder import LadderState
 from breakoutd.core.plans import STOP_LIMIT_OFFSET, OrderPlan
 from breakoutd.core.prices import round_to_tick, to_decimal, to_float
+from breakoutd.core.stop_rules import modify_due
 from breakoutd.errors import OrderRejected
 from breakoutd.ibkr.orders_map import (
     BROKER_STATUSES,
@@ -210,6 +211,7 @@ class _Book:
     # show. A move lost with the connection is sent again after a resync.
     stop_wanted: tuple[int, int] | None = None
     stop_resent: int = -1  # the ib_async session of the last re-send (once per session)
+    stop_modified_at: int | None = None  # the last raise_stop modify (once a second at most)
 
     def parent(self) -> _Order | None:
         return self.orders.get((ENTRY, 0))
@@ -759,6 +761,50 @@ class OrderRouter:
         return StopMoved(at=self._clock(), order_ref=book.entry.order_ref, order_id=stop.order_id,
                          stop=to_decimal(new.stop), stop_limit=to_decimal(new.stop_limit),
                          qty=new.stop_qty)
+
+    def stop_of(self, order_ref: str) -> int | None:
+        """Where the entry's stop is (the price the router last decided), if it has one."""
+        book = self._books.get(order_ref)
+        if book is None:
+            return None
+        if book.stop_wanted is not None:
+            return book.stop_wanted[0]
+        ladder = book.entry.ladder
+        return ladder.stop if ladder is not None else book.stop
+
+    def sale_sent(self, order_ref: str) -> bool:
+        """True once a sale of the position was sent (a flatten or a time exit), also one
+        found at the broker after a restart: it is never sent twice."""
+        book = self._books.get(order_ref)
+        return book is not None and (FLATTEN, 0) in book.orders
+
+    def raise_stop(self, order_ref: str, stop: int, rule: str) -> StopMoved | None:
+        """Modify the broker-held stop up to ``stop`` for a position-management ``rule``.
+
+        Only upward by whole ticks and at most once a second per order
+        (:func:`breakoutd.core.stop_rules.modify_due`); None when nothing was
+        sent (the caller asks again on the next print). A move lost with the
+        connection is sent again after the next resync, as a ladder's."""
+        book = self._books.get(order_ref)
+        o = book.orders.get((STOP, 0)) if book is not None else None
+        held = self.stop_of(order_ref)
+        if book is None or o is None or o.status in DONE_STATUSES or held is None:
+            return None
+        now = self._clock()
+        if not modify_due(held, stop, book.stop_modified_at, now):
+            return None
+        limit = round_to_tick(stop - STOP_LIMIT_OFFSET)
+        book.stop_wanted, book.stop, book.stop_modified_at = (stop, limit), stop, now
+        ladder = book.entry.ladder
+        if ladder is not None:  # the ladder's own moves never take it below this one
+            book.entry.ladder = ladder._replace(stop=max(ladder.stop, stop))
+        self._modify(o, lmt=limit, aux=stop)
+        qty = ladder.stop_qty if ladder is not None else _bought(book) - book.entry.sold
+        moved = StopMoved(at=now, order_ref=order_ref, order_id=o.order_id,
+                          stop=to_decimal(stop), stop_limit=to_decimal(limit), qty=qty,
+                          rule=rule)
+        self._emit(moved)
+        return moved
 
     # --- the broker's truth ----------------------------------------------------------------
 

@@ -35,7 +35,6 @@ def test_missing_symbols_and_short_tapes_are_warned_about() -> None:
 
 @pytest.mark.parametrize(("make", "said"), [
     (lambda p: p / "missing.csv.gz", "missing.csv.gz: no such file"),
-    (lambda p: p, ": is a directory; give each tape file with its own --tape"),
 ])
 def test_file_errors_name_the_file_not_an_errno(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                 make: object, said: str) -> None:

@@ -191,3 +191,20 @@ def test_a_stopped_or_vanished_daemon_is_not_shown_connected(
     out = capsys.readouterr().out
     assert "breakoutd  NOT RUNNING (last state running)" in out and "RUNNING (1 armed" not in out
     assert "broker     not connected" in out
+
+
+def test_a_moved_stop_shows_its_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ref = "bo:20260309:rth:AAPL@190"
+    write_status(
+        tmp_path,
+        ev.OrderSent(at=NOW_NS, order_ref=ref, role="stop", rung=0, order_id=14, parent_id=11,
+                     symbol="AAPL", action="SELL", order_type="STP LMT", qty=100,
+                     limit=Decimal("188.90"), stop=Decimal("189.00"), oca_group="g",
+                     transmit=True),
+        ev.OrderFilled(at=NOW_NS, order_ref=ref, role="entry", rung=0, order_id=11,
+                       exec_id="e1", symbol="AAPL", side="BOT", qty=100,
+                       price=Decimal("190.10"), cum_qty=100, commission=1.0),
+        ev.StopMoved(at=NOW_NS, order_ref=ref, order_id=14, stop=Decimal("190.10"),
+                     stop_limit=Decimal("190.08"), qty=100, rule="breakeven"))
+    assert status(tmp_path) == 0
+    assert "sl 190.10/190.08x100 (breakeven)" in capsys.readouterr().out

@@ -186,7 +186,7 @@ def test_console_lines_say_what_each_order_sells_and_at_which_prices() -> None:
     assert describe(modified) == "order #20 stop modified: 100 stop 167.40 limit 167.38 (sl)"
     moved = ev.StopMoved(at=0, order_ref="r", order_id=20, stop=Decimal("4.50"),
                          stop_limit=Decimal("4.48"), qty=150)
-    assert describe(moved) == "stop #20 moved to stop 4.50 limit 4.48 for 150"
+    assert describe(moved) == "stop #20 moved to stop 4.50 limit 4.48 for 150 (ladder)"
     reloaded = ev.ConfigReloaded(at=0, result="applied", trigger="SIGHUP", digest="d",
                                  removed=("X@1.00",), notes=("X@1.00 removed: it entered today",))
     assert describe(reloaded) == ("watchlists applied (SIGHUP): +0 -1 ~0; "

@@ -231,6 +231,22 @@ def test_open_orders_and_the_position_carry_its_take_profits_and_stop(tmp_path: 
                    "broker_realized": D("43.00")}
 
 
+def test_each_stop_shows_the_rule_that_put_it_there(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    entered(s)
+    s.prices["AAPL"] = to_micros("190.50")
+    [pos] = s.status()["positions"]
+    assert [t["rule"] for t in pos["stops"]] == ["initial"]
+    s.feed(ev.StopMoved(at=at(90), order_ref=REF, order_id=14, stop=D("190.10"),
+                        stop_limit=D("190.08"), qty=100, rule="breakeven"))
+    [pos] = s.status()["positions"]
+    assert [(t["price"], t["qty"], t["rule"]) for t in pos["stops"]] == [
+        (D("190.10"), 100, "breakeven")]
+    first_rung(s)  # a ladder move journalled before rules existed reads as the ladder's
+    [pos] = s.status()["positions"]
+    assert [t["rule"] for t in pos["stops"]] == ["ladder"]
+
+
 def test_the_operator_s_new_take_profit_shows_on_the_order(tmp_path: Path) -> None:
     s = Scenario(tmp_path)
     started(s)

@@ -1,0 +1,98 @@
+"""kill -9 in the middle of position management, then a restart: nothing sent twice.
+
+The daemon runs as a process against the simulated gateway (1x clock). It is
+killed right after breakeven moved the broker's stop, and again right after a
+time exit came due; each restart finds the stop where it was and sells the
+position once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+from pathlib import Path
+
+from breakoutd.daemon.journal import read_journal
+from breakoutd.sim import Market, SimGateway
+from tests.daemon.daemonkit import DAY, px
+from tests.daemon.test_daemon_restart import read_until, start_daemon
+from tests.daemon.test_daemon_sim import ramp
+
+REF = "bo:20260309:rth:DEMO@10.00"
+MANAGED = """\
+breakouts:
+  - symbol: DEMO
+    level: 10.00
+    qty: 100
+    tp: 10.80
+    sl: 9.80
+    breakeven: 1
+    exit_at: "09:31:20"
+"""
+
+
+def rows() -> list:  # type: ignore[type-arg]
+    # The 09:30 minute closes at 10.02: BUY 100 LMT 10.03 at 09:31:00 fills (R 0.23);
+    # 10.30 from 09:31:04 is past 1R (10.26): the stop goes to 10.03. At 09:31:20
+    # the position is sold at the bid (10.29).
+    return (ramp("09:30:00", 50, "9.95") + ramp("09:30:50", 10, "10.02")
+            + ramp("09:31:00", 4, "10.10") + ramp("09:31:04", 80, "10.30"))
+
+
+def test_kill_9_after_a_stop_move_and_after_a_time_exit_sends_nothing_twice(
+    tmp_path: Path
+) -> None:
+    (tmp_path / "wl").mkdir()
+    (tmp_path / "wl" / "w.yaml").write_text(MANAGED)
+
+    async def body() -> None:
+        gw = SimGateway(Market(rows()), port=0, start=dt.time(9, 30, 55), day=DAY)
+        await gw.start()
+        procs: list[asyncio.subprocess.Process] = []
+
+        def stop_at_sim() -> list[int]:
+            return [o.aux_price for o, _ in gw.engine.open_orders(None)
+                    if o.order_ref == f"{REF}:sl"]
+        try:
+            first = await start_daemon(tmp_path, gw.port)
+            procs.append(first)
+            await read_until(first, "(breakeven)")
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+            second = await start_daemon(tmp_path, gw.port)
+            procs.append(second)
+            await read_until(second, "daemon running")
+            assert stop_at_sim() == [px("10.03")]  # where the first daemon put it
+            await read_until(second, "time exit (exit_at)")
+            second.send_signal(signal.SIGKILL)
+            await second.wait()
+            third = await start_daemon(tmp_path, gw.port)
+            procs.append(third)
+            await read_until(third, "daemon running")
+            for _ in range(200):  # the sale is sent at most once, by either daemon
+                if gw.engine.positions().get("DEMO", (0,))[0] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            third.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(third.wait(), 30) == 0
+            orders = gw.engine.open_orders(None) + gw.engine.completed_orders()
+            refs = [o.order_ref for o, _ in orders]
+            assert refs.count(f"{REF}:fx") == 1  # one sale, never two
+            assert refs.count(REF) == 1
+            assert gw.engine.positions().get("DEMO", (0,))[0] == 0
+            assert not [o for o, _ in gw.engine.open_orders(None)
+                        if o.order_ref.startswith(REF)]  # no exit left working
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            await gw.stop()
+
+    asyncio.run(asyncio.wait_for(body(), 90))
+    journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
+    moves = [j for j in journal if j["event"] == "StopMoved"]
+    assert [(m["rule"], m["stop"]) for m in moves] == [("breakeven", 10.03)]  # not again
+    assert sum(1 for j in journal if j["event"] == "OrderIntent") == 1
+    assert [j["reason"] for j in journal if j["event"] == "FlattenSent"] == ["time_exit"]
