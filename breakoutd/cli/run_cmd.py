@@ -97,7 +97,9 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
         try:
             return await daemon.run(stop)
-        except OperationalError:
+        except OperationalError as exc:
+            if daemon.said is not exc:
+                raise
             return 2  # the daemon said why in one line (console and ops journal)
     finally:
         if sim is not None:

@@ -141,6 +141,7 @@ class Daemon:
         self._next_disarm = _NEVER  # the earliest disarm_at of the runners (or earlier)
         # Sees a valid new configuration before it applies (the embedded sim adds markets).
         self.before_reload: Callable[[Watchlist], object] = lambda config: None
+        self.said: OperationalError | None = None  # the error the daemon stopped on, logged
         self.metrics_address = metrics
         self.metrics: DaemonMetrics | None = None
         self.metrics_server: MetricsServer | None = None
@@ -326,6 +327,7 @@ class Daemon:
             await self._loop(stop)
         except OperationalError as exc:  # says what to do: one line, no traceback
             logger.error("the daemon stops: {}", exc)
+            self.said = exc
             raise
         except Exception as exc:
             logger.opt(exception=exc).error("the daemon stops on an error: {}", exc)
