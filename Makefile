@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_latency.py
 	$(BIN)/python tests/bench/bench_reload.py
 	$(BIN)/python tests/bench/bench_background.py
+	$(BIN)/python tests/bench/bench_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,8 @@ which the daemon runs once a day at its 03:30 re-plan, when no session is open.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -63,3 +65,19 @@ class SurvivorFreezer:
 def _freeze_after(phase: str, info: dict[str, Any]) -> None:
     if phase == "stop":
         gc.freeze()
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No automatic collection while a large, acyclic structure is being built.
+
+    Reading a watchlist creates a few objects per value and keeps nearly all of
+    them until it is done; every collection in between walks them all again for
+    nothing (a quarter of reading a 1 MB file). Collection resumes as before."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from breakoutd.backtest.engine import BacktestError, BacktestResult, run_backtest
+from breakoutd.backtest.levels import previous_trading_day
 from breakoutd.calendar import EXCHANGE_TZ
 from breakoutd.core.bars import NS
 from breakoutd.core.params import RiskLimits, WatcherSpec
@@ -67,18 +68,25 @@ def run_backtest_days(
     watchers: Iterable[WatcherSpec],
     risk: RiskLimits | None = None,
     *,
+    prior: Tape | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[BacktestResult]:
-    """One backtest per day, in day order; ``progress`` counts watcher-days over the job."""
+    """One backtest per day, in day order; ``progress`` counts watcher-days over the job.
+
+    A day's ``prior_high`` / ``prior_close`` levels come from the previous
+    trading day's tape: one of the days given, or ``prior`` (``--prior-tape``)."""
     specs = list(watchers)
+    earlier = dict(split_days(prior)) if prior is not None else {}
+    earlier.update(days)
     per_day = sum(1 for w in specs if w.enabled)
     total = per_day * len(days)
     results = []
-    for n, (_, tape) in enumerate(days):
+    for n, (day, tape) in enumerate(days):
         def step(done: int, _: int, base: int = n * per_day) -> None:
             if progress is not None:
                 progress(base + done, total)
-        results.append(run_backtest(tape, specs, risk, progress=step))
+        before = earlier.get(previous_trading_day(day))
+        results.append(run_backtest(tape, specs, risk, prior=before, progress=step))
     if not results:
         raise BacktestError("the tapes hold no rows")
     return results

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
 from breakoutd.backtest.fills import FillResult, simulate_fills
+from breakoutd.backtest.levels import TapeLevels
 from breakoutd.backtest.managed import simulate_managed
 from breakoutd.backtest.near_miss import near_miss
+from breakoutd.backtest.replay_variants import variant_candidates
 from breakoutd.backtest.risk import Entered, RiskReplay, replay_risk
 from breakoutd.backtest.series import BarSeries, SymbolSeries
 from breakoutd.calendar import (
@@ -20,10 +23,13 @@ from breakoutd.calendar import (
     exchange_ns,
     watcher_window,
 )
+from breakoutd.core import events as ev
 from breakoutd.core.bars import NS
+from breakoutd.core.levels import armed_after_known, resolved_spec
 from breakoutd.core.near_miss import NearMiss
-from breakoutd.core.params import RiskLimits, Session, WatcherSpec
+from breakoutd.core.params import RiskLimits, Rule, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
+from breakoutd.core.prices import to_micros
 from breakoutd.core.watcher import Decision, Expiry, WatcherMachine
 from breakoutd.tape import Tape
 
@@ -46,6 +52,7 @@ class WatcherResult:
     evaluated: int = 0  # core rule evaluations made for this watcher
     near_miss: NearMiss | None = None  # the bars it saw without deciding (core.near_miss)
     detail: str = ""  # a rejection's numbers
+    resolved: ev.LevelResolved | None = None  # the named level, as resolved from the tapes
 
     @property
     def limit(self) -> int | None:
@@ -69,10 +76,14 @@ def run_backtest(
     watchers: Iterable[WatcherSpec],
     risk: RiskLimits | None = None,
     *,
+    prior: Tape | None = None,
     prefilter: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
-    """Replay ``tape`` through the core for every enabled watcher."""
+    """Replay ``tape`` through the core for every enabled watcher.
+
+    ``prior`` is the previous trading day's tape, for ``prior_high`` and
+    ``prior_close`` levels (without it they are ``no_level``)."""
     dates = _tape_days(tape)
     if len(dates) > 1:
         shown = ", ".join(d.isoformat() for d in dates)
@@ -83,9 +94,12 @@ def run_backtest(
     sessions = day_sessions(day)
     series = {sym: SymbolSeries(st) for sym, st in tape.symbols.items()}
     specs = sorted((w for w in watchers if w.enabled), key=lambda w: w.id)
+    levels = TapeLevels(sessions, series, tape, prior) if sessions is not None and any(
+        w.level_name is not None for w in specs) else None
     results: list[WatcherResult] = []
     for n, spec in enumerate(specs, 1):
-        results.append(_run_watcher(spec, day, sessions, series.get(spec.symbol), prefilter))
+        results.append(_run_watcher(spec, day, sessions, series.get(spec.symbol), prefilter,
+                                    levels))
         if progress is not None:
             progress(n, len(specs))
     replay = None
@@ -106,11 +120,28 @@ def _tape_days(tape: Tape) -> list[dt.date]:
 
 def _run_watcher(
     spec: WatcherSpec, day: dt.date, sessions: DaySessions | None,
-    series: SymbolSeries | None, prefilter: bool,
+    series: SymbolSeries | None, prefilter: bool, levels: TapeLevels | None = None,
 ) -> WatcherResult:
     window = watcher_window(spec, sessions) if sessions is not None else None
     if window is None:
         return WatcherResult(spec, "expired", None, None, "no_session")
+    resolved = None
+    if spec.level_name is not None:
+        found = levels.resolve(spec) if levels is not None else None
+        if found is None:
+            return WatcherResult(spec, "expired", None, None, "no_level")
+        rng, resolved = found
+        spec = resolved_spec(spec, to_micros(resolved.price))
+        window = armed_after_known(window, rng.known_at)
+        if window is None:
+            return WatcherResult(spec, "expired", None, None, "session_end", resolved=resolved)
+    result = _decide(spec, day, sessions, series, prefilter, window)
+    return replace(result, resolved=resolved) if resolved is not None else result
+
+
+def _decide(spec: WatcherSpec, day: dt.date, sessions: DaySessions | None,
+            series: SymbolSeries | None, prefilter: bool, window: tuple[int, int]
+            ) -> WatcherResult:
     machine = WatcherMachine(spec, *window)
     decision, evaluated = replay(machine, series, prefilter)
     if isinstance(decision, Expiry):
@@ -139,9 +170,9 @@ def replay(machine: WatcherMachine, series: SymbolSeries | None, prefilter: bool
     """Feed a machine its bars in strategy.md's order until it decides.
 
     With ``prefilter`` the bars that cannot change the outcome are skipped
-    with numpy: 1-second bars failing a necessary condition of the fast rule
-    (close below the level, high below level + the smallest distance, range
-    above the widest spread), and close-rule bars closing below the level
+    with numpy: 1-second bars before the first one the fast rule fires on
+    (found with a cheap necessary condition, then the rule's own distance and
+    spread for each bar's k), and close-rule bars closing below the level
     once they no longer count toward ``max_bars``. The decisions are the same
     as without it (``tests/backtest`` checks it).
     """
@@ -149,8 +180,15 @@ def replay(machine: WatcherMachine, series: SymbolSeries | None, prefilter: bool
         return _final(machine), 0
     sec = series.seconds
     bars = series.bars(machine.close_bar_size)
-    fast = _fast_candidates(machine, sec, prefilter) if machine.thresholds else []
-    close = _close_candidates(machine, bars, prefilter)
+    if machine.spec.params.rule is Rule.CLOSE:
+        close = _close_candidates(machine, bars, prefilter)
+    else:
+        close = variant_candidates(machine, bars, prefilter)
+    # Prefiltered without max_bars, the last close-rule candidate is a sure trigger:
+    # no 1-second bar after it can matter.
+    until = int(bars.end[close[-1]]) if close and prefilter and \
+        machine.spec.params.max_bars is None else None
+    fast = _fast_candidates(machine, sec, prefilter, until) if machine.thresholds else []
     evaluated = 0
     fi = ci = 0
     while fi < len(fast) or ci < len(close):
@@ -192,10 +230,13 @@ def _already(machine: WatcherMachine) -> Decision:
     return machine.decision
 
 
-def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool) -> list[int]:
+def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool,
+                     until: int | None = None) -> list[int]:
     a, z = machine.armed_at, machine.disarm_at
     i0 = int(np.searchsorted(sec.start, a, side="left"))
     i1 = int(np.searchsorted(sec.start, z - NS, side="right"))
+    if until is not None:  # at one instant the 1-second bar goes first: it is kept
+        i1 = min(i1, int(np.searchsorted(sec.end, until, side="right")))
     if i1 <= i0:
         return []
     if not prefilter:
@@ -206,7 +247,22 @@ def _fast_candidates(machine: WatcherMachine, sec: BarSeries, prefilter: bool) -
     h = sec.high[i0:i1]
     mask = (sec.close[i0:i1] >= level) & (h >= level + min(th.distance))
     mask &= (h - sec.low[i0:i1]) <= max(th.spread)
-    return (np.flatnonzero(mask) + i0).tolist()
+    idx = np.flatnonzero(mask) + i0
+    if not len(idx):
+        return []
+    # The rule itself on the bars that pass the cheap test: the distance and spread of
+    # each bar's k. The first such bar fires the fast rule, so it is the only candidate.
+    k = (sec.start[idx] // NS) % 60 // th.step
+    hi = sec.high[idx]
+    exact = (hi >= level + _as_array(th.distance)[k]) & (
+        hi - sec.low[idx] <= _as_array(th.spread)[k])
+    hits = np.flatnonzero(exact)
+    return [int(idx[hits[0]])] if len(hits) else []
+
+
+@lru_cache(maxsize=256)
+def _as_array(values: tuple[int, ...]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
 
 
 def _apply_risk(results: list[WatcherResult], limits: RiskLimits,
@@ -223,9 +279,8 @@ def _apply_risk(results: list[WatcherResult], limits: RiskLimits,
         reason = replay.rejected.get(r.spec.id)
         if reason is not None:
             r = WatcherResult(r.spec, "rejected", r.kind, r.trigger_at, reason,
-                              evaluated=r.evaluated, near_miss=r.near_miss)
+                              evaluated=r.evaluated, near_miss=r.near_miss, resolved=r.resolved)
         elif r.spec.id in replay.flattened:
-            r = WatcherResult(r.spec, r.outcome, r.kind, r.trigger_at, r.reason, r.plan,
-                              replay.flattened[r.spec.id], r.evaluated, r.near_miss)
+            r = replace(r, fills=replay.flattened[r.spec.id])
         out.append(r)
     return out, replay

@@ -24,7 +24,7 @@ def result_record(r: WatcherResult) -> dict[str, object]:
     return {
         "id": r.spec.id,
         "symbol": r.spec.symbol,
-        "level": to_float(r.spec.level),
+        "level": to_float(r.spec.level) if r.spec.level else None,  # None: no_level
         "outcome": r.outcome,
         "kind": r.kind,
         "trigger_time": iso_time(r.trigger_at) if r.trigger_at is not None else None,
@@ -79,6 +79,13 @@ def _hhmmss(instant_ns: int | None) -> str:
     return iso_time(instant_ns)[11:19] if instant_ns is not None else "-"
 
 
+def _level(r: WatcherResult) -> str:
+    """The level, with the name it was resolved from (``5.33 premarket_high``)."""
+    if r.spec.level_name is None:
+        return format_price(r.spec.level)
+    return f"{format_price(r.spec.level) if r.spec.level else '-'} {r.spec.level_name}"
+
+
 def _row(r: WatcherResult) -> list[str]:
     f = r.fills
     entry = format_price(f.entry_price) if f else "-"
@@ -89,7 +96,7 @@ def _row(r: WatcherResult) -> list[str]:
         last = f.stop_moves[-1]
         exits = f"{exits} (stop {format_price(last.price)} {last.rule})".strip()
     return [
-        r.spec.id, r.spec.symbol, format_price(r.spec.level), r.outcome, r.kind or "-",
+        r.spec.id, r.spec.symbol, _level(r), r.outcome, r.kind or "-",
         _hhmmss(r.trigger_at), entry, str(f.qty) if f else "-", exits or "-",
         _usd(f.pnl) if f else "-", r.reason or "", why(r),
     ]

@@ -14,7 +14,7 @@ from breakoutd.tape import SymbolTape
 class BarSeries:
     """Columns of bars of one size (numpy), read one bar at a time with :meth:`bar`."""
 
-    __slots__ = ("size", "start", "open", "high", "low", "close", "volume", "end")
+    __slots__ = ("size", "start", "open", "high", "low", "close", "volume", "end", "_cum")
 
     def __init__(self, size: int, start: np.ndarray, o: np.ndarray, h: np.ndarray,
                  lo: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
@@ -26,6 +26,14 @@ class BarSeries:
         self.low = lo
         self.close = c
         self.volume = v
+        self._cum: np.ndarray | None = None
+
+    @property
+    def cumulative_volume(self) -> np.ndarray:
+        """``[0, v0, v0+v1, ...]``: the volume of bars ``[i, j)`` is ``cum[j] - cum[i]``."""
+        if self._cum is None:
+            self._cum = np.concatenate(([0], np.cumsum(self.volume)))
+        return self._cum
 
     def __len__(self) -> int:
         return len(self.start)

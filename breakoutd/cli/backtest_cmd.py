@@ -11,13 +11,13 @@ from pathlib import Path
 
 from breakoutd.backtest import BacktestError
 from breakoutd.backtest.coverage import coverage_warnings
-from breakoutd.backtest.days import read_days, run_backtest_days
+from breakoutd.backtest.days import read_days, run_backtest_days, tape_files
 from breakoutd.backtest.report import table, total_line
 from breakoutd.config import ConfigError, load_watchlists
 from breakoutd.core.params import WatcherSpec
 from breakoutd.report.backtest_json import json_lines_with_trades
 from breakoutd.report.sources import preset_names
-from breakoutd.tape import Tape, TapeError
+from breakoutd.tape import Tape, TapeError, read_tapes
 
 
 def add_backtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,6 +30,8 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
                           "more; several days are backtested day by day")
     src.add_argument("--synthetic", type=int, metavar="SEED",
                      help="a seeded synthetic day with breakouts through the watchlist's levels")
+    p.add_argument("--prior-tape", action="append", type=Path, metavar="FILE",
+                   help="the previous trading day's tape, for prior_high / prior_close levels")
     p.add_argument("--date", help="day of the synthetic tape (YYYY-MM-DD, default 2026-03-09)")
     p.add_argument("--watchlist", type=Path, action="append", required=True, metavar="PATH",
                    help="a watchlist file or directory; repeat for more")
@@ -67,7 +69,9 @@ def _synthetic(seed: int, day_text: str | None, watchlist) -> Tape:  # type: ign
     day = dt.date.fromisoformat(day_text) if day_text else dt.date(2026, 3, 9)
     levels: dict[str, list[int]] = {}
     for w in watchlist.watchers:
-        levels.setdefault(w.symbol, []).append(w.level)
+        symbol_levels = levels.setdefault(w.symbol, [])
+        if w.level_name is None:  # a named level comes from the market the tape makes
+            symbol_levels.append(w.level)
     return synthetic_tape(seed, sorted(levels), day, levels=levels)
 
 
@@ -95,8 +99,10 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         else:
             days = read_days(args.tape)
         _warn_coverage(days, watchlist.watchers)
+        prior = read_tapes(tape_files(args.prior_tape)) if args.prior_tape else None
         progress = None if args.json else _Progress()
-        results = run_backtest_days(days, watchlist.watchers, watchlist.risk, progress=progress)
+        results = run_backtest_days(days, watchlist.watchers, watchlist.risk, prior=prior,
+                                    progress=progress)
         if progress is not None:
             progress.close()
     except ConfigError as exc:

@@ -24,7 +24,6 @@ from typing import Any, TextIO
 import msgspec
 
 from breakoutd.calendar import EXCHANGE_TZ, exchange_text
-from breakoutd.daemon.console import describe
 from breakoutd.daemon.status_replay import decode_event
 
 RUNNING, ATTENTION, NOT_RUNNING = 0, 1, 3
@@ -166,8 +165,13 @@ def _watcher_lines(watchers: list[dict[str, Any]]) -> list[str]:
         end = w.get("outcome") or "-"
         if w.get("reason"):
             end += f": {w['reason']}"
+        elif not w.get("outcome") and w.get("near_miss"):
+            end = f"near miss: {w['near_miss']}"
+        level = _num(w.get("level"))
+        if w.get("level_name"):
+            level += f" {w['level_name']}"
         rows.append([w["id"], w.get("symbol", ""), w.get("session", ""), w.get("state", "?"),
-                     _num(w.get("level")), _num(w.get("last_price")), dist, end])
+                     level, _num(w.get("last_price")), dist, end])
     return [f"watchers   {len(watchers)}"] + (
         _table(["ID", "SYMBOL", "SESSION", "STATE", "LEVEL", "LAST", "TO LEVEL", "OUTCOME"], rows)
         if rows else [])
@@ -275,6 +279,10 @@ def format_journal_line(raw: bytes) -> str | None:
         stamp = msgspec.json.decode(raw, type=_Stamp)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return f"? {raw.decode(errors='replace')}"
+    # Here, not at the top: the console's logging stack is a third of the start-up
+    # of every other breakoutctl command (`check` on a large file among them).
+    from breakoutd.daemon.console import describe
+
     event = decode_event(raw)
     text = describe(event) if event is not None else f"{stamp.event or '?'}: {raw.decode(errors='replace')}"
     return f"{_stamp_text(stamp)} {text}"

@@ -52,6 +52,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                    help="run against the embedded simulated gateway on a virtual trading day")
     p.add_argument("--sim-seed", type=int, default=None, metavar="SEED",
                    help="with --sim: a seeded random market instead of the scripted demo")
+    p.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
+                   help="virtual seconds per real second (with --sim; the daemon's clock follows)")
     p.add_argument("--record", action="store_true",
                    help="also write what the market data reads as tapes under "
                         "DIR/tapes/YYYY-MM-DD/tape.csv.gz (replay with sim and backtest)")
@@ -83,9 +85,13 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
     sim = None
     clock: Callable[[], int] = BrokerClock()
     if args.sim:
+        if args.sim_speed <= 0:
+            raise OperationalError(f"--sim-speed must be positive, got {args.sim_speed:g}")
         sim = await _start_sim(args)
         settings = BrokerSettings(host="127.0.0.1", port=sim.port, client_id=settings.client_id)
-        clock = sim.now_ns
+        from breakoutd.daemon.simmode import GatewayClock
+
+        clock = GatewayClock(sim)
     try:
         daemon = Daemon(watchlists=args.watchlist_paths, var=args.var, settings=settings,
                         clock=clock, log_event=log_event, notifier=SystemdNotifier(),
@@ -110,7 +116,8 @@ async def _start_sim(args: argparse.Namespace) -> SimGateway:
     """The embedded gateway, on a var cleared of the previous run (breakoutd.daemon.sim_var)."""
     from breakoutd.daemon.simmode import start_sim_run
 
-    sim, where = await start_sim_run(args.watchlist_paths, args.var, os.environ, seed=args.sim_seed)
+    sim, where = await start_sim_run(args.watchlist_paths, args.var, os.environ, seed=args.sim_seed,
+                                     speed=args.sim_speed)
     logger.info("{}", where)
     return sim
 

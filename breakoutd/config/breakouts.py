@@ -8,17 +8,20 @@ from typing import Any
 
 from breakoutd.config.errors import Origin
 from breakoutd.config.fields import Located, Problems
+from breakoutd.config.level_check import check_named_exits, check_named_level
 from breakoutd.config.management_check import check_management, checked_params, has_stop
 from breakoutd.config.params_check import Layered, most_specific
 from breakoutd.config.schema import Section, hint
-from breakoutd.core.params import SourceRef, StrategyParams, WatcherSpec
+from breakoutd.core.params import LevelName, SourceRef, StrategyParams, WatcherSpec
 from breakoutd.core.plans import STOP_LIMIT_OFFSET
 from breakoutd.core.prices import format_price, round_to_tick, tick_size
 from breakoutd.core.relative_exits import stop_below
 
 
-def default_id(symbol: str, level: int) -> str:
-    """``SYMBOL@level`` with the level in canonical decimal: ``BAC@13.50``."""
+def default_id(symbol: str, level: int | LevelName) -> str:
+    """``SYMBOL@level`` with the level in canonical decimal (``BAC@13.50``) or its name."""
+    if isinstance(level, LevelName):
+        return f"{symbol}@{level.value}"
     return f"{symbol}@{format_price(level)}"
 
 
@@ -83,11 +86,22 @@ def _check_sizing(merged: Layered, at: Origin, problems: Problems) -> None:
     if not merged.ok("qty", "risk_usd", "sl"):
         return
     sized_by_risk = risk is not None and risk.value is not None
+    if sized_by_risk and isinstance(merged.value("level"), LevelName) and risk is not None \
+            and _written_sl_below(merged) is None:
+        problems.add(risk.at.problem(
+            f"risk_usd {risk.text} sizes by the distance to the stop, and with a named level "
+            "the stop is known only on the day: give it as sl_below, or size with qty"))
+        return
     if (qty is None or qty.value is None) and not sized_by_risk:
         problems.add(at.problem("qty is required (or size by risk with risk_usd)"))
     if sized_by_risk and not has_stop(merged) and risk is not None:
         problems.add(most_specific(risk, sl).problem(
             f"risk_usd {risk.text} sizes by the distance to sl, so sl is required"))
+
+
+def _written_sl_below(merged: Layered) -> object | None:
+    sl_below = merged.get("sl_below")
+    return None if sl_below is None else sl_below.value
 
 
 def rung_shares(qty: int, parts: tuple[Decimal, ...], rungs: int) -> tuple[int, ...]:
@@ -117,6 +131,9 @@ def _check_ladder_qty(merged: Layered, problems: Problems) -> None:
 def _check_exits(merged: Layered, problems: Problems) -> None:
     level, tp, sl = merged.get("level"), merged.get("tp"), merged.get("sl")
     rungs: tuple[Located[int], ...] = tp.value if tp is not None and tp.value else ()
+    if level is not None and isinstance(level.value, LevelName):
+        check_named_exits(level, sl, rungs, problems)
+        return
     if rungs and not has_stop(merged) and merged.ok("sl", "sl_below") and tp is not None:
         problems.add(tp.at.problem("sl is required with tp (the bracket needs a stop)"))
     if level is None:
@@ -149,6 +166,16 @@ def _preset_layer(
     return section, section is not None
 
 
+def _chosen_preset(defaults: Section | None, section: Section) -> Located[Any] | None:
+    """``Layered([defaults, section]).get("preset")`` without merging every other key."""
+    for layer in (section, defaults):
+        if layer is not None and "preset" in layer.bad:
+            return None  # a bad value (or a duplicate key) hides the layers below
+        if layer is not None and "preset" in layer.values:
+            return layer.values["preset"]
+    return None
+
+
 def resolve_breakout(
     section: Section, defaults: Section | None, presets: Mapping[str, Section], problems: Problems
 ) -> WatcherSpec | None:
@@ -156,7 +183,7 @@ def resolve_breakout(
     if section.broken:
         return None
     before = len(problems)
-    chosen = Layered([defaults, section]).get("preset")
+    chosen = _chosen_preset(defaults, section)
     preset, known = _preset_layer(chosen, presets, problems)
     merged = Layered([preset, defaults, section])
     params = checked_params(merged, problems) if known else StrategyParams()
@@ -164,6 +191,7 @@ def resolve_breakout(
         return None
     _check_sizing(merged, section.at, problems)
     _check_exits(merged, problems)
+    check_named_level(merged, section, problems)
     check_management(merged, problems)
     if len(problems) > before or section.bad or merged.bad:
         return None
@@ -173,6 +201,8 @@ def resolve_breakout(
 def _stop(merged: Layered, params: StrategyParams) -> int | None:
     """The initial stop: ``sl`` as written, or ``sl_below`` the level."""
     sl: int | None = merged.value("sl")
+    if isinstance(merged.value("level"), LevelName):
+        return None  # below a named level: set when the level is resolved on the day
     if sl is None and params.sl_below is not None:
         return stop_below(merged.value("level"), params.sl_below)
     return sl
@@ -180,12 +210,13 @@ def _stop(merged: Layered, params: StrategyParams) -> int | None:
 
 def _spec(merged: Layered, params: StrategyParams, at: Origin) -> WatcherSpec:
     symbol, level = merged.value("symbol"), merged.value("level")
+    name = level if isinstance(level, LevelName) else None
     tp: tuple[Located[int], ...] = merged.value("tp") or ()
     split: tuple[Located[Decimal], ...] = merged.value("tp_split") or ()
     return WatcherSpec(
         id=merged.value("id") or default_id(symbol, level),
         symbol=symbol,
-        level=level,
+        level=0 if name is not None else level,
         params=params,
         qty=merged.value("qty"),
         tp=tuple(t.value for t in tp),
@@ -193,4 +224,5 @@ def _spec(merged: Layered, params: StrategyParams, at: Origin) -> WatcherSpec:
         sl=_stop(merged, params),
         enabled=merged.value("enabled", True),
         source=SourceRef(at.file, at.line or 0),
+        level_name=name,
     )

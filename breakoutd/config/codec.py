@@ -13,8 +13,10 @@ from typing import Any
 from breakoutd.core.params import (
     EntryKind,
     FastSchedule,
+    LevelName,
     OnHalt,
     RiskLimits,
+    Rule,
     Session,
     Slices,
     SourceRef,
@@ -49,7 +51,7 @@ def params_to_json(p: StrategyParams) -> JSON:
         "spread_end": _dec(p.fast.spread_end),
         "step": p.fast.step,
     }
-    return {
+    out: JSON = {
         "sessions": [s.value for s in p.sessions],
         "not_before": p.not_before,
         "not_after": p.not_after,
@@ -65,6 +67,8 @@ def params_to_json(p: StrategyParams) -> JSON:
         "max_chase": None if p.max_chase is None else format_price(p.max_chase),
         **management_to_json(p),
     }
+    out.update(_variant_to_json(p))
+    return out
 
 
 def _opt_price(micros: int | None) -> str | None:
@@ -101,6 +105,31 @@ def _management_from_json(d: JSON) -> JSON:
     }
 
 
+_VARIANT_DEFAULTS = StrategyParams()
+
+
+def _variant_to_json(p: StrategyParams) -> JSON:
+    """The rule-variant and named-level keys, only where they differ from the defaults.
+
+    Written only when set, so the digest of a watchlist that uses none of them
+    is what it was before they existed."""
+    d = _VARIANT_DEFAULTS
+    out: JSON = {}
+    if p.rule is not d.rule:
+        out["rule"] = p.rule.value
+    if p.volume_mult != d.volume_mult:
+        out["volume_mult"] = _dec(p.volume_mult)
+    if p.volume_lookback != d.volume_lookback:
+        out["volume_lookback"] = p.volume_lookback
+    if p.retest_within != d.retest_within:
+        out["retest_within"] = format_price(p.retest_within)
+    if p.opening_range != d.opening_range:
+        out["opening_range"] = p.opening_range
+    if p.level_offset != d.level_offset:
+        out["level_offset"] = format_price(p.level_offset)
+    return out
+
+
 def params_from_json(d: JSON) -> StrategyParams:
     """The inverse of :func:`params_to_json`."""
     fast = d["fast"]
@@ -125,6 +154,12 @@ def params_from_json(d: JSON) -> StrategyParams:
         risk_usd=None if d["risk_usd"] is None else Decimal(d["risk_usd"]),
         # Keys added after format 1 shipped: a snapshot written before them has none.
         max_chase=None if (chase := d.get("max_chase")) is None else _price(chase),
+        rule=Rule(d.get("rule", Rule.CLOSE.value)),
+        volume_mult=Decimal(d.get("volume_mult", "2.0")),
+        volume_lookback=int(d.get("volume_lookback", 20)),
+        retest_within=_price(d.get("retest_within", "0.05")),
+        opening_range=int(d.get("opening_range", 5)),
+        level_offset=_price(d.get("level_offset", "0")),
         **_management_from_json(d),
     )
 
@@ -142,6 +177,8 @@ def spec_to_json(s: WatcherSpec, with_source: bool = True) -> JSON:
         "enabled": s.enabled,
         "params": params_to_json(s.params),
     }
+    if s.level_name is not None:
+        out["level_name"] = s.level_name.value
     if with_source:
         out["source"] = None if s.source is None else {"file": s.source.file, "line": s.source.line}
     return out
@@ -161,6 +198,7 @@ def spec_from_json(d: JSON) -> WatcherSpec:
         sl=None if d["sl"] is None else _price(d["sl"]),
         enabled=bool(d["enabled"]),
         source=None if source is None else SourceRef(str(source["file"]), int(source["line"])),
+        level_name=None if (name := d.get("level_name")) is None else LevelName(name),
     )
 
 

@@ -6,6 +6,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
+def _printable(text: str) -> str:
+    """``text`` with every unprintable character as its escape (``\\t``, ``\\x07``, ``\\u2028``).
+
+    A key or a quoted value may hold a tab, a control character or a line
+    separator (YAML escapes make them); printed raw, one would split a problem
+    over two lines or hide in the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with a watchlist, located as precisely as we know."""
@@ -16,8 +27,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        """One line, whatever the file held: unprintable characters are shown escaped."""
+        file, path, message = _printable(self.file), _printable(self.path), _printable(self.message)
+        where = file if self.line is None else f"{file}:{self.line}"
+        return f"{where}: {path}: {message}" if path else f"{where}: {message}"
 
     def sort_key(self) -> tuple[str, int, str, str]:
         """Order by file, then line (file-level problems first), then path."""

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from breakoutd.collector import collection_paused
 from breakoutd.config.document import FileShape, read_document
 from breakoutd.config.errors import ConfigError, Problem
 from breakoutd.config.fields import Problems
@@ -77,14 +78,16 @@ def load_watchlists(paths: Sequence[str | Path]) -> Watchlist:
     problems = Problems()
     files = watchlist_files(paths, problems)
     shapes = []
-    for file in files:
-        text = _read_text(file, problems)
-        if text is not None:
-            shapes.append(_shape(text, file, problems))
-    return assemble(shapes, files, problems)
+    with collection_paused():
+        for file in files:
+            text = _read_text(file, problems)
+            if text is not None:
+                shapes.append(_shape(text, file, problems))
+        return assemble(shapes, files, problems)
 
 
 def load_watchlist_text(text: str, file: str = "<string>") -> Watchlist:
     """Load one watchlist given as text (``file`` names it in problems)."""
     problems = Problems()
-    return assemble([_shape(text, file, problems)], [file], problems)
+    with collection_paused():
+        return assemble([_shape(text, file, problems)], [file], problems)

@@ -24,6 +24,7 @@ SESSION_HOURS = {
     Session.AFTERHOURS: (16 * 3600, 20 * 3600),
 }
 _FIELD = {"bar": "bar_seconds"}
+_DEFAULT_SESSIONS = StrategyParams().sessions
 
 
 class Layered:
@@ -73,6 +74,10 @@ def clock_text(seconds: int) -> str:
     return f"{hours:02d}:{rest // 60:02d}" + (f":{rest % 60:02d}" if rest % 60 else "")
 
 
+def _span(start: int, end: int) -> str:
+    return f"{clock_text(start)}-{clock_text(end)}"
+
+
 def _check_rth(merged: Layered, problems: Problems) -> None:
     rth, sessions = merged.get("rth"), merged.get("sessions")
     if rth is None or not rth.value or not merged.ok("sessions"):
@@ -106,15 +111,16 @@ def _check_window(merged: Layered, problems: Problems) -> None:
         return
     if not merged.ok("sessions"):
         return
-    sessions = merged.value("sessions", StrategyParams().sessions)
+    sessions = merged.value("sessions", _DEFAULT_SESSIONS)
     start, end = SESSION_HOURS[sessions[0]][0], SESSION_HOURS[sessions[-1]][1]
-    span = f"{clock_text(start)}-{clock_text(end)}"
     if before is not None and before.value is not None and before.value >= end:
         problems.add(most_specific(before, merged.get("sessions")).problem(
-            f"not_before {before.text} is after the sessions end ({span}): it would never arm"))
+            f"not_before {before.text} is after the sessions end ({_span(start, end)}): "
+            "it would never arm"))
     if after is not None and after.value is not None and after.value <= start:
         problems.add(most_specific(after, merged.get("sessions")).problem(
-            f"not_after {after.text} is before the sessions start ({span}): it would never arm"))
+            f"not_after {after.text} is before the sessions start ({_span(start, end)}): "
+            "it would never arm"))
 
 
 def build_params(merged: Layered, problems: Problems) -> StrategyParams:

@@ -56,9 +56,16 @@ def in_force(old: Watchlist | None, new: Watchlist, failed: Collection[str]) -> 
     return make_watchlist(watchers, new.presets, new.risk, new.files)
 
 
+_VARIANT_SHOWN = {"level_name": None, "rule": "close", "volume_mult": "2", "volume_lookback": 20,
+                  "retest_within": "0.05", "opening_range": 5, "level_offset": "0.00"}
+
+
 def _flat(spec: WatcherSpec) -> dict[str, object]:
     out = spec_to_json(spec, with_source=False)
     out.update(out.pop("params"))
+    # The snapshot leaves the variant keys out at their defaults; a plan shows them.
+    for key, default in _VARIANT_SHOWN.items():
+        out.setdefault(key, default)
     for key in ("not_before", "not_after", "exit_at"):
         seconds = out[key]
         if isinstance(seconds, int):
@@ -91,7 +98,15 @@ def _show(value: object) -> str:
 def describe_watcher(spec: WatcherSpec) -> str:
     """A one-line summary of a watcher for plans and logs."""
     flat = _flat(spec)
-    parts = [f"{spec.symbol} level {flat['level']}"]
+    if spec.level_name is not None:  # resolved on the day, from the market
+        offset = spec.params.level_offset
+        shown = spec.level_name.value + (f" {'+' if offset > 0 else ''}{flat['level_offset']}"
+                                         if offset else "")
+        parts = [f"{spec.symbol} level {shown}"]
+    else:
+        parts = [f"{spec.symbol} level {flat['level']}"]
+    if spec.params.rule.value != "close":
+        parts.append(f"rule {spec.params.rule.value}")
     if spec.params.risk_usd is None:
         parts.append(f"qty {spec.qty}")
     else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from breakoutd.config.characters import character_problems
 from breakoutd.config.errors import ConfigError, Problem
 
 MAX_BYTES = 1024 * 1024
@@ -99,7 +100,7 @@ class _Composer:
         if parser.check_event(yaml.StreamEndEvent):
             return None
         parser.get_event()  # DocumentStart
-        root = self._node(1)
+        root = self._node(parser.get_event(), 1)
         parser.get_event()  # DocumentEnd
         if not parser.check_event(yaml.StreamEndEvent):
             event = parser.peek_event()
@@ -111,26 +112,30 @@ class _Composer:
         if self._total > MAX_NODES:
             raise _Abort(line, f"document expands to more than {MAX_NODES} values (alias bomb?)")
 
-    def _node(self, depth: int) -> Node:
-        event = self._parser.get_event()
+    # Each event is fetched once and handed down (no peek before every node): the
+    # composer runs once per value of a file that may hold a quarter million.
+    def _node(self, event: yaml.Event | None, depth: int) -> Node:
         line = _line(event)
-        if isinstance(event, yaml.AliasEvent):
-            return self._alias(event, line)
+        kind = type(event)
+        if kind is yaml.AliasEvent:
+            return self._alias(event, line)  # type: ignore[arg-type]
         if depth > MAX_DEPTH:
             raise _Abort(line, f"nesting is deeper than {MAX_DEPTH} levels")
         tag = getattr(event, "tag", None)
         if tag is not None:
             raise _Abort(line, f"YAML tags are not allowed (found {_tag_text(tag)})")
         node: Node
-        if isinstance(event, yaml.ScalarEvent):
-            node = Scalar(event.value, event.style in (None, ""), line)
-            self._grow(line, 1)
-        elif isinstance(event, yaml.SequenceStartEvent):
+        if kind is yaml.ScalarEvent:
+            node = Scalar(event.value, not event.style, line)  # type: ignore[union-attr]
+            self._total += 1
+            if self._total > MAX_NODES:
+                self._grow(line, 0)
+        elif kind is yaml.SequenceStartEvent:
             node = self._sequence(depth, line)
-        elif isinstance(event, yaml.MappingStartEvent):
+        elif kind is yaml.MappingStartEvent:
             node = self._mapping(depth, line)
         else:  # pragma: no cover - the parser guarantees a node event here
-            raise _Abort(line, f"unexpected {type(event).__name__}")
+            raise _Abort(line, f"unexpected {kind.__name__}")
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
             # Registered only once complete, so an alias cannot refer to its own parent.
@@ -148,19 +153,29 @@ class _Composer:
         return target
 
     def _sequence(self, depth: int, line: int) -> Seq:
+        get, node = self._parser.get_event, self._node
         items: list[Node] = []
-        while not self._parser.check_event(yaml.SequenceEndEvent):
-            items.append(self._node(depth + 1))
-        self._parser.get_event()
-        return Seq(tuple(items), line, 1 + sum(i.weight for i in items))
+        weight = 1
+        event = get()
+        while type(event) is not yaml.SequenceEndEvent:
+            item = node(event, depth + 1)
+            items.append(item)
+            weight += item.weight
+            event = get()
+        return Seq(tuple(items), line, weight)
 
     def _mapping(self, depth: int, line: int) -> Map:
+        get, node = self._parser.get_event, self._node
         pairs: list[tuple[Node, Node]] = []
-        while not self._parser.check_event(yaml.MappingEndEvent):
-            key = self._node(depth + 1)
-            pairs.append((key, self._node(depth + 1)))
-        self._parser.get_event()
-        return Map(tuple(pairs), line, 1 + sum(k.weight + v.weight for k, v in pairs))
+        weight = 1
+        event = get()
+        while type(event) is not yaml.MappingEndEvent:
+            key = node(event, depth + 1)
+            value = node(get(), depth + 1)
+            pairs.append((key, value))
+            weight += key.weight + value.weight
+            event = get()
+        return Map(tuple(pairs), line, weight)
 
 
 def _line(event: yaml.Event | None) -> int:
@@ -185,6 +200,8 @@ def compose_yaml(text: str, file: str) -> Node | None:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
         raise ConfigError([Problem(file, None, "", f"file is {size} bytes, limit is {MAX_BYTES}")])
+    if bad_characters := character_problems(text, file):
+        raise ConfigError(bad_characters)
     parser = _Parser(text)
     try:
         return _Composer(parser).document()
@@ -192,6 +209,9 @@ def compose_yaml(text: str, file: str) -> Node | None:
         raise ConfigError([Problem(file, exc.line, "", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_syntax_problem(file, text, exc)]) from None
+    except yaml.reader.ReaderError as exc:  # only what the scan above let through
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError([Problem(file, line, "", f"YAML error: {exc.reason}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, None, "", f"YAML error: {exc}")]) from None
     finally:

@@ -41,7 +41,7 @@ from breakoutd.config.management_fields import (
     read_tp_r,
 )
 from breakoutd.config.safe_yaml import Map, Node, Scalar
-from breakoutd.core.params import EntryKind, FastSchedule, OnHalt, Session
+from breakoutd.core.params import EntryKind, FastSchedule, LevelName, OnHalt, Rule, Session
 
 Reader = Callable[[Node, Origin, Problems], Any]
 
@@ -51,6 +51,9 @@ _BAR = re.compile(r"(\d+) ?min")
 _TIFS = ("DAY", "GTC", "IOC")
 _ENTRIES = tuple(e.value for e in EntryKind)
 _ON_HALT = tuple(h.value for h in OnHalt)
+_RULES = tuple(r.value for r in Rule)
+_LEVEL_NAMES = tuple(n.value for n in LevelName)
+_OPENING_RANGES = (1, 5, 15, 30)
 
 
 @dataclass(slots=True)
@@ -179,6 +182,34 @@ def _read_distance(node: Node) -> int:
     return micros
 
 
+def read_level(node: Node) -> int | LevelName:
+    """A price above zero, or the name of a level taken from the market."""
+    if isinstance(node, Scalar) and not node.is_null and node.text.strip() in _LEVEL_NAMES:
+        return LevelName(node.text.strip())
+    try:
+        return read_positive_price(node)
+    except Invalid as exc:
+        text = node.text.strip() if isinstance(node, Scalar) and not node.is_null else ""
+        close = hint(text, _LEVEL_NAMES)
+        if close or "_" in text:
+            names = " | ".join(_LEVEL_NAMES)
+            raise Invalid(f"{exc.message}; a named level is one of {names}{close}") from None
+        raise
+
+
+def _read_offset(node: Node) -> int:
+    """``level_offset``: a price distance, in micros, that may be negative."""
+    return read_price(node)
+
+
+def _read_opening_range(node: Node) -> int:
+    minutes = read_count(node)
+    if minutes not in _OPENING_RANGES:
+        raise Invalid(f"opening_range {minutes} must be one of "
+                      f"{', '.join(str(m) for m in _OPENING_RANGES)} (minutes)")
+    return minutes
+
+
 def _read_tif(node: Node) -> str:
     text = node.text.strip().upper() if isinstance(node, Scalar) and not node.is_null else ""
     if text in _TIFS:
@@ -263,6 +294,12 @@ STRATEGY_KEYS: Mapping[str, Spec] = {
     "tif": Spec(_simple(_read_tif)),
     "risk_usd": Spec(_simple(read_positive_decimal), nullable=True),
     "max_chase": Spec(_simple(_read_distance), nullable=True),
+    "rule": Spec(_simple(lambda n: Rule(_choice(n, _RULES, "a rule")))),
+    "volume_mult": Spec(_simple(read_positive_decimal)),
+    "volume_lookback": Spec(_simple(read_count)),
+    "retest_within": Spec(_simple(_read_distance)),
+    "opening_range": Spec(_simple(_read_opening_range)),
+    "level_offset": Spec(_simple(_read_offset)),
     "breakeven": Spec(_simple(read_r), nullable=True),
     "trail": Spec(_simple(read_distance_above_zero), nullable=True),
     "trail_after": Spec(_simple(read_r_at_least_zero), nullable=True),
@@ -288,7 +325,7 @@ DEFAULTS_KEYS: Mapping[str, Spec] = {**_PER_WATCHER, **STRATEGY_KEYS}
 BREAKOUT_KEYS: Mapping[str, Spec] = {
     "id": Spec(_simple(read_id), nullable=True),
     "symbol": Spec(_simple(read_symbol)),
-    "level": Spec(_simple(read_positive_price)),
+    "level": Spec(_simple(read_level)),
     "tp": Spec(read_tp, nullable=True),
     "tp_split": Spec(read_split, nullable=True),
     "sl": Spec(_simple(read_positive_price), nullable=True),

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 
 from breakoutd.config.breakouts import resolve_breakout
@@ -27,7 +28,14 @@ class Watchlist:
     presets: Mapping[str, StrategyParams]
     risk: RiskLimits
     files: tuple[str, ...]
-    digest: str
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the resolved content, computed when first asked for.
+
+        ``breakoutctl check`` never asks: on a large watchlist the digest cost as
+        much as reading the file's values."""
+        return compute_digest(self.watchers, self.presets, self.risk)
 
     def watcher(self, watcher_id: str) -> WatcherSpec | None:
         """The watcher with this id, if any."""
@@ -53,10 +61,10 @@ def make_watchlist(
     risk: RiskLimits,
     files: Sequence[str],
 ) -> Watchlist:
-    """A Watchlist with watchers sorted by id and its digest computed."""
+    """A Watchlist with watchers sorted by id."""
     ordered = tuple(sorted(watchers, key=lambda w: w.id))
     frozen = MappingProxyType(dict(sorted(presets.items())))
-    return Watchlist(ordered, frozen, risk, tuple(files), compute_digest(ordered, frozen, risk))
+    return Watchlist(ordered, frozen, risk, tuple(files))
 
 
 def _where(section: Section) -> str:

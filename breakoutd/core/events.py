@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-TriggerKind = Literal["close", "fast"]
+TriggerKind = Literal["close", "fast", "momentum", "retest"]
 Outcome = Literal["entered", "rejected", "expired", "stopped"]
 
 
@@ -55,11 +55,12 @@ class FastTriggered(Event, frozen=True, kw_only=True):
 
 
 class Confirmed(Event, frozen=True, kw_only=True):
-    """The close rule fired on the close-rule bar ending at ``at``."""
+    """The close rule (or its variant ``kind``) fired on the close-rule bar ending at ``at``."""
 
     watcher_id: str
     bar_start: int
     close: Decimal
+    kind: TriggerKind = "close"
 
 
 class Rejected(Event, frozen=True, kw_only=True):
@@ -87,6 +88,31 @@ class Stopped(Event, frozen=True, kw_only=True):
 
     watcher_id: str
     reason: str
+
+
+class LevelResolved(Event, frozen=True, kw_only=True):
+    """A named level was resolved for the day from the market's prints; ``at`` is when it is known."""
+
+    watcher_id: str
+    symbol: str
+    name: str
+    price: Decimal  # the level L: the prints' price plus the offset
+    raw: Decimal  # the highest (or last) print itself
+    offset: Decimal
+    range_start: int
+    range_end: int
+    source: str  # where the prints came from: a tape, or the broker's historical bars
+
+
+class NearMiss(Event, frozen=True, kw_only=True):
+    """A close-rule bar came near a trigger (``kind``: no_volume | awaiting_retest | break_cancelled)."""
+
+    watcher_id: str
+    kind: str
+    bar_start: int
+    close: Decimal
+    volume: int
+    mean_volume: Decimal | None = None
 
 
 class OrderIntent(Event, frozen=True, kw_only=True):
@@ -292,6 +318,19 @@ class BarStreamHealth(Event, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class ConnectWaiting(Event, frozen=True, kw_only=True):
+    """A connection attempt waits for the gateway (``waiting_for``: socket | handshake | sync).
+
+    ``timeout``: the seconds that step may take before the attempt fails."""
+
+    host: str
+    port: int
+    client_id: int
+    attempt: int
+    waiting_for: str
+    timeout: float
+
+
 class TapeRecorded(Event, frozen=True, kw_only=True):
     """The tape recorder closed a day's file (at a stop or the day's end), or failed."""
 
@@ -385,6 +424,8 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     Rejected,
     Expired,
     Stopped,
+    LevelResolved,
+    NearMiss,
     OrderIntent,
     NearMissed,
     OrderSent,
@@ -402,6 +443,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     DataResubscribed,
     GatewayMessage,
     BarStreamHealth,
+    ConnectWaiting,
     TapeRecorded,
     ConfigReloaded,
     DaemonState,

@@ -26,6 +26,23 @@ class OnHalt(StrEnum):
     FLATTEN = "flatten"  # cancel the exits and sell what is open
 
 
+class Rule(StrEnum):
+    """Which bar rule confirms a break (strategy.md, Rule variants)."""
+
+    CLOSE = "close"
+    MOMENTUM = "momentum"  # the close rule with the bar's volume confirming it
+    RETEST = "retest"  # a break, then a later bar that comes back to the level and holds
+
+
+class LevelName(StrEnum):
+    """A level taken from the market (strategy.md, Levels from the market)."""
+
+    PREMARKET_HIGH = "premarket_high"
+    OPENING_RANGE_HIGH = "opening_range_high"
+    PRIOR_HIGH = "prior_high"
+    PRIOR_CLOSE = "prior_close"
+
+
 class EntryKind(StrEnum):
     """How the entry order is priced."""
 
@@ -69,6 +86,12 @@ class StrategyParams:
     tif: str = "DAY"
     risk_usd: Decimal | None = None
     max_chase: int | None = None  # micros above the level an ask may be; None: no limit
+    rule: Rule = Rule.CLOSE
+    volume_mult: Decimal = Decimal("2.0")
+    volume_lookback: int = 20
+    retest_within: int = 50_000  # micros above the level a retest's low may stay
+    opening_range: int = 5  # minutes, for level: opening_range_high
+    level_offset: int = 0  # micros added to a named level (may be negative)
     # Position management and relative exits (strategy.md); None or () when unset.
     breakeven: Decimal | None = None  # in R
     trail: int | None = None  # micros below the highest print since the fill
@@ -113,6 +136,7 @@ class WatcherSpec:
     sl: int | None = None
     enabled: bool = True
     source: SourceRef | None = field(default=None, compare=False)
+    level_name: LevelName | None = None  # a named level: ``level`` is 0 until resolved
 
     @property
     def is_ladder(self) -> bool:

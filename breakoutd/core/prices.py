@@ -53,8 +53,14 @@ def to_decimal(micros: int) -> Decimal:
 
 
 def format_price(micros: int) -> str:
-    """Human and JSON text of a price: at least two decimals, no trailing noise."""
-    return str(to_decimal(micros))
+    """Human and JSON text of a price: at least two decimals, no trailing noise.
+
+    The text of :func:`to_decimal`, in integer arithmetic: every id and every
+    digest of a large watchlist formats its prices."""
+    whole, fraction = divmod(abs(micros), MICROS_PER_DOLLAR)
+    digits = f"{fraction:06d}".rstrip("0")
+    sign = "-" if micros < 0 else ""
+    return f"{sign}{whole}.{digits:0<2}"
 
 
 def to_float(micros: int) -> float:

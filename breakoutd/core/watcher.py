@@ -11,16 +11,25 @@ returns at most one final decision and ignores everything after it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
+from fractions import Fraction
 from typing import NamedTuple
 
 from breakoutd.core.bars import NS, Bar
-from breakoutd.core.params import WatcherSpec
+from breakoutd.core.params import Rule, WatcherSpec
 from breakoutd.core.rules import (
     FastThresholds,
     close_rule_fires,
     fast_rule_fires,
     fast_thresholds,
+)
+from breakoutd.core.variants import (
+    NO_VOLUME,
+    NearMiss,
+    RetestState,
+    VolumeWindow,
+    volume_confirms,
 )
 
 
@@ -33,7 +42,7 @@ class WatcherState(StrEnum):
 
 
 class Trigger(NamedTuple):
-    """A rule fired: ``kind`` is ``close`` or ``fast``; ``at`` the bar's close."""
+    """A rule fired: ``kind`` is ``close``, ``fast``, ``momentum`` or ``retest``; ``at`` the bar's close."""
 
     kind: str
     at: int
@@ -43,7 +52,7 @@ class Trigger(NamedTuple):
 class Expiry(NamedTuple):
     """The watcher ended without a trigger."""
 
-    reason: str  # "max_bars" | "session_end"
+    reason: str  # "max_bars" | "session_end" | "no_level"
     at: int
     bars_evaluated: int
 
@@ -56,7 +65,8 @@ class WatcherMachine:
 
     __slots__ = (
         "spec", "armed_at", "disarm_at", "level", "state", "bars_evaluated",
-        "decision", "_fast", "_fast_floor", "_max_bars", "_bar_size",
+        "decision", "near_miss", "_fast", "_fast_floor", "_max_bars", "_bar_size",
+        "_rule", "_volumes", "_mult", "_retest",
     )
 
     def __init__(self, spec: WatcherSpec, armed_at: int, disarm_at: int) -> None:
@@ -69,7 +79,13 @@ class WatcherMachine:
         self.state = WatcherState.ARMED
         self.bars_evaluated = 0
         self.decision: Decision | None = None
-        fast = spec.params.fast
+        self.near_miss: NearMiss | None = None  # of the last evaluated close-rule bar
+        p = spec.params
+        self._rule = p.rule
+        self._volumes = VolumeWindow(p.volume_lookback) if p.rule is Rule.MOMENTUM else None
+        self._mult = Fraction(p.volume_mult)
+        self._retest = RetestState(p.retest_within) if p.rule is Rule.RETEST else None
+        fast = p.fast if p.rule is not Rule.RETEST else None  # retest: the fast rule is off
         self._fast: FastThresholds | None = (
             fast_thresholds(fast, spec.level) if fast is not None else None
         )
@@ -111,13 +127,30 @@ class WatcherMachine:
         self._finish(trigger, WatcherState.TRIGGERED)
         return trigger
 
+    def seed_volumes(self, volumes: Iterable[int]) -> None:
+        """Momentum: the volumes of the day's close-rule bars before the next one fed."""
+        if self._volumes is not None:
+            self._volumes.seed(volumes)
+
     def on_close_bar(self, bar: Bar) -> Decision | None:
-        """Evaluate a closed close-rule bar, then count it toward ``max_bars``."""
-        if self.state is not WatcherState.ARMED or not self.close_bar_in_window(bar):
+        """Evaluate a closed close-rule bar, then count it toward ``max_bars``.
+
+        With ``rule: momentum`` feed every close-rule bar of the day from 04:00:
+        the ones that close at or before A are not evaluated but make the mean.
+        """
+        if self.state is not WatcherState.ARMED:
+            return None
+        if not self.close_bar_in_window(bar):
+            if self._volumes is not None and bar.end <= self.armed_at:
+                self._volumes.add(bar.volume)
             return None
         decision: Decision
-        if close_rule_fires(bar, self.level):
-            decision = Trigger("close", bar.end, bar)
+        if self._rule is Rule.CLOSE:
+            fired = close_rule_fires(bar, self.level)
+        else:
+            fired = self._variant_fires(bar)
+        if fired:
+            decision = Trigger(self._rule.value, bar.end, bar)
             self._finish(decision, WatcherState.TRIGGERED)
             return decision
         self.bars_evaluated += 1
@@ -126,6 +159,20 @@ class WatcherMachine:
             self._finish(decision, WatcherState.EXPIRED)
             return decision
         return None
+
+    def _variant_fires(self, bar: Bar) -> bool:
+        self.near_miss = None
+        if self._retest is not None:
+            fired, self.near_miss = self._retest.step(bar, self.level)
+            return fired
+        window = self._volumes
+        assert window is not None
+        above = bar.close >= self.level
+        fired = above and volume_confirms(bar.volume, window, self._mult)
+        if above and not fired:
+            self.near_miss = NearMiss(NO_VOLUME, bar, window.mean())
+        window.add(bar.volume)  # after the check: the mean is over the bars before this one
+        return fired
 
     def on_time(self, now: int) -> Expiry | None:
         """Disarm once the clock reaches the end of the window."""

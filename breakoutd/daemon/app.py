@@ -31,10 +31,12 @@ from breakoutd.config import (
     write_snapshot,
 )
 from breakoutd.core import events as ev
+from breakoutd.core.bars import NS, Bar
 from breakoutd.core.ledger import DISK_HALT
-from breakoutd.core.params import RiskLimits, Session, WatcherSpec
+from breakoutd.core.levels import resolved_spec
+from breakoutd.core.params import RiskLimits, Rule, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote
-from breakoutd.core.prices import to_decimal
+from breakoutd.core.prices import to_decimal, to_micros
 from breakoutd.core.watcher import WatcherMachine
 from breakoutd.daemon.background import short_gil_switches
 from breakoutd.daemon.control import ControlServer, control_socket_path
@@ -48,7 +50,9 @@ from breakoutd.daemon.disk import (
     describe_failure,
 )
 from breakoutd.daemon.disk_guard import DiskGuard
+from breakoutd.daemon.history_pacing import HistoryPacer
 from breakoutd.daemon.journal import Journal
+from breakoutd.daemon.levels_live import LiveLevels, prior_sessions
 from breakoutd.daemon.management import PositionManager
 from breakoutd.daemon.metrics import DaemonMetrics, MetricsServer, Snapshot, on_loop, usd
 from breakoutd.daemon.notify import SystemdNotifier
@@ -63,8 +67,9 @@ from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
 from breakoutd.daemon.trading_day import TradingDay
 from breakoutd.errors import OperationalError, OrderRejected, TemporaryError
-from breakoutd.ibkr.clock import BrokerClock, sync_clock
+from breakoutd.ibkr.clock import BrokerClock, host_seconds, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor
+from breakoutd.ibkr.history import minute_trade_bars
 from breakoutd.ibkr.market import Instrument, MarketData
 from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
 from breakoutd.ibkr.router import OrderRouter
@@ -116,9 +121,14 @@ class Daemon:
         self.pending: dict[str, tuple[int, WatcherSpec, Instrument, DaySessions]] = {}
         self.instruments: dict[str, Instrument] = {}
         self.supervisor = ConnectionSupervisor(self.ib, settings, emit=self.emit, clock=clock)
+        if isinstance(clock, BrokerClock):  # a simulated gateway announces its clock
+            self.ib.errorEvent += clock.on_gateway_message
         self.scheduler = SessionScheduler(clock)
         self.recording = Recording(tapes_dir(var), clock, self.emit) if record else None
         self.market = MarketData(self.ib, clock=clock, emit=self.emit, tap=self.recording)
+        loop_time = lambda: asyncio.get_running_loop().time()  # noqa: E731
+        self.levels = LiveLevels(self._history, HistoryPacer(loop_time, asyncio.sleep))
+        self._with_history: dict[str, asyncio.Task[None]] = {}  # watchers waiting for bars
         self.router: OrderRouter | None = None
         self.state = "starting"
         self._phase = "starting"  # starting, running, stopping, stopped (see refresh_state)
@@ -491,8 +501,11 @@ class Daemon:
         now = self.clock()
         if window is None or window[1] <= now:
             return
-        # Armed at its window's start, or at once (now) when that start has passed.
-        arm_at = max(window[0], now)
+        # Armed at its window's start, or at once (now) when that start has passed;
+        # a named level's watcher not before the level is known.
+        arm_at = max(window[0], now, self._known_at(spec, inst, sessions))
+        if arm_at >= window[1]:
+            return
         self.pending[spec.id] = (arm_at, spec, inst, sessions)
         if arm_at > now:
             self.scheduler.at(f"arm:{spec.id}", arm_at, self._arm_due_job)
@@ -601,6 +614,9 @@ class Daemon:
         """Stop a watcher that has not fired; cancel an unfilled entry it sent."""
         self.pending.pop(watcher_id, None)
         self.scheduler.cancel(f"arm:{watcher_id}")
+        waiting = self._with_history.pop(watcher_id, None)
+        if waiting is not None:
+            waiting.cancel()
         runner = self.runners.get(watcher_id)
         if runner is not None and runner.task is None:
             self.market.unsubscribe(runner.spec.symbol, runner)
@@ -623,6 +639,49 @@ class Daemon:
             self.instruments[symbol] = inst  # only a success is kept: a failure is retried
         return self.instruments[symbol]
 
+    def _known_at(self, spec: WatcherSpec, inst: Instrument, sessions: DaySessions) -> int:
+        if spec.level_name is None:
+            return 0
+        rng = LiveLevels.range_of(spec, sessions, prior_sessions(sessions, inst.sessions))
+        return rng.known_at if rng is not None else 0
+
+    async def _history(self, symbol: str, start: int, end: int) -> list[Bar]:
+        inst = await self.instrument(symbol)
+        return await minute_trade_bars(self.ib, inst.contract, start, end)
+
+    def _arm_later(self, spec: WatcherSpec, inst: Instrument, sessions: DaySessions,
+                   a: int, z: int) -> None:
+        """Arm once the broker's history has given the level and the day's volumes."""
+        task = asyncio.get_running_loop().create_task(self._arm_with_history(
+            spec, inst, sessions, a, z))
+        self._with_history[spec.id] = task
+        task.add_done_callback(lambda t: self._with_history.pop(spec.id, None)
+                               if self._with_history.get(spec.id) is t else None)
+
+    async def _arm_with_history(self, spec: WatcherSpec, inst: Instrument,
+                                sessions: DaySessions, a: int, z: int) -> None:
+        try:
+            if spec.level_name is not None:
+                rng = LiveLevels.range_of(spec, sessions, prior_sessions(sessions, inst.sessions))
+                resolved = await self.levels.resolve(spec, rng) if rng is not None else None
+                if resolved is None:
+                    self.emit(ev.Expired(at=self.clock(), watcher_id=spec.id, reason="no_level",
+                                         bars_evaluated=0))
+                    return
+                self.emit(resolved)
+                spec = resolved_spec(spec, to_micros(resolved.price))
+            volumes = None
+            if spec.params.rule is Rule.MOMENTUM:
+                volumes = await self.levels.volumes_before(spec, sessions, a,
+                                                           spec.params.bar_seconds * NS)
+        except Exception as exc:  # the watcher cannot start without its history: say why
+            logger.opt(exception=exc).error("{}: no historical bars: {}", spec.id, exc)
+            self.emit(ev.Expired(at=self.clock(), watcher_id=spec.id, reason="no_level",
+                                 bars_evaluated=0))
+            return
+        if z > self.clock():
+            self._arm(spec, inst, sessions, a, z, volumes)
+
     async def _arm_due_job(self) -> None:
         # A coroutine, so APScheduler runs it on the event loop, not in its thread pool.
         self._arm_due()
@@ -637,10 +696,16 @@ class Daemon:
                 continue
             # A is the planned instant, not when this loop noticed it: a bar starting
             # exactly at the session's start is the watcher's (strategy.md).
-            self._arm(spec, inst, sessions, arm_at, window[1])
+            if spec.level_name is not None or spec.params.rule is Rule.MOMENTUM:
+                self._arm_later(spec, inst, sessions, arm_at, window[1])
+            else:
+                self._arm(spec, inst, sessions, arm_at, window[1])
 
-    def _arm(self, spec: WatcherSpec, inst: Instrument, sessions: DaySessions, a: int, z: int) -> None:
+    def _arm(self, spec: WatcherSpec, inst: Instrument, sessions: DaySessions, a: int, z: int,
+             volumes: list[int] | None = None) -> None:
         machine = WatcherMachine(spec, a, z)
+        if volumes:
+            machine.seed_volumes(volumes)
 
         windows = [(*sessions.window(s), s.value) for s in Session]
 
@@ -694,7 +759,8 @@ class Daemon:
                 self._next_disarm = min((r.machine.disarm_at for r in self.runners.values()),
                                         default=_NEVER)
             # A plain sleep: wait_for would start a task every tick (stop is seen within one).
-            await asyncio.sleep(TICK_SECONDS)
+            # TICK_SECONDS of broker time: a faster simulated clock closes its bars as promptly.
+            await asyncio.sleep(host_seconds(self.clock, TICK_SECONDS))
 
     async def _new_day(self) -> None:
         """The daily re-plan: a new exchange day gets its journal, state and watchers."""
@@ -711,6 +777,7 @@ class Daemon:
             self.router.use_ids(self.today)
         self.held.release_all()
         self.instruments.clear()  # the contracts' hours are read again for the new days
+        self.levels.forget()
         self.market.forget_instruments()
         self.manager.forget_all()
         await self._reconcile()

@@ -86,14 +86,32 @@ def _rejected(e: ev.Rejected) -> str:
     return f"{e.watcher_id}: REJECTED {e.reason}{age} {e.detail}".rstrip()
 
 
+def _connect_waiting(e: ev.ConnectWaiting) -> str:
+    where = f"{e.host}:{e.port}"
+    if e.waiting_for == "socket":
+        return (f"connecting to the gateway at {where} as client {e.client_id} "
+                f"(attempt {e.attempt}): waiting up to {e.timeout:g} s for the socket")
+    if e.waiting_for == "handshake":
+        return (f"the gateway at {where} accepted the connection: waiting up to {e.timeout:g} s "
+                "for its API handshake")
+    return (f"API session with {where} open: waiting up to {e.timeout:g} s for its orders, "
+            "positions and account")
+
+
 _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.WatcherStarted: lambda e: f"{e.watcher_id}: armed, level {e.level}",
     ev.BreakDetected: lambda e: f"{e.watcher_id}: price {e.price} is through the level",
     ev.FastTriggered: lambda e: f"{e.watcher_id}: FAST trigger (1s bar h {e.high} l {e.low} c {e.close})",
-    ev.Confirmed: lambda e: f"{e.watcher_id}: breakout CONFIRMED, bar closed at {e.close}",
+    ev.Confirmed: lambda e: (f"{e.watcher_id}: breakout CONFIRMED, bar closed at {e.close}"
+                             + (f" ({e.kind})" if e.kind != "close" else "")),
     ev.Rejected: _rejected,
     ev.Expired: lambda e: f"{e.watcher_id}: expired ({e.reason}) after {e.bars_evaluated} bars",
     ev.Stopped: lambda e: f"{e.watcher_id}: stopped ({e.reason})",
+    ev.LevelResolved: lambda e: (f"{e.watcher_id}: level {e.name} = {e.price} "
+                                 f"(print {e.raw}, offset {e.offset}; {e.source})"),
+    ev.NearMiss: lambda e: (f"{e.watcher_id}: near miss {e.kind}, bar closed at {e.close}, "
+                            f"volume {e.volume}"
+                            + (f" vs mean {e.mean_volume}" if e.mean_volume is not None else "")),
     ev.NearMissed: lambda e: f"{e.watcher_id}: near miss: {describe_near_miss(from_event(e))}",
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: _sent(e),
@@ -118,6 +136,7 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
     ev.Reconnecting: lambda e: f"reconnecting in {e.delay:.1f}s (attempt {e.attempt})",
     ev.DataResubscribed: lambda e: f"market data requested again ({e.reason}, {e.symbols} symbols)",
     ev.GatewayMessage: lambda e: f"gateway {e.code}: {e.message}",
+    ev.ConnectWaiting: lambda e: _connect_waiting(e),
     ev.BarStreamHealth: lambda e: f"{e.symbol}: bar stream {e.kind} {e.seconds:.1f}s {e.detail}",
     ev.ConfigReloaded: lambda e: (
         f"watchlists {e.result} ({e.trigger}): " + (

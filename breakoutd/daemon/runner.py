@@ -18,6 +18,7 @@ from breakoutd.core.bars import NS, Bar
 from breakoutd.core.near_miss import NearMiss, NearMissTally
 from breakoutd.core.plans import OrderPlan, PlanTemplate, Quote, Rejection, order_ref
 from breakoutd.core.prices import to_decimal
+from breakoutd.core.variants import NearMiss as BarNearMiss
 from breakoutd.core.watcher import Expiry, Trigger, WatcherMachine, WatcherState
 from breakoutd.daemon.state import FiredEntry
 
@@ -42,6 +43,15 @@ class EntryGate(Protocol):
     def mark_fired(self, watcher_id: str, entry: FiredEntry, *, soon: bool = False) -> None: ...
 
     def check(self, plan: OrderPlan) -> Rejection | None: ...
+
+
+def near_miss_event(watcher_id: str, miss: BarNearMiss) -> ev.NearMiss:
+    """The journal's view of a core near miss (the mean volume to two decimals)."""
+    mean = None if miss.mean is None else (
+        Decimal(miss.mean.numerator) / miss.mean.denominator).quantize(Decimal("0.01"))
+    bar = miss.bar
+    return ev.NearMiss(at=bar.end, watcher_id=watcher_id, kind=miss.kind, bar_start=bar.start,
+                       close=to_decimal(bar.close), volume=bar.volume, mean_volume=mean)
 
 
 def _dec(micros: int | None) -> Decimal | None:
@@ -131,8 +141,13 @@ class WatcherRunner:
         if isinstance(decision, Trigger):
             self._enter(decision, lambda: ev.Confirmed(
                 at=decision.at, watcher_id=self.spec.id, bar_start=bar.start,
-                close=to_decimal(bar.close)))
-        elif isinstance(decision, Expiry):
+                close=to_decimal(bar.close), kind=decision.kind))  # type: ignore[arg-type]
+            return
+        miss = self.machine.near_miss
+        if miss is not None:
+            self.machine.near_miss = None
+            self._emit(near_miss_event(self.spec.id, miss))
+        if isinstance(decision, Expiry):
             self._expire(decision)
 
     def on_time(self, now: int) -> None:

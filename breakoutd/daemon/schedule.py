@@ -28,6 +28,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from breakoutd.calendar import EXCHANGE_TZ
 from breakoutd.core.bars import NS
+from breakoutd.ibkr.clock import clock_rate
 
 MISFIRE_GRACE = 30
 REPLAN_AT = dt.time(3, 30)
@@ -45,9 +46,13 @@ class SessionScheduler:
                           "misfire_grace_time": MISFIRE_GRACE})
 
     def host_time(self, broker_ns: int) -> dt.datetime:
-        """The host instant at which the broker's clock will read ``broker_ns``."""
-        offset = self._clock() - self._host_now()
-        return dt.datetime.fromtimestamp((broker_ns - offset) / NS, EXCHANGE_TZ)
+        """The host instant at which the broker's clock will read ``broker_ns``
+        (a simulated clock may run faster than the host's)."""
+        now, host = self._clock(), self._host_now()
+        ahead = broker_ns - now
+        if ahead > 0:
+            ahead = int(ahead / clock_rate(self._clock))
+        return dt.datetime.fromtimestamp((host + ahead) / NS, EXCHANGE_TZ)
 
     def at(self, job_id: str, broker_ns: int, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` once when the broker's clock reaches ``broker_ns``.

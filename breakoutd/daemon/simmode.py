@@ -34,6 +34,21 @@ def virtual_day(now: dt.datetime | None = None) -> dt.date:
     return next_trading_day(local.date())
 
 
+class GatewayClock:
+    """The embedded gateway's virtual clock as the daemon's: its instant and its rate."""
+
+    def __init__(self, gateway: SimGateway) -> None:
+        self._gateway = gateway
+
+    def __call__(self) -> int:
+        return self._gateway.now_ns()
+
+    @property
+    def rate(self) -> float:
+        """Virtual seconds per real second (0 while paused)."""
+        return self._gateway.clock.rate
+
+
 async def start_embedded_sim(watchlists: Sequence[Path], seed: int | None = None,
                              day: dt.date | None = None, *, speed: float = 1.0,
                              manual_clock: bool = False) -> SimGateway:
@@ -59,12 +74,14 @@ async def start_embedded_sim(watchlists: Sequence[Path], seed: int | None = None
 
 async def start_sim_run(watchlists: Sequence[Path], var: Path, env: Mapping[str, str],
                         seed: int | None = None, day: dt.date | None = None,
-                        manual_clock: bool = False) -> tuple[SimGateway, str]:
+                        manual_clock: bool = False, speed: float = 1.0
+                        ) -> tuple[SimGateway, str]:
     """A ``--sim`` run: ``var`` cleared of the previous run, the gateway started; the
     gateway and a line saying where this run's files are are returned."""
     the_day = day or virtual_day()
     moved = prepare_sim_var(var, the_day.isoformat(), env)
-    sim = await start_embedded_sim(watchlists, seed=seed, day=the_day, manual_clock=manual_clock)
+    sim = await start_embedded_sim(watchlists, seed=seed, day=the_day, speed=speed,
+                                   manual_clock=manual_clock)
     market = "a seeded random market" if seed is not None else "the demo market"
     where = (f"simulated day {the_day} from {VIRTUAL_START} ET on {market}: journals, state "
              f"and status in {var}")

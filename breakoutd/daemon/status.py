@@ -123,10 +123,14 @@ class StatusBoard:
         for spec in wanted.values():
             session = sessions.get(spec.id) or "+".join(s.value for s in spec.params.sessions)
             row = rows.get(spec.id)
+            name = spec.level_name.value if spec.level_name is not None else None
             if row is None:
-                rows[spec.id] = WatcherRow(spec.id, spec.symbol, to_decimal(spec.level), session)
+                rows[spec.id] = WatcherRow(spec.id, spec.symbol, to_decimal(spec.level), session,
+                                           level_name=name)
             elif row.state == "waiting":
-                row.symbol, row.level, row.session = spec.symbol, to_decimal(spec.level), session
+                row.symbol, row.session, row.level_name = spec.symbol, session, name
+                if name is None or row.level == 0:  # a resolved named level stays resolved
+                    row.level = to_decimal(spec.level)
             else:
                 row.session = row.session or session
         self._changed.set()
@@ -300,10 +304,11 @@ class StatusBoard:
         if last is not None and last > 0 and w.level > 0:
             cents = _plain((w.level - last) * 100)
             pct = ((w.level - last) / last * 100).quantize(_CENT, rounding=ROUND_HALF_UP)
-        return {"id": w.id, "symbol": w.symbol, "level": w.level, "session": w.session,
-                "state": w.state, "last_price": last, "distance_cents": cents,
-                "distance_pct": pct, "outcome": w.outcome, "reason": w.reason,
-                "order_ref": w.order_ref}
+        return {"id": w.id, "symbol": w.symbol, "level": w.level if w.level > 0 else None,
+                "session": w.session, "state": w.state, "last_price": last,
+                "distance_cents": cents, "distance_pct": pct, "outcome": w.outcome,
+                "reason": w.reason, "order_ref": w.order_ref, "level_name": w.level_name,
+                "near_miss": w.near_miss}
 
     def _watcher_line(self, w: WatcherRow) -> tuple[dict[str, Any], None]:
         return self._watcher(w), None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from breakoutd.calendar import exchange_date
+from breakoutd.calendar import EXCHANGE_TZ, exchange_date
 from breakoutd.core import events as ev
 from breakoutd.core.ledger import DISK_HALT, UNSET_DOUBLE, DayLedger
 from breakoutd.core.params import RiskLimits
@@ -33,6 +33,8 @@ class WatcherRow:
     outcome: str | None = None
     reason: str | None = None
     order_ref: str | None = None
+    level_name: str | None = None  # a named level: its name (``level`` once resolved)
+    near_miss: str | None = None  # the last near miss: ``no_volume at 09:41:00``
 
 
 @dataclass(slots=True)
@@ -156,6 +158,7 @@ class StatusModel:
             ev.CommissionReported: self._commission, ev.OrderReconciled: self._reconciled,
             ev.ConnectionUp: self._up, ev.ConnectionLost: self._lost,
             ev.ConfigReloaded: self._reloaded, ev.DaemonState: self._daemon_state,
+            ev.LevelResolved: self._level_resolved, ev.NearMiss: self._near_miss,
             ev.Halted: self._halted, ev.Resumed: self._resumed,
         }
 
@@ -198,6 +201,16 @@ class StatusModel:
         row = self._row(e.watcher_id)
         row.symbol, row.level, row.state = e.symbol, e.level, "armed"
         row.outcome = row.reason = row.order_ref = None
+
+    def _level_resolved(self, e: ev.LevelResolved) -> None:
+        row = self._row(e.watcher_id)
+        row.symbol, row.level, row.level_name = e.symbol, e.price, e.name
+
+    def _near_miss(self, e: ev.NearMiss) -> None:
+        row = self._row(e.watcher_id)
+        self._saw_price(row.symbol, e.close)
+        clock = dt.datetime.fromtimestamp(e.at // 1_000_000_000, EXCHANGE_TZ).strftime("%H:%M:%S")
+        row.near_miss = f"{e.kind} at {clock}"
 
     def _break(self, e: ev.BreakDetected) -> None:
         self._saw_price(self._row(e.watcher_id).symbol, e.price)

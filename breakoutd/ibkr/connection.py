@@ -27,10 +27,18 @@ from typing import Any
 import ib_async
 from loguru import logger
 
-from breakoutd.core.events import ConnectionLost, ConnectionUp, Event, GatewayMessage, Reconnecting
+from breakoutd.core.events import (
+    ConnectionLost,
+    ConnectionUp,
+    ConnectWaiting,
+    Event,
+    GatewayMessage,
+    Reconnecting,
+)
 from breakoutd.errors import OperationalError, TemporaryError
 from breakoutd.ibkr.settings import BrokerSettings, backoff_delays, guard_account
 from breakoutd.ibkr.wire.requests import (
+    connect_stage,
     request_current_time,
     server_version,
     unwatch_api_errors,
@@ -42,6 +50,7 @@ CONNECTIVITY_LOST = 1100
 RESTORED_DATA_LOST = 1101
 RESTORED_DATA_KEPT = 1102
 FARM_BROKEN_BY_OK = {2104: 2103, 2106: 2105}  # "farm OK" notice -> its "farm broken" notice
+STAGE_POLL = 0.2  # seconds between looks at how far a connection attempt has got
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -182,7 +191,7 @@ class ConnectionSupervisor:
     async def _connect_once(self, attempt: int) -> None:
         s = self.settings
         where = f"{s.host}:{s.port} as client {s.client_id}"
-        failure = await self._open_session()
+        failure = await self._open_session(attempt)
         if failure is not None:
             self.ib.disconnect()
             raise TemporaryError(f"cannot connect to the gateway at {where}: {failure}")
@@ -195,8 +204,12 @@ class ConnectionSupervisor:
         for callback in list(self.on_connected):
             await self._call(callback, attempt > 0)
 
-    async def _open_session(self) -> str | None:
-        """Run ib_async's connect and sync; what went wrong, or None."""
+    async def _open_session(self, attempt: int) -> str | None:
+        """Run ib_async's connect and sync; what went wrong, or None.
+
+        Says what the attempt waits for as it gets there (the socket, the API
+        handshake, the session's start-up data): a gateway that accepts the
+        socket and never answers must not look like a daemon doing nothing."""
         s = self.settings
         refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -213,8 +226,16 @@ class ConnectionSupervisor:
             s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout,
             raiseSyncErrors=True))
         connecting.add_done_callback(_retrieve)
+        stage = "socket"
+        self._waiting(attempt, stage)
+        step = min(STAGE_POLL, s.connect_timeout / 4)  # a look before any step can time out
         try:
-            await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
+            while not (connecting.done() or refused.done()):
+                await asyncio.wait({connecting, refused}, timeout=step,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not (connecting.done() or refused.done()) and self._stage() != stage:
+                    stage = self._stage()
+                    self._waiting(attempt, stage)
         finally:
             unwatch_api_errors(self.ib, on_api_error)
             self._refused = None
@@ -224,8 +245,18 @@ class ConnectionSupervisor:
         if self._id_in_use is not None:
             return self._id_in_use
         if not connecting.cancelled():
-            return _connect_failure(connecting, s.connect_timeout)
+            return _connect_failure(connecting, s.connect_timeout, stage)
         return refused.result()
+
+    def _stage(self) -> str:
+        """What the attempt in progress waits for: socket, handshake or sync."""
+        return connect_stage(self.ib)
+
+    def _waiting(self, attempt: int, stage: str) -> None:
+        s = self.settings
+        self._emit(ConnectWaiting(at=self._clock(), host=s.host, port=s.port,
+                                  client_id=s.client_id, attempt=attempt, waiting_for=stage,
+                                  timeout=s.connect_timeout))
 
     def _session_up(self, account: str, attempt: int) -> None:
         self.account = account
@@ -402,11 +433,20 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _connect_failure(connecting: asyncio.Future[Any], timeout: float) -> str | None:
-    """Why ib_async's connect failed, in words; None when it succeeded."""
+def _connect_failure(connecting: asyncio.Future[Any], timeout: float,
+                     stage: str = "socket") -> str | None:
+    """Why ib_async's connect failed, in words (``stage``: what it last waited for);
+    None when it succeeded."""
     exc = connecting.exception()
     if exc is None:
         return None
+    if isinstance(exc, TimeoutError) and stage == "handshake":
+        return (f"the socket opened, but no answer within {timeout:g} s to the API handshake "
+                "(is this the API port of IB Gateway or TWS, with API connections enabled "
+                "and this host trusted?)")
+    if isinstance(exc, TimeoutError) and stage == "sync":
+        return (f"the API session opened but its orders, positions and account did not load "
+                f"within {timeout:g} s")
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, ConnectionRefusedError):

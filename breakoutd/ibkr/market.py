@@ -23,6 +23,7 @@ from breakoutd.core.bars import Bar
 from breakoutd.core.events import BarStreamHealth, DataResubscribed, Event
 from breakoutd.core.plans import Quote
 from breakoutd.errors import TemporaryError
+from breakoutd.ibkr.clock import host_seconds
 from breakoutd.ibkr.convert import float_to_micros, size_to_int
 from breakoutd.ibkr.feedwire import FeedWire, SymbolBatch
 from breakoutd.ibkr.hours import parse_sessions
@@ -232,7 +233,7 @@ class MarketData:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         feed.quote_waiters.append(waiter)
         try:
-            await asyncio.wait_for(waiter, warmup)
+            await asyncio.wait_for(waiter, host_seconds(self._clock, warmup))
         except TimeoutError:
             pass
         finally:

@@ -12,6 +12,7 @@ from breakoutd.errors import OperationalError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4002  # IB Gateway, paper
 DEFAULT_CLIENT_ID = 1
+DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds for each step of a connection attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +24,12 @@ class BrokerSettings:
     client_id: int = DEFAULT_CLIENT_ID
     account: str | None = None
     live: bool = False
-    connect_timeout: float = 10.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BrokerSettings:
-        """Read ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID``, ``IB_ACCOUNT``, ``BREAKOUTD_LIVE``."""
+        """Read ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID``, ``IB_ACCOUNT``, ``BREAKOUTD_LIVE``
+        and ``IB_CONNECT_TIMEOUT`` (seconds for each step of a connection attempt)."""
         env = os.environ if env is None else env
         return cls(
             host=env.get("IB_HOST") or DEFAULT_HOST,
@@ -35,7 +37,21 @@ class BrokerSettings:
             client_id=_int(env, "IB_CLIENT_ID", DEFAULT_CLIENT_ID),
             account=env.get("IB_ACCOUNT") or None,
             live=env.get("BREAKOUTD_LIVE", "") == "1",
+            connect_timeout=_seconds(env, "IB_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise OperationalError(f"{name}={text!r} is not a positive number of seconds")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -6,8 +6,26 @@ tests), it moves only when told to, so a test sets time instead of waiting.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+
+# The sim tells its clients where its virtual clock is and how fast it runs, as a
+# notice (IB's 2100-2199 range; IB itself leaves 2199 unused): reqCurrentTime
+# answers in whole seconds only, too coarse for a clock ten times faster.
+CLOCK_NOTICE = 2199
+_NOTICE = re.compile(r"simulated gateway virtual clock: (\d+) ns, running at ([0-9.]+)x")
+
+
+def clock_notice(now_ns: int, rate: float) -> str:
+    """The notice's text: the virtual instant when sent and the rate (0 when paused)."""
+    return f"simulated gateway virtual clock: {now_ns} ns, running at {rate:g}x"
+
+
+def read_clock_notice(message: str) -> tuple[int, float] | None:
+    """(virtual instant ns, rate) from a clock notice's text, or None."""
+    match = _NOTICE.fullmatch(message)
+    return None if match is None else (int(match.group(1)), float(match.group(2)))
 
 
 class VirtualClock:
@@ -22,6 +40,11 @@ class VirtualClock:
         self._monotonic_ns = monotonic_ns
         self._base_virtual = start_ns
         self._base_real = monotonic_ns()
+
+    @property
+    def rate(self) -> float:
+        """Virtual seconds per real second: the speed, 0 while manual."""
+        return 0.0 if self.manual else self.speed
 
     def now_ns(self) -> int:
         """The current virtual instant."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from breakoutd.calendar import EXCHANGE_TZ, day_sessions, exchange_date, exchange_ns
 from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
-from breakoutd.sim.clock import VirtualClock
+from breakoutd.sim.clock import CLOCK_NOTICE, VirtualClock, clock_notice
 from breakoutd.sim.contracts import Instruments
 from breakoutd.sim.faults import NOTICES, FaultSpec, FaultState
 from breakoutd.sim.feeds import FeedHub
@@ -266,6 +266,7 @@ class SimGateway:
         else:
             self.wake()
         log.info("virtual clock running at %gx from %s", speed, out.ib_time(self.clock.now_ns()))
+        self._announce_clock()
 
     async def pause_clock(self) -> None:
         """Stop the virtual clock where it is (it becomes manual)."""
@@ -277,6 +278,17 @@ class SimGateway:
         self.clock.pause()
         self.step(self.clock.now_ns())
         log.info("virtual clock paused at %s", out.ib_time(self.clock.now_ns()))
+        self._announce_clock()
+
+    def clock_message(self) -> out.Fields:
+        """The clock notice (:data:`~breakoutd.sim.clock.CLOCK_NOTICE`) as of now."""
+        return out.error(-1, CLOCK_NOTICE, clock_notice(self.clock.now_ns(), self.clock.rate))
+
+    def _announce_clock(self) -> None:
+        """Tell every client the clock's new rate, so a daemon's clock keeps in step."""
+        for session in list(self.sessions):
+            if session.ready:
+                session.send(self.clock_message())
 
     async def advance(self, seconds: float) -> None:
         """Manual clock: move virtual time forward and replay what became known."""

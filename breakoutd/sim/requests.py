@@ -12,6 +12,7 @@ from breakoutd.sim import outgoing as out
 from breakoutd.sim import requests_account as acct
 from breakoutd.sim import requests_market as mkt
 from breakoutd.sim import requests_orders as orders
+from breakoutd.sim import scanner
 from breakoutd.sim.contracts import read_contract
 from breakoutd.sim.wire import FieldReader, MessageError
 
@@ -61,6 +62,9 @@ HANDLERS: dict[int, tuple[str, Handler]] = {
     16: ("reqAllOpenOrders", orders.all_open_orders),
     17: ("reqManagedAccts", acct.managed_accounts),
     20: ("reqHistoricalData", mkt.historical_data),
+    22: ("reqScannerSubscription", scanner.scanner_subscription),
+    23: ("cancelScannerSubscription", scanner.cancel_scanner_subscription),
+    24: ("reqScannerParameters", scanner.scanner_parameters),
     25: ("cancelHistoricalData", mkt.cancel_historical_data),
     49: ("reqCurrentTime", mkt.current_time),
     50: ("reqRealTimeBars", mkt.realtime_bars),
@@ -86,8 +90,7 @@ HANDLERS: dict[int, tuple[str, Handler]] = {
 UNSUPPORTED: dict[int, tuple[str, int | None]] = {
     10: ("reqMktDepth", 2), 11: ("cancelMktDepth", 2), 12: ("reqNewsBulletins", None),
     13: ("cancelNewsBulletins", None), 18: ("requestFA", None), 19: ("replaceFA", None),
-    21: ("exerciseOptions", 2), 22: ("reqScannerSubscription", 1),
-    23: ("cancelScannerSubscription", 2), 24: ("reqScannerParameters", None),
+    21: ("exerciseOptions", 2),
     52: ("reqFundamentalData", 2), 53: ("cancelFundamentalData", 2),
     54: ("calculateImpliedVolatility", 2), 55: ("calculateOptionPrice", 2),
     56: ("cancelCalculateImpliedVolatility", 2), 57: ("cancelCalculateOptionPrice", 2),
@@ -115,7 +118,7 @@ def _req_id_at(fields: list[str], pos: int | None) -> int:
 
 
 # Where the reqId (or orderId) of a served request is, to address error replies.
-_REQ_ID_POS = {1: 2, 2: 2, 3: 1, 4: 2, 7: 2, 9: 2, 20: 1, 25: 2, 50: 2, 51: 2, 62: 2, 74: 2,
+_REQ_ID_POS = {1: 2, 2: 2, 3: 1, 4: 2, 7: 2, 9: 2, 20: 1, 22: 1, 23: 2, 25: 2, 50: 2, 51: 2, 62: 2, 74: 2,
                76: 2, 87: 1, 97: 1, 98: 1}
 
 

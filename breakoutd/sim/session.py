@@ -157,6 +157,7 @@ class ClientSession(asyncio.Protocol):
         self.send(out.next_valid_id(self.gw.next_order_id(client_id)))
         for code, text in FARM_NOTICES:
             self.send(out.error(-1, code, text))
+        self.send(self.gw.clock_message())  # after the handshake, like every notice
         log.info("client %d connected from %s", client_id, self.peer)
 
     def _within_rate(self, received_ns: int, fields: list[str]) -> bool:

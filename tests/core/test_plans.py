@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from breakoutd.core.ladder import on_rung_fill, start_ladder
 from breakoutd.core.params import EntryKind, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Quote, Rejection, Rung, plan_order, split_ladder
-from breakoutd.core.prices import format_price, round_to_tick
+from breakoutd.core.prices import format_price, round_to_tick, to_decimal
 from breakoutd.core.window import arm_at, arming_window
 from tests.factories import at, px, spec
 
@@ -189,6 +191,14 @@ def test_format_price() -> None:
     assert format_price(px("190")) == "190.00"
     assert format_price(px("0.4567")) == "0.4567"
     assert format_price(px("13.5")) == "13.50"
+    assert format_price(0) == "0.00" and format_price(-500_000) == "-0.50"
+    assert format_price(px("0.000001")) == "0.000001"
+
+
+@settings(derandomize=True, max_examples=300, database=None)
+@given(st.integers(min_value=-10**15, max_value=10**15))
+def test_format_price_is_the_text_of_the_exact_decimal(micros: int) -> None:
+    assert format_price(micros) == str(to_decimal(micros))
 
 
 def test_equal_ladder_parts_are_exact_whole_shares() -> None:

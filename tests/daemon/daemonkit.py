@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from breakoutd.core import events as ev
 from breakoutd.daemon.app import Daemon
+from breakoutd.daemon.simmode import GatewayClock
+from breakoutd.ibkr.clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
 from breakoutd.sim import Market, Row, SimGateway
 from tests.sim.simkit import DAY, at, px, row
@@ -74,11 +76,14 @@ class Run:
 @contextlib.asynccontextmanager
 async def running_daemon(rows: list[Row], watchlist: str, var: Path, start: str = "09:29:50",
                          day: dt.date = DAY, manual_clock: bool = True,
-                         **sim_kwargs: Any) -> AsyncIterator[Run]:
+                         clock: str = "gateway", **sim_kwargs: Any) -> AsyncIterator[Run]:
     """Gateway + daemon on a watchlist text, armed and running.
 
     With ``manual_clock`` the test moves the virtual clock (:meth:`Run.step`);
-    without, the gateway's clock runs at 1x.
+    without, the gateway's clock runs at 1x (or ``speed``). ``clock``: the daemon
+    reads the gateway's instant (``gateway``), the gateway's clock with its rate as
+    ``run --sim`` does (``view``), or its own broker clock told by the gateway's
+    clock notice, as beside ``breakoutd sim`` (``broker``).
     """
     wl = var / "watchlists"
     wl.mkdir(parents=True, exist_ok=True)
@@ -88,8 +93,10 @@ async def running_daemon(rows: list[Row], watchlist: str, var: Path, start: str 
     await gw.start()
     events = Events()
     stop = asyncio.Event()
+    clocks: dict[str, Callable[[], int]] = {
+        "gateway": gw.now_ns, "view": GatewayClock(gw), "broker": BrokerClock()}
     daemon = Daemon(watchlists=[wl], var=var, settings=BrokerSettings(port=gw.port),
-                    clock=gw.now_ns, log_event=events)
+                    clock=clocks[clock], log_event=events)
     task = asyncio.get_running_loop().create_task(daemon.run(stop))
     run = Run(gw, daemon, events, stop, task)
     try:

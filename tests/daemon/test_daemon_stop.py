@@ -26,11 +26,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _daemon(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+def _daemon(tmp_path: Path, port: int, **env_extra: str) -> subprocess.Popen[str]:
     wl = tmp_path / "watchlists"
     wl.mkdir()
     (wl / "today.yaml").write_text(WATCHLIST)
-    env = {**os.environ, "IB_PORT": str(port), "IB_HOST": "127.0.0.1"}
+    env = {**os.environ, "IB_PORT": str(port), "IB_HOST": "127.0.0.1", **env_extra}
     return subprocess.Popen(
         [sys.executable, "-m", "breakoutd.cli.main", "run", "--var", str(tmp_path / "var"),
          "--watchlists", str(wl)],
@@ -93,4 +93,37 @@ def test_sigterm_stops_the_daemon_while_it_reconnects_to_a_gateway_that_went_awa
     assert proc.returncode == 0, rest
     assert took < STOP_WITHIN, rest
     assert "daemon stopped" in rest
+    _journal_ends_stopped(tmp_path / "var")
+
+
+def test_a_gateway_that_accepts_the_socket_but_never_answers_is_said_and_retried(
+        tmp_path: Path) -> None:
+    """The kernel completes the TCP handshake of a listening socket nobody reads: the
+    daemon's socket opens and the API handshake never comes back."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        proc = _daemon(tmp_path, silent.getsockname()[1], IB_CONNECT_TIMEOUT="1")
+        try:
+            seen = _wait_for_line(proc, "accepted the connection: waiting up to 1 s for its API handshake", 30)
+            seen += _wait_for_line(proc, "no answer within 1 s to the API handshake", 30)
+            seen += _wait_for_line(proc, "(attempt 1)", 30)  # the backoff's first delay
+            # The second attempt is waiting for the handshake again when the signal comes.
+            seen += _wait_for_line(proc, "accepted the connection", 30)
+            took, rest = _stopped_within(proc, signal.SIGTERM)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, rest
+    assert took < STOP_WITHIN, rest
+    assert "daemon stopped" in rest
+    text = "".join(seen)
+    assert "connecting to the gateway at 127.0.0.1:" in text and "(attempt 0)" in text
+    assert "is this the API port of IB Gateway or TWS" in text
+    days = list((tmp_path / "var" / "journal").iterdir())
+    events = read_journal(days[0] / "events.jsonl")
+    waits = [(e["attempt"], e["waiting_for"]) for e in events if e["event"] == "ConnectWaiting"]
+    assert waits[:4] == [(0, "socket"), (0, "handshake"), (1, "socket"), (1, "handshake")]
+    assert [e["delay"] > 0 for e in events if e["event"] == "Reconnecting"][:1] == [True]
+    assert not any(e["event"] == "ConnectionUp" for e in events)
     _journal_ends_stopped(tmp_path / "var")

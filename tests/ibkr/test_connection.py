@@ -16,6 +16,7 @@ from ib_async import IB
 from breakoutd.core.events import (
     ConnectionLost,
     ConnectionUp,
+    ConnectWaiting,
     Event,
     GatewayMessage,
     Reconnecting,
@@ -56,8 +57,9 @@ class Events(list[Event]):
         return [e.code for e in self.of(GatewayMessage)]
 
     def kinds(self) -> list[str]:
-        """Connection events in order (gateway messages left out)."""
-        return [type(e).__name__ for e in self if not isinstance(e, GatewayMessage)]
+        """Connection events in order (gateway messages and what an attempt waits for
+        left out: ConnectWaiting starts every attempt)."""
+        return [type(e).__name__ for e in self if not isinstance(e, GatewayMessage | ConnectWaiting)]
 
     async def wait_for(self, predicate: Callable[[Events], bool], timeout: float = 10) -> None:
         async def wait() -> None:
@@ -209,6 +211,7 @@ def test_a_gateway_that_never_answers_fails_the_first_attempt_after_the_timeout(
         with pytest.raises(TemporaryError, match=rf"127.0.0.1:{port} .*no answer within 0.2 s"):
             await sup.start(retry_first=False)
         assert sleeps.delays == [] and not sup.ib.isConnected()
+        assert [e.waiting_for for e in events.of(ConnectWaiting)] == ["socket", "handshake"]
         await sup.stop()
         await hung_up.wait()  # the client hung up
         server.close()

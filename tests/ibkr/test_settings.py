@@ -22,6 +22,14 @@ def test_a_bad_number_says_which_variable() -> None:
         BrokerSettings.from_env({"IB_PORT": "x"})
 
 
+def test_the_connect_timeout_comes_from_the_environment() -> None:
+    assert BrokerSettings.from_env({}).connect_timeout == 10.0
+    assert BrokerSettings.from_env({"IB_CONNECT_TIMEOUT": "2.5"}).connect_timeout == 2.5
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        with pytest.raises(OperationalError, match="IB_CONNECT_TIMEOUT=.* positive number of seconds"):
+            BrokerSettings.from_env({"IB_CONNECT_TIMEOUT": bad})
+
+
 def test_paper_accounts_trade_live_ones_need_both_settings() -> None:
     assert guard_account(["DU123"], BrokerSettings()) == "DU123"
     with pytest.raises(OperationalError, match="live account"):

@@ -44,6 +44,10 @@ USED: tuple[Member, ...] = (
     Member("Client", "clientId", "the connection's client id, part of every order's key"),
     Member("Client", "serverVersion", "order templates are learnt per server version"),
     Member("Client", "isConnected", "a raw message is not written to a closed socket"),
+    Member("Client", "isReady", "a connection attempt says it waits for the session's data once "
+           "the API handshake is done"),
+    Member("Connection", "isConnected", "a connection attempt says it waits for the API "
+           "handshake once the socket is open (a gateway that never answers is named)"),
     Member("Client", "placeOrder", "writes a bracket's orders back to back, and serialises probe "
            "orders for the templates"),
     Member("Client", "sendMsg", "writes template-built orders through ib_async's throttle; "

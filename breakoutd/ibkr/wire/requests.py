@@ -82,6 +82,18 @@ def request_current_time(ib: IB) -> None:
     client.reqCurrentTime()
 
 
+def connect_stage(ib: IB) -> str:
+    """How far a connection attempt in progress got: what it waits for now.
+
+    ``socket`` (the TCP connection), ``handshake`` (the socket is open, the
+    gateway has not answered the API handshake) or ``sync`` (the API is ready,
+    the session's start-up requests are out)."""
+    client: Any = ib.client
+    if client.isReady():
+        return "sync"
+    return "handshake" if client.conn.isConnected() else "socket"
+
+
 def watch_api_errors(ib: IB, handler: Callable[[str], None]) -> None:
     """Call ``handler`` with ib_async's API errors (the gateway hung up in the handshake)."""
     ib.client.apiError += handler
