@@ -5,14 +5,16 @@ then each of the row's prints as a LAST tick with its size, the cumulative
 volume and the last trade time. Realtime bars are
 5-second bars sent once closed; keepUpToDate bars are re-sent each time a
 replayed trade changes them (IB's historicalDataUpdate). Tick-by-tick sends
-the row's prints (market.py) or its quote. Bars with no trade are not sent,
-as the backtest has no such bars. A paused feed (1100, 2103) or a stalled
+the row's prints (market.py) or its quote. An interval without trades gets,
+as from IB, a bar of volume 0 at the last price (``quiet_bars``, on by
+default; off, such intervals have no bar, as in the backtest). A paused feed (1100, 2103) or a stalled
 symbol (fault) sends nothing while the matching engine keeps trading.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import heapq
 import itertools
 from collections import defaultdict
@@ -23,6 +25,7 @@ from typing import Protocol
 from breakoutd.calendar import DaySessions, day_sessions, exchange_date
 from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
+from breakoutd.sim.contracts import primary_exchange_for
 from breakoutd.sim.market import (
     AggBar,
     Market,
@@ -30,6 +33,7 @@ from breakoutd.sim.market import (
     Row,
     SymbolState,
     aggregate,
+    quiet_bar,
     row_prints,
 )
 
@@ -79,6 +83,7 @@ def in_rth(instant_ns: int) -> bool:
     return sessions is not None and sessions.rth[0] <= instant_ns < sessions.rth[1]
 
 
+@functools.lru_cache(maxsize=64)
 def _sessions(day: dt.date) -> DaySessions | None:
     try:
         return day_sessions(day)
@@ -86,11 +91,42 @@ def _sessions(day: dt.date) -> DaySessions | None:
         return None
 
 
+def in_trading_hours(instant_ns: int, rth_only: bool = False) -> bool:
+    """True when an instant falls in its day's trading hours (04:00-20:00 on a full day)."""
+    sessions = _sessions(exchange_date(instant_ns))
+    if sessions is None:
+        return False
+    if rth_only:
+        return sessions.rth[0] <= instant_ns < sessions.rth[1]
+    return sessions.premarket[0] <= instant_ns < sessions.afterhours[1]
+
+
+def with_quiet_bars(market: Market, symbol: str, bars: list[AggBar], start_ns: int,
+                    end_ns: int, size_ns: int, rth_only: bool = False) -> list[AggBar]:
+    """``bars`` plus, for every interval of trading hours starting in ``[start, end)``
+    without a trade, IB's bar of volume 0 at the last price (none before the first trade)."""
+    by_start = {agg.bar.start: agg for agg in bars}
+    out: list[AggBar] = []
+    price: int | None = None
+    for bucket in range(start_ns - start_ns % size_ns, end_ns, size_ns):
+        agg = by_start.get(bucket)
+        if agg is not None:
+            out.append(agg)
+            price = agg.bar.close
+            continue
+        if price is None:
+            price = market.last_price_before(symbol, bucket)
+        if price is not None and in_trading_hours(bucket, rth_only):
+            out.append(quiet_bar(bucket, size_ns, price))
+    return out
+
+
 class FeedHub:
     """All market-data subscriptions of all clients, fed by the replay."""
 
-    def __init__(self, market: Market) -> None:
+    def __init__(self, market: Market, quiet_bars: bool = True) -> None:
         self.market = market
+        self.quiet_bars = quiet_bars
         self._by_symbol: dict[str, dict[str, list[Sub]]] = defaultdict(lambda: defaultdict(list))
         self._by_req: dict[tuple[int, int], Sub] = {}
         # Realtime-bar subscriptions by when their next bar closes, and keepUpToDate
@@ -117,8 +153,16 @@ class FeedHub:
         """The subscription a client holds under ``req_id``."""
         return self._by_req.get((id(session), req_id))
 
+    def holds(self, session: Subscriber, req_id: int) -> bool:
+        """True when a client already streams something under ``req_id`` (IB: 322)."""
+        return (id(session), req_id) in self._by_req
+
     def add(self, sub: Sub) -> None:
-        """Register a subscription."""
+        """Register a subscription; its request id must be free (see ``holds``)."""
+        if self.holds(sub.session, sub.req_id):
+            # A second stream under one id would never be cancelled: refuse it loudly.
+            raise ValueError(f"request id {sub.req_id} already streams "
+                             f"{self.find(sub.session, sub.req_id)}")
         self._by_req[(id(sub.session), sub.req_id)] = sub
         self._by_symbol[sub.symbol][sub.kind].append(sub)
         if sub.kind == "rtbars":
@@ -208,7 +252,7 @@ class FeedHub:
             kind = 1 if sub.tick_type == "Last" else 2
             for price, size in row_prints(row):
                 sub.session.send_md(row.symbol, out.tick_by_tick_last(
-                    sub.req_id, kind, time_s, price, size, "NYSE"))
+                    sub.req_id, kind, time_s, price, size, primary_exchange_for(row.symbol)))
         elif change.any and sub.tick_type == "BidAsk":
             sub.session.send_md(row.symbol, out.tick_by_tick_bid_ask(
                 sub.req_id, time_s, state.bid, state.ask, state.bid_size, state.ask_size))
@@ -235,11 +279,16 @@ class FeedHub:
         closed_until = local - local % REALTIME_BAR_NS
         if closed_until <= sub.next_bucket:
             return
-        bars = self.market.bars_between(sub.symbol, sub.next_bucket, closed_until)
+        first = sub.next_bucket
+        bars = aggregate(self.market.bars_between(sub.symbol, first, closed_until),
+                         REALTIME_BAR_NS)
         sub.next_bucket = closed_until
         if self._silent(sub.symbol):
             return
-        for agg in aggregate(bars, REALTIME_BAR_NS):
+        if self.quiet_bars:
+            bars = with_quiet_bars(self.market, sub.symbol, bars, first, closed_until,
+                                   REALTIME_BAR_NS)
+        for agg in bars:
             if not sub.use_rth or in_rth(agg.bar.start):
                 sub.session.send_md(sub.symbol, out.realtime_bar(sub.req_id, agg), bar=True)
 

@@ -26,6 +26,7 @@ from breakoutd.sim.feeds import FeedHub
 from breakoutd.sim.market import Market, Row
 from breakoutd.sim.match_engine import MatchingEngine
 from breakoutd.sim.match_types import EngineEvent
+from breakoutd.sim.pacing import HistoryPacing
 from breakoutd.sim.requests import dispatch
 from breakoutd.sim.routing import EventRouter
 from breakoutd.sim.session import MAX_BUFFERED, RATE_LIMIT, ClientSession
@@ -82,7 +83,9 @@ class SimGateway:
                  start: dt.datetime | dt.time | None = None, day: dt.date | None = None,
                  manual_clock: bool = False, cash: float = 1_000_000, md_lines: int = 100,
                  rate_limit: int = RATE_LIMIT, faults: Iterable[FaultSpec] = (),
-                 max_buffered: int = MAX_BUFFERED) -> None:
+                 max_buffered: int = MAX_BUFFERED, quiet_bars: bool = True) -> None:
+        """``quiet_bars``: send, as IB does, a volume-0 bar at the last price for a
+        5-second (realtime) or historical interval without trades."""
         self.market = market
         self.host = host
         self._requested_port = port
@@ -99,7 +102,8 @@ class SimGateway:
         # Frozen until start(), so virtual time begins at ``start`` when clients can connect.
         self.clock = VirtualClock(start_instant(market, start, day), speed, manual=True)
         self.instruments = Instruments(market.symbols)
-        self.feeds = FeedHub(market)
+        self.feeds = FeedHub(market, quiet_bars=quiet_bars)
+        self.history_pacing = HistoryPacing()
         self._processing_ns: int | None = None
         self.engine = self._new_engine()
         self.faults = FaultState()

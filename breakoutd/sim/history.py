@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from breakoutd.calendar import EXCHANGE_TZ, exchange_date
 from breakoutd.core.bars import NS, Bar
-from breakoutd.sim.feeds import in_rth
+from breakoutd.sim.feeds import in_rth, with_quiet_bars
 from breakoutd.sim.market import AggBar, Market, aggregate
 
 DAY_NS = 86_400 * NS
@@ -60,15 +60,20 @@ def parse_end(text: str, now_ns: int) -> int:
 
 
 def history_bars(market: Market, symbol: str, start_ns: int, end_ns: int, size_ns: int,
-                 use_rth: bool) -> list[AggBar]:
-    """Trade bars of ``size_ns`` starting in ``[start, end)``, the last maybe partial."""
+                 use_rth: bool, quiet_bars: bool = False) -> list[AggBar]:
+    """Trade bars of ``size_ns`` starting in ``[start, end)``, the last maybe partial;
+    with ``quiet_bars``, intraday intervals without trades as IB's volume-0 bars."""
     first = start_ns - start_ns % size_ns if size_ns < DAY_NS else start_ns
     bars = market.bars_between(symbol, first, end_ns)
     if use_rth:
         bars = [b for b in bars if in_rth(b.start)]
-    if size_ns < DAY_NS:
-        return aggregate(bars, size_ns)
-    return _daily(bars)
+    if size_ns >= DAY_NS:
+        return _daily(bars)
+    aggs = aggregate(bars, size_ns)
+    if quiet_bars:
+        end = min(end_ns, market.known_ns - market.offsets.get(symbol, 0) - NS + 1)
+        aggs = with_quiet_bars(market, symbol, aggs, first, end, size_ns, use_rth)
+    return aggs
 
 
 def _daily(bars: list[Bar]) -> list[AggBar]:

@@ -74,6 +74,7 @@ class SymbolState:
     volume_day: dt.date | None = None
     bars: list[Bar] = field(default_factory=list)
     bar_starts: list[int] = field(default_factory=list)
+    first_quote: int | None = None  # the start of the first row with a bid or an ask
 
 
 def arrival_offsets(symbols: Sequence[str], spread_ns: int) -> dict[str, int]:
@@ -105,6 +106,9 @@ class Market:
         # History of 1-second trade bars, known in full in advance and
         # served only up to the virtual instant (see bars_between).
         for row in self._rows:
+            state = self.states[row.symbol]
+            if state.first_quote is None and (row.bid is not None or row.ask is not None):
+                state.first_quote = row.time
             if row.close is not None:
                 state = self.states[row.symbol]
                 state.bars.append(row_bar(row))
@@ -218,6 +222,14 @@ class Market:
         return state.bars[lo:hi]
 
 
+    def last_price_before(self, symbol: str, instant_ns: int) -> int | None:
+        """The close of the last known trade second starting before ``instant_ns``."""
+        state = self.states[symbol]
+        known = self.known_ns - self.offsets.get(symbol, 0) - NS + 1
+        hi = bisect.bisect_left(state.bar_starts, min(instant_ns, known))
+        return state.bars[hi - 1].close if hi else None
+
+
 class AggBar(NamedTuple):
     """An aggregated trade bar with IB's extra fields: average price and count."""
 
@@ -243,6 +255,11 @@ def aggregate(bars: Iterable[Bar], size_ns: int) -> list[AggBar]:
     if tail is not None:
         out.append(_agg_bar(tail, notional, volume, count))
     return out
+
+
+def quiet_bar(start_ns: int, size_ns: int, price: int) -> AggBar:
+    """IB's bar for an interval without trades: volume 0 at the last price."""
+    return AggBar(Bar(start_ns, size_ns, price, price, price, price, 0), price, 0)
 
 
 def _agg_bar(bar: Bar, notional: int, volume: int, count: int) -> AggBar:

@@ -1,4 +1,5 @@
-"""Server-to-client messages at server version 178, as field lists.
+"""Server-to-client messages at server version 178, as field lists
+(versions.py rewrites those whose layout differs for a client at 157..177).
 
 Field orders mirror ib_async 2.1.0's ``decoder.py`` one for one; fields the
 sim has no value for are sent empty, which the client parses as its default.

@@ -7,13 +7,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
 from breakoutd.sim import requests_account as acct
 from breakoutd.sim import requests_market as mkt
 from breakoutd.sim import requests_orders as orders
 from breakoutd.sim import scanner
-from breakoutd.sim.contracts import read_contract
 from breakoutd.sim.wire import FieldReader, MessageError
 
 if TYPE_CHECKING:
@@ -22,7 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("breakoutd.sim")
 Handler = Callable[["SimGateway", "ClientSession", FieldReader], None]
-UNSUPPORTED_CODE = 503
+# IB's "Error processing request" (322): what ibapi reports as 503 is its own
+# "TWS is out of date", which would send a user upgrading a gateway.
+UNSUPPORTED_CODE = 322
 
 
 def _ignore(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
@@ -33,18 +33,6 @@ def market_rule(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
     """reqMarketRule (91): US stocks tick 0.0001 below $1 and 0.01 from $1."""
     rule_id = r.integer("marketRuleId")
     session.send([93, rule_id, 2, 0, "0.0001", 1, "0.01"])
-
-
-def head_timestamp(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
-    """reqHeadTimeStamp (87): the first trade on the tape."""
-    req_id = r.integer("reqId")
-    symbol = gw.instruments.resolve(read_contract(r))
-    if symbol is None:
-        session.send(out.error(req_id, 200, mkt.NO_SECURITY))
-        return
-    bars = gw.market.bars_between(symbol, 0, gw.clock.now_ns())
-    first = bars[0].start if bars else gw.clock.now_ns()
-    session.send([88, req_id, str(first // NS)])
 
 
 HANDLERS: dict[int, tuple[str, Handler]] = {
@@ -79,7 +67,8 @@ HANDLERS: dict[int, tuple[str, Handler]] = {
     75: ("cancelPositionsMulti", acct.cancel_positions_multi),
     76: ("reqAccountUpdatesMulti", acct.account_updates_multi),
     77: ("cancelAccountUpdatesMulti", acct.cancel_account_updates_multi),
-    87: ("reqHeadTimeStamp", head_timestamp),
+    87: ("reqHeadTimeStamp", mkt.head_timestamp),
+    90: ("cancelHeadTimeStamp", _ignore),
     91: ("reqMarketRule", market_rule),
     97: ("reqTickByTickData", mkt.tick_by_tick),
     98: ("cancelTickByTickData", mkt.cancel_tick_by_tick),
@@ -101,8 +90,7 @@ UNSUPPORTED: dict[int, tuple[str, int | None]] = {
     79: ("reqSoftDollarTiers", 1), 80: ("reqFamilyCodes", None), 81: ("reqMatchingSymbols", 1),
     82: ("reqMktDepthExchanges", None), 83: ("reqSmartComponents", 1),
     84: ("reqNewsArticle", 1), 85: ("reqNewsProviders", None), 86: ("reqHistoricalNews", 1),
-    88: ("reqHistogramData", 1), 89: ("cancelHistogramData", 1), 90: ("cancelHeadTimeStamp", 1),
-    92: ("reqPnL", 1), 93: ("cancelPnL", 1), 94: ("reqPnLSingle", 1), 95: ("cancelPnLSingle", 1),
+    88: ("reqHistogramData", 1), 89: ("cancelHistogramData", 1), 92: ("reqPnL", 1), 93: ("cancelPnL", 1), 94: ("reqPnLSingle", 1), 95: ("cancelPnLSingle", 1),
     96: ("reqHistoricalTicks", 1), 100: ("reqWshMetaData", 1), 101: ("cancelWshMetaData", 1),
     102: ("reqWshEventData", 1), 103: ("cancelWshEventData", 1), 104: ("reqUserInfo", 1),
 }
@@ -149,11 +137,12 @@ def _decline(session: ClientSession, msg_id: int, fields: list[str]) -> None:
     known = UNSUPPORTED.get(msg_id)
     if known is not None:
         name, pos = known
-        text = f"The simulated gateway does not support {name} (message id {msg_id})."
+        text = (f"Error processing request.-'sim' : cause - The simulated gateway does not "
+                f"support {name} (message id {msg_id}).")
         req_id = _req_id_at(fields, pos)
     else:
-        text = (f"The simulated gateway does not know message id "
-                f"{fields[0] if fields else '(empty message)'}.")
+        text = (f"Error processing request.-'sim' : cause - The simulated gateway does not "
+                f"know message id {fields[0] if fields else '(empty message)'}.")
         req_id = -1
     log.info("client %s: %s", session.client_id, text)
     session.send(out.error(req_id, UNSUPPORTED_CODE, text))

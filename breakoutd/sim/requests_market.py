@@ -9,7 +9,7 @@ from breakoutd.calendar import exchange_date
 from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import contract_details_message, read_contract
-from breakoutd.sim.feeds import REALTIME_BAR_NS, Sub, quote_snapshot
+from breakoutd.sim.feeds import REALTIME_BAR_NS, Sub, in_rth, quote_snapshot
 from breakoutd.sim.history import (
     HistoryError,
     history_bars,
@@ -17,6 +17,7 @@ from breakoutd.sim.history import (
     parse_duration,
     parse_end,
 )
+from breakoutd.sim.pacing import HistoryRequest
 from breakoutd.sim.wire import FieldReader
 
 if TYPE_CHECKING:
@@ -26,6 +27,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("breakoutd.sim")
 NO_SECURITY = "No security definition has been found for the request"
 TICK_TYPES = ("Last", "AllLast", "BidAsk", "MidPoint")
+# IB's texts for a request id that already streams (code 322, "Error processing request").
+DUPLICATE_TICKER = "Error processing request.-'bO' : cause - Duplicate ticker id"
+DUPLICATE_HISTORY = ("Error processing request.-'bX' : cause - Duplicate ticker ID for API "
+                     "historical data query")
+
+
+def duplicate(gw: SimGateway, session: ClientSession, req_id: int,
+              text: str = DUPLICATE_TICKER) -> bool:
+    """True (and error 322 sent) when ``req_id`` already streams for this client.
+
+    IB refuses the second request and keeps the first stream, which the
+    client's cancel then ends.
+    """
+    if not gw.feeds.holds(session, req_id):
+        return False
+    session.send(out.error(req_id, 322, text))
+    log.info("client %s: duplicate request id %d refused (322)", session.client_id, req_id)
+    return True
 
 
 def _resolve(gw: SimGateway, session: ClientSession, req_id: int, r: FieldReader) -> str | None:
@@ -69,7 +88,7 @@ def mkt_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
             session.send_md(symbol, msg)
         session.send(out.tick_snapshot_end(req_id))
         return
-    if not _line_available(gw, session, req_id):
+    if duplicate(gw, session, req_id) or not _line_available(gw, session, req_id):
         return
     gw.feeds.add(Sub(session, req_id, symbol, "quotes"))
     log.info("client %s: streaming quotes for %s (req %d)", session.client_id, symbol, req_id)
@@ -81,8 +100,8 @@ def mkt_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
 def _line_available(gw: SimGateway, session: ClientSession, req_id: int) -> bool:
     if gw.feeds.lines_in_use() < gw.md_lines:
         return True
-    session.send(out.error(req_id, 354, f"Requested market data is not subscribed. "
-                           f"Max number of market data lines ({gw.md_lines}) reached."))
+    session.send(out.error(req_id, 101, f"Max number of tickers has been reached "
+                           f"({gw.md_lines} market data lines)."))
     log.info("client %s: market data line limit (%d) reached", session.client_id, gw.md_lines)
     return False
 
@@ -112,6 +131,8 @@ def realtime_bars(gw: SimGateway, session: ClientSession, r: FieldReader) -> Non
         session.send(out.error(req_id, 420, f"Invalid Real-time Query: the sim serves 5-second "
                                f"TRADES bars only (got {bar_size} s {what})"))
         return
+    if duplicate(gw, session, req_id):
+        return
     now = gw.clock.now_ns()
     gw.feeds.add(Sub(session, req_id, symbol, "rtbars", use_rth=use_rth,
                      next_bucket=now - now % REALTIME_BAR_NS))
@@ -135,6 +156,8 @@ def historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> N
     end_text, size_text, duration_text = r.text("endDateTime"), r.text("barSize"), r.text("duration")
     use_rth, what, format_date = r.flag("useRTH"), r.text("whatToShow"), r.integer("formatDate", 1)
     keep = r.flag("keepUpToDate")
+    if duplicate(gw, session, req_id, DUPLICATE_HISTORY):
+        return
     now = gw.clock.now_ns()
     try:
         if what.upper() != "TRADES":
@@ -147,7 +170,13 @@ def historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> N
     except HistoryError as exc:
         session.send(out.error(req_id, 162, f"Historical Market Data Service error message:{exc}"))
         return
-    bars = history_bars(gw.market, symbol, start, end, size, use_rth)
+    request = HistoryRequest(symbol, end_text, duration_text, size_text, what.upper(), use_rth)
+    refusal = gw.history_pacing.refusal(request, size, now)
+    if refusal is not None:
+        session.send(out.error(req_id, 162, refusal))
+        log.info("client %s: history for %s refused: %s", session.client_id, symbol, refusal)
+        return
+    bars = history_bars(gw.market, symbol, start, end, size, use_rth, gw.feeds.quiet_bars)
     session.send_md(symbol, out.historical_data(req_id, out.ib_time(start), out.ib_time(end),
                                                 bars, format_date), bar=True)
     log.info("client %s: %d bars of %s for %s%s (req %d)", session.client_id, len(bars),
@@ -159,6 +188,41 @@ def historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> N
             return
         gw.feeds.add(Sub(session, req_id, symbol, "bars", use_rth=use_rth, size_ns=size,
                          format_date=format_date))
+
+
+QUOTE_SHOWS = ("BID", "ASK", "MIDPOINT", "BID_ASK")
+
+
+def head_timestamp(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+    """reqHeadTimeStamp (87): the earliest data of the tape, as IB's head timestamp.
+
+    TRADES gives the first trade (in regular hours with useRTH), the quote
+    kinds the first quote; formatDate 2 answers epoch seconds, 1 exchange time.
+    """
+    req_id = r.integer("reqId")
+    symbol = _resolve(gw, session, req_id, r)
+    if symbol is None:
+        return
+    r.skip()  # includeExpired
+    use_rth, what, format_date = r.flag("useRTH"), r.text("whatToShow").upper(), r.integer(
+        "formatDate", 1)
+    now = gw.clock.now_ns()
+    if what == "TRADES":
+        bars = gw.market.bars_between(symbol, 0, now)
+        starts = [b.start for b in bars if not use_rth or in_rth(b.start)]
+        first = starts[0] if starts else None
+    elif what in QUOTE_SHOWS:
+        first = gw.market.states[symbol].first_quote
+        first = first if first is not None and first < now else None
+    else:
+        session.send(out.error(req_id, 321, f"Error validating request.-'bX' : cause - "
+                               f"whatToShow={what} is not one of TRADES, {', '.join(QUOTE_SHOWS)}"))
+        return
+    if first is None:
+        session.send(out.error(req_id, 162, "Historical Market Data Service error message:"
+                               "HMDS query returned no data"))
+        return
+    session.send([88, req_id, str(first // NS) if format_date == 2 else out.ib_time(first)])
 
 
 def cancel_historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
@@ -180,7 +244,7 @@ def tick_by_tick(gw: SimGateway, session: ClientSession, r: FieldReader) -> None
         session.send(out.error(req_id, 10189, f"Failed to request tick-by-tick data: "
                                f"tick type {tick_type!r} is not one of {', '.join(TICK_TYPES)}"))
         return
-    if not _line_available(gw, session, req_id):
+    if duplicate(gw, session, req_id) or not _line_available(gw, session, req_id):
         return
     gw.feeds.add(Sub(session, req_id, symbol, "ticks", tick_type=tick_type))
     state = gw.market.states[symbol]

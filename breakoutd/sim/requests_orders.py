@@ -15,6 +15,15 @@ from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import con_id_for, read_contract
 from breakoutd.sim.match_types import SimOrder
 from breakoutd.sim.requests_market import NO_SECURITY
+from breakoutd.sim.versions import (
+    ADVANCED_ORDER_REJECT,
+    AUTO_CANCEL_PARENT,
+    DURATION,
+    FA_PROFILE_DESUPPORT,
+    MANUAL_ORDER_TIME,
+    PEGBEST_PEGMID_OFFSETS,
+    POST_TO_ATS,
+)
 from breakoutd.sim.wire import FieldReader, MessageError
 
 if TYPE_CHECKING:
@@ -24,6 +33,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("breakoutd.sim")
 _MICRO = Decimal("0.000001")
 _UNSET_DOUBLE = 1.7976931348623157e308
+# Order types whose outsideRth IB ignores on US stocks (warning 2109).
+RTH_ONLY_TYPES = frozenset({"MKT", "STP"})
+OUTSIDE_RTH_IGNORED = ("Order Event Warning:Attribute 'Outside Regular Trading Hours' is "
+                       "ignored based on the order type and destination. PlaceOrder is now "
+                       "being processed.")
 
 
 def _price(value: float | None) -> int | None:
@@ -39,7 +53,7 @@ def _price(value: float | None) -> int | None:
 class _Terms:
     """The order terms read from a placeOrder, before the symbol is resolved."""
 
-    def __init__(self, r: FieldReader) -> None:
+    def __init__(self, r: FieldReader, version: int) -> None:
         self.order_id = r.integer("orderId")
         self.spec = read_contract(r)
         r.skip(2)  # secIdType, secId
@@ -60,13 +74,17 @@ class _Terms:
         r.skip()  # hidden
         if self.spec.sec_type == "BAG":
             raise MessageError("combo (BAG) orders are not supported by the sim")
-        r.skip(11)  # "", discretionaryAmt .. faPercentage, modelCode .. exemptCode
+        r.skip(7)  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup .. faPercentage
+        if version < FA_PROFILE_DESUPPORT:
+            r.skip()  # faProfile
+        r.skip(4)  # modelCode, shortSaleSlot, designatedLocation, exemptCode
         self.oca_type = r.integer("ocaType")
         self.what_if = _read_what_if(r)
+        _read_tail(r, version, self.order_type, self.spec.exchange)
 
 
 def _read_what_if(r: FieldReader) -> bool:
-    """Walk the variable middle of a placeOrder (v178) up to its whatIf flag."""
+    """Walk the variable middle of a placeOrder up to its whatIf flag."""
     r.skip(17)  # rule80A .. volatilityType
     if r.text("deltaNeutralOrderType"):
         r.skip(9)
@@ -88,9 +106,44 @@ def _read_what_if(r: FieldReader) -> bool:
     return r.flag("whatIf")
 
 
+def _read_tail(r: FieldReader, version: int, order_type: str, exchange: str) -> None:
+    """Walk the fields after whatIf, which depend on the version, to the message's end.
+
+    The sim uses none of them, but reading them all proves the layout was read
+    right: a field left over or missing is an error, not a silent shift.
+    """
+    r.skip(4)  # orderMiscOptions, solicited, randomizeSize, randomizePrice
+    if order_type in ("PEG BENCH", "PEGBENCH"):
+        r.skip(5)
+    if r.integer("conditions"):
+        raise MessageError("conditional orders are not supported by the sim")
+    r.skip(19)  # adjustedOrderType .. usePriceMgmtAlgo
+    for gate in (DURATION, POST_TO_ATS, AUTO_CANCEL_PARENT, ADVANCED_ORDER_REJECT,
+                 MANUAL_ORDER_TIME):
+        if version >= gate:
+            r.skip()
+    if version >= PEGBEST_PEGMID_OFFSETS:
+        _read_peg_offsets(r, order_type, exchange)
+    if r.remaining:
+        raise MessageError(f"{r.remaining} fields after the end of a placeOrder at API "
+                           f"version {version}")
+
+
+def _read_peg_offsets(r: FieldReader, order_type: str, exchange: str) -> None:
+    if exchange.upper() == "IBKRATS":
+        r.skip()  # minTradeQty
+    mid_offsets = order_type in ("PEG MID", "PEGMID")
+    if order_type in ("PEG BEST", "PEGBEST"):
+        r.skip()  # minCompeteSize
+        compete = r.number("competeAgainstBestOffset")
+        mid_offsets = compete is not None and compete == float("inf")
+    if mid_offsets:
+        r.skip(2)  # midOffsetAtWhole, midOffsetAtHalf
+
+
 def place_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
     """placeOrder (3): a new order or a modify, handed to the matching engine."""
-    terms = _Terms(r)
+    terms = _Terms(r, session.version)
     oid = terms.order_id
     symbol = gw.instruments.resolve(terms.spec)
     if symbol is None:
@@ -104,6 +157,10 @@ def place_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
         session.send_order_msg(out.error(oid, code, text))
         return
     assert session.client_id is not None
+    if terms.outside_rth and terms.order_type in RTH_ONLY_TYPES:
+        # IB ignores the flag for these types on US stocks, says so, and goes on.
+        session.send_order_msg(out.error(oid, 2109, OUTSIDE_RTH_IGNORED))
+        terms.outside_rth = False
     order = SimOrder(
         client_id=session.client_id, order_id=oid, symbol=symbol, con_id=con_id_for(symbol),
         action=terms.action, total_qty=int(terms.qty), order_type=terms.order_type,
@@ -123,7 +180,8 @@ def place_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
 
 def _refusal(gw: SimGateway, terms: _Terms) -> tuple[int, str] | None:
     if terms.what_if:
-        return 503, "The simulated gateway does not support what-if orders"
+        return 322, ("Error processing request.-'sim' : cause - The simulated gateway does not "
+                     "support what-if orders")
     if terms.account and terms.account != gw.account:
         return 201, f"Order rejected - reason:account {terms.account} is not {gw.account}"
     if terms.qty != int(terms.qty):
@@ -193,7 +251,8 @@ def executions(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
     client_id, account, since = r.integer("clientId"), r.text("acctCode"), r.text("time")
     symbol, _sec_type, _exchange, side = r.text("symbol"), r.text("secType"), r.text(
         "exchange"), r.text("side")
-    since_ns = _filter_time(since)
+    # IB delivers only the executions since midnight: the day's, also after a restart.
+    since_ns = max(_filter_time(since), _midnight(gw.clock.now_ns()))
     for ex, commission in gw.engine.executions():
         if client_id and ex.client_id != client_id:
             continue
@@ -207,6 +266,12 @@ def executions(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
         session.send(out.commission_report(commission.exec_id, commission.commission,
                                            commission.currency, commission.realized_pnl))
     session.send(out.exec_details_end(req_id))
+
+
+def _midnight(instant_ns: int) -> int:
+    """The start of the exchange day of an instant."""
+    local = dt.datetime.fromtimestamp(instant_ns // NS, EXCHANGE_TZ)
+    return int(local.replace(hour=0, minute=0, second=0).timestamp()) * NS
 
 
 def _filter_time(text: str) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from breakoutd.sim import outgoing as out
+from breakoutd.sim.versions import for_version
 from breakoutd.sim.wire import (
     API_PREFIX,
     MIN_CLIENT_VERSION,
@@ -24,6 +25,7 @@ from breakoutd.sim.wire import (
     FrameError,
     MessageError,
     encode,
+    negotiate,
     parse_version_range,
 )
 
@@ -51,6 +53,8 @@ class ClientSession(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.client_id: int | None = None
+        # The API version negotiated in the handshake: the layout of every message.
+        self.version = SERVER_VERSION
         self.ready = False
         self.closed = False
         self._stage = "prefix"
@@ -120,17 +124,23 @@ class ClientSession(asyncio.Protocol):
 
     def _handshake(self, fields: list[str]) -> None:
         try:
-            _low, high = parse_version_range(fields)
+            low, high = parse_version_range(fields)
         except MessageError as exc:
             log.warning("client %s: bad handshake (%s); closing", self.peer, exc)
             self.abort()
             return
-        if high < MIN_CLIENT_VERSION:
-            log.warning("client %s offers API versions up to %d only; closing", self.peer, high)
+        version = negotiate(low, high)
+        if version is None:
+            log.warning("client %s offers API versions %d..%d, which the sim cannot serve "
+                        "(%d..%d); closing", self.peer, low, high, MIN_CLIENT_VERSION,
+                        SERVER_VERSION)
             self.abort()
             return
+        self.version = version
         now = self.gw.clock.now_ns()
-        self.send_now([SERVER_VERSION, out.ib_time(now)])
+        self.send_now([version, out.ib_time(now)])
+        log.info("client %s offers API versions %d..%d: serving %d", self.peer, low, high,
+                 version)
         self._stage = "start"
 
     def _start_api(self, fields: list[str]) -> None:
@@ -178,6 +188,8 @@ class ClientSession(asyncio.Protocol):
         """Queue a message; it is written at the end of this loop turn."""
         if self.closed:
             return
+        if self.version < SERVER_VERSION:
+            fields = for_version(fields, self.version)
         self._out.append(encode(fields))
         self._schedule_flush()
 
@@ -195,6 +207,8 @@ class ClientSession(asyncio.Protocol):
         if delay_ms <= 0 and not self._delayed:
             self.send(fields)
             return
+        if self.version < SERVER_VERSION:
+            fields = for_version(fields, self.version)
         loop = asyncio.get_running_loop()
         due = loop.time() + max(delay_ms, 0) / 1000
         self._delayed.append((due, encode(fields)))

@@ -10,6 +10,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+# The versions the sim speaks: every message it sends or reads has the layout
+# of the version negotiated with each client (versions.py), from 157 (the
+# lowest ib_async and ib_insync offer) to 178.
 SERVER_VERSION = 178
 MIN_CLIENT_VERSION = 157
 API_PREFIX = b"API\0"
@@ -135,6 +138,19 @@ def parse_version_range(fields: list[str]) -> tuple[int, int]:
     except ValueError as exc:
         raise MessageError(f"handshake: {fields[0]!r} is not a version range") from exc
     return lo, hi
+
+
+def negotiate(low: int, high: int) -> int | None:
+    """The version to serve a client offering ``low..high``; None refuses it.
+
+    IB answers the lower of its own maximum and the client's; a client whose
+    range ends below what the server still supports is turned away. A client
+    whose minimum is above the server's maximum still gets the server's
+    version, and hangs up itself ("TWS is out of date"), as against IB.
+    """
+    if high < low or high < MIN_CLIENT_VERSION:
+        return None
+    return min(high, SERVER_VERSION)
 
 
 class FieldReader:

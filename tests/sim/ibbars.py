@@ -1,9 +1,9 @@
 """Realtime bars as IB sends them, for tests: one every 5 seconds, volume 0 when quiet.
 
-The sim sends a 5-second bar only when something traded in it
-(breakoutd/sim/feeds.py); IB sends one every 5 seconds, with volume 0 at the
-last price when nothing traded. :func:`send_quiet_bars` makes one gateway's
-realtime bars IB's (test-only: the sim's default is unchanged) by replacing
+IB sends one every 5 seconds, with volume 0 at the last price when nothing
+traded; so does the sim by default (``SimGateway(quiet_bars=True)``,
+breakoutd/sim/feeds.py). :func:`send_quiet_bars` stays for the tests that
+list every volume-0 bar sent: it makes one gateway's realtime bars IB's by replacing
 its feed hub's realtime-bar flush with one that also sends the quiet buckets,
 in time order with the traded ones, through the sim's own outgoing messages.
 """

@@ -123,7 +123,7 @@ def test_unsupported_requests_get_a_clear_error_and_the_session_goes_on() -> Non
             await connect(gw, 1, ib)
             [abc] = await ib.qualifyContractsAsync(Stock("ABC", "SMART", "USD"))
             ticker = ib.reqMktDepth(abc)
-            await until(ib, lambda: 503 in errors.codes())
+            await until(ib, lambda: 322 in errors.codes())
             req_id, code, message = errors.items[-1]
             assert ib.wrapper.reqId2Ticker.get(req_id) is ticker
             assert "does not support reqMktDepth" in message
@@ -131,7 +131,7 @@ def test_unsupported_requests_get_a_clear_error_and_the_session_goes_on() -> Non
             await raw.handshake(9)
             raw.send([999, 1, 2, 3])
             reply = await raw.next_of(4)
-            while reply[3] != "503":
+            while reply[3] != "322":
                 reply = await raw.next_of(4)
             assert "message id 999" in reply[4]
             raw.send([49, 1])

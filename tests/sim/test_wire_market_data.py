@@ -221,7 +221,7 @@ def test_tick_by_tick_prints_and_quotes() -> None:
     run(body())
 
 
-def test_market_data_line_limit_is_error_354() -> None:
+def test_market_data_line_limit_is_error_101() -> None:
     async def body() -> None:
         tape = rows() + walk(13, "QRS")
         async with sim(Market(tape), md_lines=2) as gw:
@@ -233,12 +233,12 @@ def test_market_data_line_limit_is_error_354() -> None:
             for contract in contracts:
                 ib.reqMktData(contract)
             await sync(ib)
-            assert errors.codes().count(354) == 1
+            assert errors.codes().count(101) == 1
             assert len(list(gw.feeds.all_subs())) == 2
             ib.cancelMktData(ABC)
             ib.reqMktData(contracts[2])
             await sync(ib)
-            assert errors.codes().count(354) == 1
+            assert errors.codes().count(101) == 1
             ib.disconnect()
     run(body())
 
