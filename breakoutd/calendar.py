@@ -59,6 +59,14 @@ def exchange_ns(day: dt.date, at: dt.time) -> int:
     return int(local.timestamp()) * NS + local.microsecond * 1000
 
 
+def exchange_text(instant_ns: int) -> str:
+    """An instant in exchange time, saying so: ``2026-03-09 09:30:01.250 -04:00 ET``."""
+    moment = dt.datetime.fromtimestamp(instant_ns // NS, EXCHANGE_TZ)
+    offset = moment.strftime("%z")
+    return (f"{moment:%Y-%m-%d %H:%M:%S}.{instant_ns % NS // 1_000_000:03d} "
+            f"{offset[:3]}:{offset[3:]} ET")
+
+
 def exchange_date(instant_ns: int) -> dt.date:
     """The exchange (America/New_York) date of an instant."""
     return dt.datetime.fromtimestamp(instant_ns // NS, EXCHANGE_TZ).date()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from breakoutd.backtest import BacktestError
+from breakoutd.backtest.coverage import coverage_warnings
 from breakoutd.backtest.days import read_days, run_backtest_days, tape_files
 from breakoutd.backtest.report import table, total_line
 from breakoutd.config import ConfigError, load_watchlists
+from breakoutd.core.params import WatcherSpec
 from breakoutd.report.backtest_json import json_lines_with_trades
 from breakoutd.report.sources import preset_names
 from breakoutd.tape import Tape, TapeError, read_tapes
@@ -71,6 +75,20 @@ def _synthetic(seed: int, day_text: str | None, watchlist) -> Tape:  # type: ign
     return synthetic_tape(seed, sorted(levels), day, levels=levels)
 
 
+def _file_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "?"
+    if isinstance(exc, FileNotFoundError):
+        return f"{where}: no such file"
+    return f"{where}: cannot read: {exc.strerror or exc}"
+
+
+def _warn_coverage(days: list[tuple[dt.date, Tape]], watchers: Sequence[WatcherSpec]) -> None:
+    """What the tapes do not cover, on stderr before the results (each day named if several)."""
+    for day, tape in days:
+        for warning in coverage_warnings(tape, watchers):
+            print(warning if len(days) == 1 else f"{day}: {warning}", file=sys.stderr)
+
+
 def run_backtest_cmd(args: argparse.Namespace) -> int:
     """Run the backtest, one day at a time, and print JSON lines or the tables."""
     try:
@@ -80,6 +98,7 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
             days = [(tape.dates()[0], tape)] if tape.rows else []
         else:
             days = read_days(args.tape)
+        _warn_coverage(days, watchlist.watchers)
         prior = read_tapes(tape_files(args.prior_tape)) if args.prior_tape else None
         progress = None if args.json else _Progress()
         results = run_backtest_days(days, watchlist.watchers, watchlist.risk, prior=prior,
@@ -90,7 +109,10 @@ def run_backtest_cmd(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    except (TapeError, BacktestError, OSError) as exc:
+    except OSError as exc:  # a path, not an errno: what is wrong with which file
+        print(f"breakoutd backtest: {_file_error(exc)}", file=sys.stderr)
+        return 1
+    except (TapeError, BacktestError) as exc:
         print(f"breakoutd backtest: {exc}", file=sys.stderr)
         return 1
     if args.json:

@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from breakoutd import __version__
 from breakoutd.cli.ctl_control import add_control_parsers
 from breakoutd.cli.ctl_status import add_status_parsers
 from breakoutd.cli.ctl_why import add_why_parser
@@ -112,6 +113,7 @@ def _print_risk(applied: Watchlist | None, loaded: Watchlist) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``run``."""
     parser = argparse.ArgumentParser(prog="breakoutctl", description="Operate breakoutd.")
+    parser.add_argument("--version", action="version", version=f"breakoutctl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     paths_help = "watchlist files or directories (default: $BREAKOUTD_WATCHLISTS or watchlists)"
     check = commands.add_parser("check", help="validate watchlists and report every problem")
@@ -131,7 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``breakoutctl`` with ``argv`` (default: the process arguments)."""
     args = build_parser().parse_args(argv)
     run: Command = args.run
-    return run(args)
+    try:
+        code = run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`breakoutctl status | head`): it had what it wanted.
+        # stdout points at /dev/null so that the interpreter's own flush at exit is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from breakoutd.calendar import EXCHANGE_TZ, exchange_text
 from breakoutd.daemon.status_replay import decode_event
 
 RUNNING, ATTENTION, NOT_RUNNING = 0, 1, 3
@@ -49,17 +50,20 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _when(iso: str | None) -> str:
-    """An ISO instant for a person: the time alone when it is today."""
+def _when(iso: str | None, market: bool = False) -> str:
+    """An ISO instant for a person, its zone named: exchange time (ET) for what happened
+    on the broker's clock (``market``), else the machine's; the date when not today."""
     if not iso:
         return "-"
     try:
         moment = dt.datetime.fromisoformat(iso)
     except ValueError:
         return iso
-    local = moment.astimezone()
-    today = dt.datetime.now().astimezone().date()
-    return f"{local:%H:%M:%S}" if local.date() == today else f"{local:%Y-%m-%d %H:%M:%S}"
+    shown = moment.astimezone(EXCHANGE_TZ) if market else moment.astimezone()
+    zone = "ET" if market else shown.tzname() or shown.strftime("%z")
+    today = dt.datetime.now(shown.tzinfo).date()
+    return (f"{shown:%H:%M:%S} {zone}" if shown.date() == today
+            else f"{shown:%Y-%m-%d %H:%M:%S} {zone}")
 
 
 def heartbeat_age(status: dict[str, Any], now: float) -> float | None:
@@ -108,18 +112,36 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
             for r in [header, *rows]]
 
 
-def _head_lines(s: dict[str, Any], now: float) -> list[str]:
+def _counts(watchers: list[dict[str, Any]]) -> str:
+    """The watchers by state, as the table has them now: ``2 armed, 1 waiting, 1 done``."""
+    by_state: dict[str, int] = {}
+    for w in watchers:
+        by_state[w.get("state", "?")] = by_state.get(w.get("state", "?"), 0) + 1
+    order = ["armed", "waiting", *sorted(set(by_state) - {"armed", "waiting"})]
+    return ", ".join(f"{by_state.get(k, 0)} {k}" for k in order
+                     if k in by_state or k in ("armed", "waiting"))
+
+
+def _head_lines(s: dict[str, Any], now: float, running: bool = True) -> list[str]:
     age = heartbeat_age(s, now)
-    detail = f" ({s['detail']})" if s.get("detail") else ""
+    state = s.get("state", "?")
+    why = s.get("detail") if state != "running" else _counts(s.get("watchers", []))
+    if not running:  # the file is what the daemon last wrote, not what is
+        state, why = ("stopped", "") if state == "stopped" else ("not running",
+                                                                 f"last state {state}")
+    detail = f" ({why})" if why else ""
     beat = "-" if age is None else f"{max(age, 0):.1f}s ago"
-    lines = [f"breakoutd  {s.get('state', '?').upper()}{detail}  pid {s.get('pid')}  "
+    lines = [f"breakoutd  {state.upper()}{detail}  pid {s.get('pid')}  "
              f"since {_when(s.get('started_at'))}  heartbeat {beat}"]
     b = s.get("broker", {})
     link = (f"connected {b.get('account') or '-'} at {b.get('address') or '-'} "
             f"(client {_num(b.get('client_id'))})" if b.get("connected") else "DISCONNECTED")
-    lines.append(f"broker     {link}  server time {_when(b.get('server_time'))}")
+    if not running:
+        link = (f"not connected: the daemon is not running (it last used "
+                f"{b.get('account') or '-'} at {b.get('address') or '-'})")
+    lines.append(f"broker     {link}  server time {_when(b.get('server_time'), market=True)}")
     if b.get("last_disconnect_at"):
-        lines.append(f"           last disconnect {_when(b['last_disconnect_at'])}: "
+        lines.append(f"           last disconnect {_when(b['last_disconnect_at'], market=True)}: "
                      f"{b.get('last_disconnect_reason')}")
     disk = s.get("disk") or {}
     if disk.get("ok") is False:
@@ -127,7 +149,8 @@ def _head_lines(s: dict[str, Any], now: float) -> list[str]:
     c = s.get("config", {})
     files = c.get("files", [])
     lines.append(f"config     {c.get('result', '?')}  {len(files)} file{'s' * (len(files) != 1)}  "
-                 f"hash {(c.get('hash') or '-')[:12]}  reloaded {_when(c.get('reloaded_at'))}")
+                 f"hash {(c.get('hash') or '-')[:12]}  "
+                 f"reloaded {_when(c.get('reloaded_at'), market=True)}")
     lines += [f"           {err}" for err in c.get("errors", [])]
     lines += [f"           not applied: {f}" for f in c.get("failed", [])]
     return lines
@@ -178,9 +201,9 @@ def _position_lines(positions: list[dict[str, Any]], pnl: dict[str, Any]) -> lis
     return lines
 
 
-def render_status(s: dict[str, Any], now: float) -> str:
-    """The status file as a compact table."""
-    lines = _head_lines(s, now)
+def render_status(s: dict[str, Any], now: float, running: bool = True) -> str:
+    """The status file as a compact table (of a daemon no longer there, when not ``running``)."""
+    lines = _head_lines(s, now, running)
     lines += _watcher_lines(s.get("watchers", []))
     lines += _order_lines(s.get("orders", []))
     lines += _position_lines(s.get("positions", []), s.get("pnl", {}))
@@ -189,11 +212,18 @@ def render_status(s: dict[str, Any], now: float) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show the daemon's status; the exit code says running (0), attention (1), not running (3)."""
+    if getattr(args, "watch", False):
+        from breakoutd.cli.ctl_watch import watch
+
+        return watch(var_dir(args.var), interval=args.interval)
     path = var_dir(args.var) / STATUS_FILE
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         print(f"breakoutd is NOT RUNNING: no status file at {path}")
+        return NOT_RUNNING
+    except OSError as exc:  # e.g. not in the daemon's group: docs/deploy.md
+        print(f"{path}: cannot read the status file: {exc.strerror or exc}")
         return NOT_RUNNING
     try:
         status = _status_decoder.decode(raw)
@@ -211,7 +241,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return code
     if warning:
         print(warning)
-    print(render_status(status, now))
+    print(render_status(status, now, running=code != NOT_RUNNING))
     return code
 
 
@@ -225,19 +255,20 @@ class _Stamp(msgspec.Struct):
 
 
 def _stamp_text(stamp: _Stamp) -> str:
-    """The line's time the way the console shows it: ``2026-03-09 09:30:00.123 -04:00``."""
+    """The line's time the way the console shows it: on the broker's clock, in exchange
+    time (``2026-03-09 09:30:00.123 -04:00 ET``); the wall time for a line without one."""
+    if stamp.at is not None:
+        return exchange_text(stamp.at)
     try:
-        if stamp.wall is not None:
-            moment = dt.datetime.fromisoformat(stamp.wall)
-        elif stamp.at is not None:
-            moment = dt.datetime.fromtimestamp(stamp.at / 1e9).astimezone()
-        else:
+        if stamp.wall is None:
             return "-"
+        moment = dt.datetime.fromisoformat(stamp.wall)
     except ValueError:
         return stamp.wall or "-"
     offset = moment.strftime("%z")
     offset = f"{offset[:3]}:{offset[3:]}" if offset else ""
-    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} {offset}".rstrip()
+    return (f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} {offset} "
+            f"{moment.tzname() or ''}").rstrip()
 
 
 def format_journal_line(raw: bytes) -> str | None:
@@ -354,6 +385,10 @@ def add_status_parsers(commands: argparse._SubParsersAction) -> None:  # type: i
     status = commands.add_parser("status", help="show the running daemon's state at a glance")
     status.add_argument("--json", action="store_true", help="print the status file as it is")
     status.add_argument("--var", metavar="DIR", help=var_help)
+    status.add_argument("-w", "--watch", action="store_true",
+                        help="a live view, redrawn in place until Ctrl-C")
+    status.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                        help="with --watch: seconds between redraws (default: 1)")
     status.set_defaults(run=cmd_status)
     tail_p = commands.add_parser("tail", help="print the events journal readably")
     tail_p.add_argument("--var", metavar="DIR", help=var_help)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -18,6 +20,9 @@ from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.errors import OperationalError
 from breakoutd.ibkr.clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
+
+if TYPE_CHECKING:
+    from breakoutd.sim import SimGateway
 
 
 def metrics_address(text: str) -> tuple[str, int]:
@@ -37,14 +42,16 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
         description="Arm the watchlists' watchers on the broker's clock and trade them. "
                     "Connection settings come from IB_HOST, IB_PORT, IB_CLIENT_ID, IB_ACCOUNT "
                     "and BREAKOUTD_LIVE.")
-    p.add_argument("--watchlists", type=Path, default=Path("watchlists"), metavar="DIR",
-                   help="watchlist directory or file (default: watchlists)")
-    p.add_argument("--var", type=Path, default=Path("var"), metavar="DIR",
-                   help="where journals and state go (default: var)")
+    p.add_argument("--watchlists", type=Path, default=None, metavar="DIR",
+                   help="watchlist directory or file (default: $BREAKOUTD_WATCHLISTS or "
+                        "watchlists)")
+    p.add_argument("--var", type=Path, default=None, metavar="DIR",
+                   help="where journals and state go (default: $BREAKOUTD_VAR or var), as "
+                        "for breakoutctl")
     p.add_argument("--sim", action="store_true",
                    help="run against the embedded simulated gateway on a virtual trading day")
-    p.add_argument("--sim-seed", type=int, default=7, metavar="SEED",
-                   help="seed of the simulated market (with --sim)")
+    p.add_argument("--sim-seed", type=int, default=None, metavar="SEED",
+                   help="with --sim: a seeded random market instead of the scripted demo")
     p.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
                    help="virtual seconds per real second (with --sim; the daemon's clock follows)")
     p.add_argument("--record", action="store_true",
@@ -78,26 +85,55 @@ async def _run_with(args: argparse.Namespace, log_event: Callable[[ev.Event], No
     sim = None
     clock: Callable[[], int] = BrokerClock()
     if args.sim:
-        from breakoutd.daemon.simmode import GatewayClock, start_embedded_sim
-
         if args.sim_speed <= 0:
             raise OperationalError(f"--sim-speed must be positive, got {args.sim_speed:g}")
-        sim = await start_embedded_sim([args.watchlists], seed=args.sim_seed, speed=args.sim_speed)
+        sim = await _start_sim(args)
         settings = BrokerSettings(host="127.0.0.1", port=sim.port, client_id=settings.client_id)
+        from breakoutd.daemon.simmode import GatewayClock
+
         clock = GatewayClock(sim)
     try:
-        daemon = Daemon(watchlists=[args.watchlists], var=args.var, settings=settings,
+        daemon = Daemon(watchlists=args.watchlist_paths, var=args.var, settings=settings,
                         clock=clock, log_event=log_event, notifier=SystemdNotifier(),
                         record=args.record, metrics=args.metrics)
+        if sim is not None:
+            from breakoutd.daemon.simmode import cover_new_symbols
+
+            daemon.before_reload = lambda config: cover_new_symbols(sim, config)
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
-        return await daemon.run(stop)
+        try:
+            return await daemon.run(stop)
+        except OperationalError as exc:
+            if daemon.said is not exc:
+                raise
+            return 2  # the daemon said why in one line (console and ops journal)
     finally:
         if sim is not None:
             await sim.stop()
 
 
+async def _start_sim(args: argparse.Namespace) -> SimGateway:
+    """The embedded gateway, on a var cleared of the previous run (breakoutd.daemon.sim_var)."""
+    from breakoutd.daemon.simmode import start_sim_run
+
+    sim, where = await start_sim_run(args.watchlist_paths, args.var, os.environ, seed=args.sim_seed,
+                                     speed=args.sim_speed)
+    logger.info("{}", where)
+    return sim
+
+
+def _defaults_from_env(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """The paths breakoutctl uses too: the options, else the environment, else ./."""
+    if args.var is None:
+        args.var = Path(env.get("BREAKOUTD_VAR") or "var")
+    from_env = [Path(p) for p in env.get("BREAKOUTD_WATCHLISTS", "").split(os.pathsep) if p]
+    args.watchlist_paths = ([args.watchlists] if args.watchlists is not None
+                            else from_env or [Path("watchlists")])
+
+
 def run_daemon_cmd(args: argparse.Namespace) -> int:
     """Run until SIGTERM or SIGINT; exit 0 on a clean stop."""
+    _defaults_from_env(args, dict(os.environ))
     try:
         return asyncio.run(_run(args))
     except ConfigError as exc:

@@ -54,6 +54,9 @@ def write_snapshot(path: str | Path, watchlist: Watchlist) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config.", suffix=".tmp")
     try:
+        # Group-readable like the daemon's other files: `breakoutctl plan` of an
+        # operator in the daemon's group reads it (mkstemp makes it 0600).
+        os.fchmod(fd, 0o640)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(snapshot_json(watchlist))
             out.flush()

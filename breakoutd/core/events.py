@@ -353,6 +353,7 @@ class ConfigReloaded(Event, frozen=True, kw_only=True):
     changed: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what the reload means for watchers that fired today
 
 
 class DaemonState(Event, frozen=True, kw_only=True):

@@ -59,6 +59,7 @@ from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.daemon.positions import HeldData
 from breakoutd.daemon.recording import Recording, tapes_dir
 from breakoutd.daemon.reload import watch_forever
+from breakoutd.daemon.reload_notes import reload_notes
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.schedule import SessionScheduler
 from breakoutd.daemon.state import FiredEntry, StateStore
@@ -148,6 +149,9 @@ class Daemon:
         self._tasks: list[asyncio.Task[object]] = []
         self._freezer = SurvivorFreezer()
         self._next_disarm = _NEVER  # the earliest disarm_at of the runners (or earlier)
+        # Sees a valid new configuration before it applies (the embedded sim adds markets).
+        self.before_reload: Callable[[Watchlist], object] = lambda config: None
+        self.said: OperationalError | None = None  # the error the daemon stopped on, logged
         self.metrics_address = metrics
         self.metrics: DaemonMetrics | None = None
         self.metrics_server: MetricsServer | None = None
@@ -331,6 +335,10 @@ class Daemon:
             self.controls.check_trip()
             self._set_phase("running", f"{len(self.runners)} armed, {len(self.pending)} waiting")
             await self._loop(stop)
+        except OperationalError as exc:  # says what to do: one line, no traceback
+            logger.error("the daemon stops: {}", exc)
+            self.said = exc
+            raise
         except Exception as exc:
             logger.opt(exception=exc).error("the daemon stops on an error: {}", exc)
             raise
@@ -562,16 +570,23 @@ class Daemon:
                                           errors=errors)
                 self.emit(event)
                 return event
+            self.before_reload(new)
             plan = plan_reload(self.config, new)
             self.today.set_limits(new.risk)
+            notes = reload_notes(plan, self.store.state.fired, self._unfilled)
             failed = await self._apply(plan) if not plan.is_empty() else {}
             # What applies is in force (and in the snapshot): a failed watcher is planned again.
             self.config = in_force(self.config, new, failed)
             self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
-            event = _reloaded_event(self.clock(), trigger, self.config.digest, plan, failed)
+            event = _reloaded_event(self.clock(), trigger, self.config.digest, plan, failed,
+                                    tuple(n for wid, n in notes if wid not in failed))
             self.emit(event)
             return event
+
+    def _unfilled(self, order_ref: str) -> bool:
+        entry = self.router.entry(order_ref) if self.router is not None else None
+        return entry is not None and entry.unfilled
 
     async def _apply(self, plan: ReloadPlan) -> dict[str, str]:
         """Apply a plan watcher by watcher; those that failed (id -> why) are returned."""
@@ -798,8 +813,16 @@ class Daemon:
         if not self.refused:
             self._set_phase("stopped")
         await self.supervisor.stop()
+        self._close_day()
+
+    def _close_day(self) -> None:
+        """Save today's state and close its journal (opened now if start-up did not)."""
         if self.journal is None:
-            self._open_day()
+            try:
+                self._open_day()
+            except OperationalError:  # today's state is unreadable: nothing is saved over it
+                self.disk.close()
+                return
         assert self.journal is not None
         try:
             self.store.flush()
@@ -811,7 +834,7 @@ class Daemon:
 
 
 def _reloaded_event(at: int, trigger: str, digest: str, plan: ReloadPlan,
-                    failed: dict[str, str]) -> ev.ConfigReloaded:
+                    failed: dict[str, str], notes: tuple[str, ...]) -> ev.ConfigReloaded:
     """The reload's event: what applied, and what did not."""
     result = "unchanged" if plan.is_empty() else "partial" if failed else "applied"
     return ev.ConfigReloaded(
@@ -819,7 +842,7 @@ def _reloaded_event(at: int, trigger: str, digest: str, plan: ReloadPlan,
         added=tuple(w.id for w in plan.added if w.id not in failed),
         removed=tuple(w.id for w in plan.removed if w.id not in failed),
         changed=tuple(new.id for _, new in plan.changed if new.id not in failed),
-        failed=tuple(failed.values()))
+        failed=tuple(failed.values()), notes=notes)
 
 
 class _TodaysDisk:

@@ -2,7 +2,10 @@
 
 Every event goes to the journal; the console shows the ones an operator acts
 on or follows (arming, triggers, rejections, orders, fills, connection), one
-line each with its time and UTC offset. ``--log-json`` writes one JSON object
+line each. An event's line has its time on the broker's clock in exchange
+time (``2026-03-09 09:30:01.250 -04:00 ET``): what happened in the market
+reads as the market's clock, also on a simulated day; any other line has
+the machine's time, its UTC offset and its zone's name. ``--log-json`` writes one JSON object
 per line instead, with a stable boolean ``notify`` that marks what a log
 shipper should turn into a notification: fills, rejections, disconnects and
 errors.
@@ -10,6 +13,7 @@ errors.
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
@@ -20,6 +24,7 @@ from typing import Any, TextIO
 import msgspec
 from loguru import logger
 
+from breakoutd.calendar import exchange_text
 from breakoutd.core import events as ev
 from breakoutd.core.near_miss import describe as describe_near_miss
 from breakoutd.core.near_miss import from_event
@@ -37,7 +42,43 @@ def _fmt_price(value: object) -> str:
 def _intent(e: ev.OrderIntent) -> str:
     tps = ", ".join(f"{p}x{q}" for p, q in zip(e.take_profits, e.take_profit_qtys, strict=True))
     return (f"{e.watcher_id}: BUY {e.qty} {e.symbol} {e.entry} {_fmt_price(e.limit)}"
-            f" | tp {tps or '-'} | stop {_fmt_price(e.stop)}/{_fmt_price(e.stop_limit)}")
+            f" | tp {tps or '-'} | stop {_fmt_price(e.stop)} limit {_fmt_price(e.stop_limit)}")
+
+
+def _terms(stop: object, limit: object) -> str:
+    """A stop order's two prices, named; a limit order's one."""
+    return (f"stop {stop} limit {_fmt_price(limit)}" if stop is not None
+            else f"@ {_fmt_price(limit)}")
+
+
+# Each take-profit rung's order is sized to the shares of rungs 1..n (docs/live.md), so
+# the journal has the cumulative size; the console says what the rung itself sells.
+_rung_sizes: dict[tuple[str, int], int] = {}  # (order_ref, rung) -> its order's size
+
+
+def _sent(e: ev.OrderSent) -> str:
+    qty = f"{e.qty}"
+    if e.role == "take_profit" and e.rung > 0:
+        _rung_sizes[(e.order_ref, e.rung)] = e.qty
+        before = 0 if e.rung == 1 else _rung_sizes.get((e.order_ref, e.rung - 1))
+        qty = (f"{e.qty - before}" if before is not None
+               else f"{e.qty} (rungs 1-{e.rung} together)")
+    rung = f" rung {e.rung}" if e.role == "take_profit" and e.rung else ""
+    prices = (f"stop {e.stop} limit {_fmt_price(e.limit)}" if e.stop is not None
+              else "" if e.limit is None else str(e.limit))
+    return (f"sent {e.role}{rung} #{e.order_id} {e.action} {qty} {e.symbol} {e.order_type} "
+            f"{prices}").rstrip()
+
+
+def _rung(e: ev.OrderStatusChanged | ev.OrderFilled) -> str:
+    return f" rung {e.rung}" if e.role == "take_profit" and e.rung else ""
+
+
+def _cumulative(e: ev.OrderStatusChanged, total: int) -> str:
+    """Say why a rung's order is larger than the rung, while it is (until the OCA reduces it)."""
+    if e.role == "take_profit" and e.rung > 1 and _rung_sizes.get((e.order_ref, e.rung)) == total:
+        return f" (rungs 1-{e.rung})"
+    return ""
 
 
 def _rejected(e: ev.Rejected) -> str:
@@ -73,19 +114,20 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
                             + (f" vs mean {e.mean_volume}" if e.mean_volume is not None else "")),
     ev.NearMissed: lambda e: f"{e.watcher_id}: near miss: {describe_near_miss(from_event(e))}",
     ev.OrderIntent: _intent,
-    ev.OrderSent: lambda e: (f"sent {e.role} #{e.order_id} {e.action} {e.qty} {e.symbol} "
-                             f"{e.order_type} "
-                             + (f"{e.stop}/{_fmt_price(e.limit)}" if e.stop is not None
-                                else _fmt_price(e.limit))),
-    ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}: {e.status} "
+    ev.OrderSent: lambda e: _sent(e),
+    ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}{_rung(e)}: {e.status} "
                                       f"{e.filled}/{e.filled + e.remaining}"
+                                      + _cumulative(e, e.filled + e.remaining)
                                       + (f" ({e.detail})" if e.detail else "")),
-    ev.OrderFilled: lambda e: f"FILLED {e.role} #{e.order_id}: {e.side} {e.qty} {e.symbol} @ {e.price}",
-    ev.OrderModified: lambda e: (f"order #{e.order_id} {e.role} modified: {e.qty} @ "
-                                 f"{_fmt_price(e.limit if e.limit is not None else e.stop)} ({e.reason})"),
+    ev.OrderFilled: lambda e: (f"FILLED {e.role}{_rung(e)} #{e.order_id}: {e.side} {e.qty} "
+                               f"{e.symbol} @ {e.price}"),
+    ev.OrderModified: lambda e: (f"order #{e.order_id} {e.role} modified: {e.qty} "
+                                 f"{_terms(e.stop, e.limit)} ({e.reason})"),
     ev.CommissionReported: lambda e: f"commission {e.commission:.2f} USD on {e.exec_id}",
-    ev.StopMoved: lambda e: (f"stop #{e.order_id} moved to {e.stop}/{e.stop_limit} for {e.qty}"
-                             f" ({e.rule})"),
+    ev.StopMoved: lambda e: (f"stop #{e.order_id} moved to stop {e.stop} limit {e.stop_limit} "
+                             f"for {e.qty} ({e.rule})" if e.qty else
+                             f"stop #{e.order_id}: the last rung sold the position, nothing "
+                             f"left to protect"),
     ev.TimeExit: lambda e: f"{e.watcher_id}: time exit ({e.rule}): selling {e.symbol}",
     ev.OrderReconciled: lambda e: f"{e.watcher_id}: found at the broker ({e.status}, filled {e.filled})",
     ev.ConnectionUp: lambda e: (f"connected to {e.host}:{e.port} as client {e.client_id}, "
@@ -100,7 +142,8 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
         f"watchlists {e.result} ({e.trigger}): " + (
             f"{len(e.errors)} error(s), nothing changed" if e.result == "invalid" else
             f"+{len(e.added)} -{len(e.removed)} ~{len(e.changed)}"
-            + (f", {len(e.failed)} not applied" if e.failed else ""))),
+            + (f", {len(e.failed)} not applied" if e.failed else ""))
+        + "".join(f"; {note}" for note in e.notes)),
     ev.DaemonState: lambda e: f"daemon {e.state}" + (f": {e.detail}" if e.detail else ""),
     ev.Halted: lambda e: (f"trading HALTED ({e.reason}) by {e.by}"
                           + (", open positions are sold" if e.flatten else "")),
@@ -192,18 +235,45 @@ class Console:
 def _log_event(e: ev.Event, wall: float) -> None:
     def stamp(record: Any) -> None:  # the time the event happened, not when it was written
         record["time"] = type(record["time"]).fromtimestamp(wall).astimezone()
-    logger.bind(event=e).patch(stamp).log(_level(e), describe(e))
+    logger.bind(event=e, market=exchange_text(e.at)).patch(stamp).log(_level(e), describe(e))
+
+
+def _text_format(record: Any) -> str:
+    """An event's line has its market time (ET); any other line the machine's, zone named."""
+    if "market" in record["extra"]:
+        return "{extra[market]} {level: <7} {message}\n{exception}"
+    return "{time:YYYY-MM-DD HH:mm:ss.SSS Z zz} {level: <7} {message}\n{exception}"
+
+
+class _LibraryLines(logging.Handler):
+    """ib_async's own log lines, as debug lines of the console.
+
+    Its "API connection failed: ConnectionRefusedError(...)" and "Make sure API
+    port on TWS/IBG is open" say, unasked on stderr, what the connection
+    supervisor already says in one line with what to do; with ``-v`` they show."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger.opt(depth=0).debug("{}: {}", record.name, record.getMessage())
+
+
+def fold_library_logging(names: tuple[str, ...] = ("ib_async",)) -> None:
+    """Route the libraries' standard logging into the console at debug level."""
+    for name in names:
+        lib = logging.getLogger(name)
+        lib.handlers = [_LibraryLines()]
+        lib.propagate = False
 
 
 def setup_console(json_lines: bool = False, stream: TextIO | None = None,
                   verbose: bool = False) -> Console:
     """Configure loguru's single sink; return the console that logs events."""
     out = stream or sys.stderr
+    fold_library_logging()
     logger.remove()
     console = Console(_json_writer(out) if json_lines else _text_writer(out))
+    # diagnose off: a traceback's local variables can hold secrets (an account, a token).
     logger.add(console.sink, level="DEBUG" if verbose else "INFO", colorize=False,
-               format="{message}" if json_lines else
-               "{time:YYYY-MM-DD HH:mm:ss.SSS Z} {level: <7} {message}")
+               format="{message}" if json_lines else _text_format, diagnose=False)
     return console
 
 

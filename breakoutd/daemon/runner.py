@@ -108,16 +108,28 @@ class WatcherRunner:
         """A closed 1-second bar."""
         self.last_price = bar.close
         trigger = self.machine.on_fast_bar(bar)
-        if trigger is not None:  # the event is built after the send (Decimals are slow)
-            self._enter(trigger, lambda: ev.FastTriggered(
-                at=trigger.at, watcher_id=self.spec.id, bar_start=bar.start,
-                high=to_decimal(bar.high), low=to_decimal(bar.low), close=to_decimal(bar.close)))
-        elif self.machine.state is WatcherState.ARMED and self.machine.fast_bar_in_window(bar):
-            self.tally.fast(bar)
-        if not self._broke and bar.close >= self.machine.level and self.machine.fast_bar_in_window(bar):
-            self._broke = True
-            self._emit(ev.BreakDetected(at=bar.end, watcher_id=self.spec.id,
-                                        price=to_decimal(bar.close)))
+        broke = (not self._broke and bar.close >= self.machine.level
+                 and self.machine.fast_bar_in_window(bar))
+        self._broke = self._broke or broke
+
+        def break_detected() -> None:
+            if broke:
+                self._emit(ev.BreakDetected(at=bar.end, watcher_id=self.spec.id,
+                                            price=to_decimal(bar.close)))
+
+        if trigger is None:
+            if self.machine.state is WatcherState.ARMED and self.machine.fast_bar_in_window(bar):
+                self.tally.fast(bar)
+            break_detected()
+            return
+
+        def triggered() -> ev.Event:  # built after the send (Decimals are slow)
+            break_detected()  # the price went through the level before the rule fired
+            return ev.FastTriggered(at=trigger.at, watcher_id=self.spec.id, bar_start=bar.start,
+                                    high=to_decimal(bar.high), low=to_decimal(bar.low),
+                                    close=to_decimal(bar.close))
+
+        self._enter(trigger, triggered)
 
     def on_close_bar(self, bar: Bar) -> None:
         """A closed close-rule bar."""

@@ -1,9 +1,10 @@
 """The embedded default: a simulated gateway on a virtual trading day, in-process.
 
 ``breakoutd run --sim`` starts :class:`~breakoutd.sim.SimGateway` on a free
-loopback port with a synthetic market for the watchlists' symbols, whose
-prices break through the watchlists' own levels shortly after the regular
-open. The virtual day is the next trading day whose open is still ahead (in
+loopback port with a market for the watchlists' symbols, whose prices break
+through the watchlists' own levels shortly after the regular open: the
+scripted demo of :mod:`breakoutd.daemon.demo_market`, or a seeded synthetic
+day. A symbol a reload adds gets a demo market of its own. The virtual day is the next trading day whose open is still ahead (in
 exchange time) and starts a little before 09:30, so a newcomer sees watchers
 arm, trigger and trade within two minutes at any hour of any day.
 """
@@ -11,11 +12,13 @@ arm, trigger and trade within two minutes at any hour of any day.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from breakoutd.calendar import EXCHANGE_TZ, day_sessions, next_trading_day
-from breakoutd.config import load_watchlists
+from breakoutd.calendar import EXCHANGE_TZ, day_sessions, exchange_date, next_trading_day
+from breakoutd.config import Watchlist, load_watchlists
+from breakoutd.daemon.demo_market import added_symbol_rows, demo_rows
+from breakoutd.daemon.sim_var import PREVIOUS, prepare_sim_var
 from breakoutd.sim import Market, SimGateway
 from breakoutd.tape import synthetic_tape
 
@@ -46,19 +49,53 @@ class GatewayClock:
         return self._gateway.clock.rate
 
 
-async def start_embedded_sim(watchlists: Sequence[Path], seed: int = 7,
-                             day: dt.date | None = None, speed: float = 1.0) -> SimGateway:
-    """Start a simulated gateway whose market breaks the watchlists' levels."""
+async def start_embedded_sim(watchlists: Sequence[Path], seed: int | None = None,
+                             day: dt.date | None = None, *, speed: float = 1.0,
+                             manual_clock: bool = False) -> SimGateway:
+    """Start a simulated gateway whose market breaks the watchlists' levels.
+
+    Without ``seed`` the market is the scripted demo (:mod:`breakoutd.daemon.demo_market`);
+    with one, a seeded synthetic day whose breakouts are left to chance."""
     config = load_watchlists(watchlists)
-    levels: dict[str, list[int]] = {}
-    for w in config.watchers:
-        symbol_levels = levels.setdefault(w.symbol, [])
-        if w.level_name is None:  # a named level comes from the market the tape makes
-            symbol_levels.append(w.level)
     the_day = day or virtual_day()
-    tape = synthetic_tape(seed, sorted(levels), the_day, levels=levels,
-                          breakouts_between=BREAKOUTS_BETWEEN)
-    gateway = SimGateway(Market.from_tape(tape), port=0, start=VIRTUAL_START, day=the_day,
-                         speed=speed)
+    if seed is None:
+        market = Market(demo_rows(config.watchers, the_day))
+    else:
+        levels: dict[str, list[int]] = {}
+        for w in config.watchers:
+            levels.setdefault(w.symbol, []).append(w.level)
+        market = Market.from_tape(synthetic_tape(seed, sorted(levels), the_day, levels=levels,
+                                                 breakouts_between=BREAKOUTS_BETWEEN))
+    gateway = SimGateway(market, port=0, start=VIRTUAL_START, day=the_day, speed=speed,
+                         manual_clock=manual_clock)
     await gateway.start()
     return gateway
+
+
+async def start_sim_run(watchlists: Sequence[Path], var: Path, env: Mapping[str, str],
+                        seed: int | None = None, day: dt.date | None = None,
+                        manual_clock: bool = False, speed: float = 1.0
+                        ) -> tuple[SimGateway, str]:
+    """A ``--sim`` run: ``var`` cleared of the previous run, the gateway started; the
+    gateway and a line saying where this run's files are are returned."""
+    the_day = day or virtual_day()
+    moved = prepare_sim_var(var, the_day.isoformat(), env)
+    sim = await start_embedded_sim(watchlists, seed=seed, day=the_day, speed=speed,
+                                   manual_clock=manual_clock)
+    market = "a seeded random market" if seed is not None else "the demo market"
+    where = (f"simulated day {the_day} from {VIRTUAL_START} ET on {market}: journals, state "
+             f"and status in {var}")
+    if moved:
+        where += f" (the previous run's in {var / PREVIOUS})"
+    return sim, where
+
+
+def cover_new_symbols(gateway: SimGateway, config: Watchlist) -> list[str]:
+    """Give the symbols a reload added a demo market of their own; the symbols are returned."""
+    added = []
+    day = exchange_date(gateway.now_ns())
+    for symbol in dict.fromkeys(w.symbol for w in config.watchers):
+        if symbol not in gateway.market.states:
+            gateway.add_symbol(added_symbol_rows(config.watchers, symbol, gateway.now_ns(), day))
+            added.append(symbol)
+    return added

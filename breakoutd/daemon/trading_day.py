@@ -17,12 +17,15 @@ import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
 
+import msgspec
+
 from breakoutd.core import events as ev
 from breakoutd.core.ledger import DayLedger, Trip, disk_rejection
 from breakoutd.core.params import RiskLimits
 from breakoutd.core.plans import OrderPlan, Rejection
 from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.state import FiredEntry, StateStore
+from breakoutd.errors import OperationalError
 
 
 class TradingDay:
@@ -32,7 +35,16 @@ class TradingDay:
                  disk: DiskWorker | None = None) -> None:
         self.day = day
         self._disk = disk
-        self.store = StateStore(var, day, disk)
+        try:
+            self.store = StateStore(var, day, disk)
+        except (OSError, msgspec.DecodeError) as exc:
+            # What fired today is what keeps a watcher from buying twice: no guessing.
+            path = var / "state" / f"{day.isoformat()}.json"
+            raise OperationalError(
+                f"{path}: today's state cannot be read ({exc}); the daemon does not start "
+                "without it. Restore it, or move it aside to start anyway: entries sent "
+                "today are found at the broker by their orderRef, but watchers rejected "
+                "today would be armed again") from None
         self.ledger = DayLedger(limits)
 
     def rebuild(self, journal: Iterable[ev.Event]) -> None:

@@ -193,6 +193,12 @@ class SimGateway:
         if self._reopen is not None:
             await asyncio.shield(self._reopen)
 
+    def add_symbol(self, rows: list[Row]) -> None:
+        """Serve a symbol the market did not have, from these rows on (see Market.add_symbol)."""
+        self.market.add_symbol(rows)
+        self.instruments = Instruments(self.market.symbols)
+        self.wake()
+
     # --- sessions -------------------------------------------------------------
 
     def session_opened(self, session: ClientSession) -> None:

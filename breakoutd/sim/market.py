@@ -114,6 +114,25 @@ class Market:
                 state.bars.append(row_bar(row))
                 state.bar_starts.append(row.time)
 
+    def add_symbol(self, rows: Sequence[Row]) -> None:
+        """A symbol's rows from now on, joining the replay (a market for a symbol added late).
+
+        Rows already due are dropped: what the market has replayed stays as it was."""
+        symbol = rows[0].symbol if rows else None
+        if symbol is None or symbol in self.states or any(r.symbol != symbol for r in rows):
+            raise ValueError("add_symbol takes the rows of one symbol the market does not have")
+        self.offsets[symbol] = 0
+        state = self.states[symbol] = SymbolState(symbol)
+        new = [r for r in rows if r.time + NS > self.known_ns]
+        for row in new:
+            if row.close is not None:
+                state.bars.append(row_bar(row))
+                state.bar_starts.append(row.time)
+        done, rest = self._rows[:self._cursor], self._rows[self._cursor:] + new
+        rest.sort(key=lambda r: r.time + self.offsets[r.symbol])
+        self._rows = done + rest
+        self._due = self._due[:self._cursor] + [r.time + NS + self.offsets[r.symbol] for r in rest]
+
     @classmethod
     def from_tape(cls, tape: Tape) -> Market:
         """A market from a ``breakoutd.tape`` Tape."""

@@ -154,6 +154,45 @@ def test_orders_positions_and_pnl_are_in_the_table(tmp_path: Path,
     assert "realized -1.00  unrealized -60.00  commissions 1.00" in out
 
 
+def test_the_header_counts_the_watchers_as_they_are_now(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The daemon's "running" detail was written at start-up (1 armed, 1 waiting); since
+    # then AAPL@190 expired: the header counts the table, not the start-up line.
+    write_status(tmp_path, ev.Expired(at=NOW_NS, watcher_id="AAPL@190", reason="session_end",
+                                      bars_evaluated=3))
+    assert status(tmp_path) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert head.startswith("breakoutd  RUNNING (0 armed, 1 waiting, 1 done)")
+
+
+def test_times_say_their_zone_and_the_broker_s_are_exchange_time(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_status(tmp_path)
+    assert status(tmp_path) == 0
+    out = capsys.readouterr().out.splitlines()
+    zone = time.strftime("%Z")
+    assert " since " in out[0] and out[0].split(" since ")[1].split("  ")[0].endswith(zone)
+    assert out[1].endswith("server time 2026-03-09 09:30:00 ET")  # NOW_NS, 09:30 in New York
+
+
+def test_a_stopped_or_vanished_daemon_is_not_shown_connected(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_status(tmp_path, ev.DaemonState(at=NOW_NS, state="stopped"))
+    assert status(tmp_path) == 3
+    out = capsys.readouterr().out
+    assert "breakoutd  STOPPED  pid" in out
+    assert "broker     not connected: the daemon is not running (it last used DU1234567 at " \
+           "127.0.0.1:4002)" in out
+    assert "connected DU1234567" not in out
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    write_status(tmp_path, pid=int(gone.stdout))  # killed while running
+    assert status(tmp_path) == 3
+    out = capsys.readouterr().out
+    assert "breakoutd  NOT RUNNING (last state running)" in out and "RUNNING (1 armed" not in out
+    assert "broker     not connected" in out
+
+
 def test_a_moved_stop_shows_its_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ref = "bo:20260309:rth:AAPL@190"
     write_status(

@@ -19,6 +19,7 @@ from breakoutd.daemon.journal import Journal
 
 DAY = dt.date(2026, 3, 9)
 WALL = "2026-03-09T09:30:01.250000-04:00"
+AT = 1_773_063_001_250_000_000  # the same instant on the broker's clock
 
 
 def journal(var: Path, day: dt.date = DAY) -> Journal:
@@ -26,7 +27,7 @@ def journal(var: Path, day: dt.date = DAY) -> Journal:
 
 
 def armed(wid: str) -> ev.WatcherStarted:
-    return ev.WatcherStarted(at=1, watcher_id=wid, symbol="AAPL", level=Decimal("190.00"),
+    return ev.WatcherStarted(at=AT, watcher_id=wid, symbol="AAPL", level=Decimal("190.00"),
                              session_day=DAY.isoformat(), disarm_at=2)
 
 
@@ -34,15 +35,15 @@ def test_tail_prints_events_as_the_console_does(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     j = journal(tmp_path)
     j.write(armed("AAPL@190"))
-    j.write(ev.Rejected(at=3, watcher_id="AAPL@190", reason="quote_stale", kind="close",
-                        trigger_at=3, quote_age=2.5))
-    j.write(ev.ConnectionLost(at=4, reason="socket closed"))
+    j.write(ev.Rejected(at=AT, watcher_id="AAPL@190", reason="quote_stale", kind="close",
+                        trigger_at=AT, quote_age=2.5))
+    j.write(ev.ConnectionLost(at=AT, reason="socket closed"))
     j.close()
     assert main(["tail", "--var", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "2026-03-09 09:30:01.250 -04:00 AAPL@190: armed, level 190.00",
-        "2026-03-09 09:30:01.250 -04:00 AAPL@190: REJECTED quote_stale, quote age 2.50s",
-        "2026-03-09 09:30:01.250 -04:00 DISCONNECTED: socket closed",
+        "2026-03-09 09:30:01.250 -04:00 ET AAPL@190: armed, level 190.00",
+        "2026-03-09 09:30:01.250 -04:00 ET AAPL@190: REJECTED quote_stale, quote age 2.50s",
+        "2026-03-09 09:30:01.250 -04:00 ET DISCONNECTED: socket closed",
     ]
 
 
@@ -55,7 +56,7 @@ def test_n_limits_to_the_last_events_and_a_torn_line_is_not_printed(
     with (j.dir / "events.jsonl").open("ab") as f:
         f.write(b'{"wall":"2026-03-09T09:30:02-04:00","event":"Watcher')  # still being written
     assert main(["tail", "--var", str(tmp_path), "-n", "2"]) == 0
-    assert [line.split(" ", 3)[3] for line in capsys.readouterr().out.splitlines()] == [
+    assert [line.split(" ", 4)[4] for line in capsys.readouterr().out.splitlines()] == [
         "W3@1: armed, level 190.00", "W4@1: armed, level 190.00"]
 
 
@@ -96,7 +97,7 @@ class Follow:
         self._thread.start()
 
     def lines(self) -> list[str]:
-        return [line.split(" ", 3)[3] for line in self.out.getvalue().splitlines()]
+        return [line.split(" ", 4)[4] for line in self.out.getvalue().splitlines()]
 
     def wait(self, predicate: Callable[[list[str]], bool]) -> None:
         deadline = time.monotonic() + 10  # a bound on a hang, not a timing assertion

@@ -20,7 +20,7 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_check_summarises_a_valid_configuration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(REPO / "watchlists")]) == 0
-    assert capsys.readouterr().out == "ok: 2 files, 4 watchers (1 disabled), 3 presets\n"
+    assert capsys.readouterr().out == "ok: 2 files, 5 watchers (1 disabled), 3 presets\n"
 
 
 def test_check_defaults_to_the_watchlists_directory(
@@ -31,7 +31,7 @@ def test_check_defaults_to_the_watchlists_directory(
     assert capsys.readouterr().out == "watchlists: no such file or directory\n"
     shutil.copytree(REPO / "watchlists", tmp_path / "watchlists")
     assert main(["check"]) == 0
-    assert capsys.readouterr().out.startswith("ok: 2 files, 4 watchers")
+    assert capsys.readouterr().out.startswith("ok: 2 files, 5 watchers")
 
 
 def test_check_reads_paths_from_the_environment(

@@ -155,7 +155,7 @@ def test_plan_command_without_snapshot_lists_every_watcher_as_new(
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("no applied configuration at ")
     assert "+ DEMO@10.00: DEMO level 10.00 qty 100 tp 10.50 sl 9.80 premarket/rth" in out
-    assert out[-1] == "plan: 4 added, 0 removed, 0 changed, 0 unchanged"
+    assert out[-1] == "plan: 5 added, 0 removed, 0 changed, 0 unchanged"
 
 
 def test_plan_command_against_the_snapshot(
@@ -168,13 +168,13 @@ def test_plan_command_against_the_snapshot(
     monkeypatch.chdir(tmp_path)  # default paths: ./watchlists and ./var
     assert main(["plan"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        "nothing to change: 0 added, 0 removed, 0 changed, 4 unchanged")
+        "nothing to change: 0 added, 0 removed, 0 changed, 5 unchanged")
     example = lists / "example.yaml"
     example.write_text(example.read_text().replace("sl: 9.80", "sl: 9.70"))
     assert main(["plan"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "~ DEMO@10.00: sl 9.80 -> 9.70" in out
-    assert out[-1] == "plan: 0 added, 0 removed, 1 changed, 3 unchanged"
+    assert out[-1] == "plan: 0 added, 0 removed, 1 changed, 4 unchanged"
 
 
 def test_plan_command_with_a_bad_watchlist_or_snapshot_fails(
@@ -233,7 +233,7 @@ def test_plan_command_shows_max_chase_and_risk_changes(
     out = capsys.readouterr().out.splitlines()
     assert "~ DEMO@10.00: max_chase none -> 0.05" in out
     assert "~ risk: max_consecutive_losses 3 -> none; on_halt hold -> flatten" in out
-    assert out[-1] == "plan: 0 added, 0 removed, 1 changed, 3 unchanged"
+    assert out[-1] == "plan: 0 added, 0 removed, 1 changed, 4 unchanged"
     (var / "state" / "config.json").unlink()
     assert main(["plan", "--var", str(var), str(lists)]) == 0
     assert ("+ DEMO@10.00: DEMO level 10.00 qty 100 tp 10.50 sl 9.80 max_chase 0.05 premarket/rth"

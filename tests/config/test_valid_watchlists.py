@@ -204,10 +204,11 @@ def test_example_watchlists_have_what_the_demo_needs() -> None:
     wl = load_watchlists([REPO / "watchlists"])
     by_symbol = {w.symbol: w for w in wl.watchers if w.enabled}
     assert {s: w.level for s, w in by_symbol.items()} == {
-        "DEMO": 10_000_000, "ACME": 4_500_000, "PENNY": 850_000}
+        "DEMO": 10_000_000, "ACME": 4_500_000, "PENNY": 850_000, "GAPR": 20_000_000}
     assert all(w.tp and w.sl is not None for w in wl.watchers)
     assert [w.symbol for w in wl.watchers if w.is_ladder] == ["ACME"]
     assert [w.symbol for w in wl.watchers if not w.enabled] == ["DEMO"]
+    assert [w.symbol for w in wl.watchers if w.params.max_chase is not None] == ["GAPR"]
     allowed = {Session.PREMARKET, Session.RTH}
     assert all(set(w.params.sessions) <= allowed for w in wl.watchers)
     assert all(set(p.sessions) <= allowed for p in wl.presets.values())

@@ -18,7 +18,7 @@ from breakoutd.core import events as ev
 from breakoutd.daemon import console as console_mod
 from breakoutd.daemon.console import Console, setup_console
 
-LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d (\w+) +(.*)$")
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d \S+ (\w+) +(.*)$")
 
 
 def shown(text: str) -> list[tuple[str, str]]:
@@ -124,3 +124,83 @@ def test_flush_waits_for_what_was_queued() -> None:
         c.close()
         logger.remove()
         logger.add(sys.stderr)
+
+
+def test_an_event_shows_market_time_in_et_and_other_lines_name_their_zone(
+        restore_logger: None) -> None:
+    out = io.StringIO()
+    log = setup_console(stream=out)
+    # 09:30:01.250 on 2026-03-09, a day of daylight saving time in New York (-04:00).
+    log(ev.WatcherStarted(at=1_773_063_001_250_000_000, watcher_id="W1", symbol="DEMO",
+                          level=Decimal("10.00"), session_day="2026-03-09", disarm_at=0))
+    logger.warning("the gateway is slow")
+    log.close()
+    event_line, other = out.getvalue().splitlines()
+    assert event_line == "2026-03-09 09:30:01.250 -04:00 ET INFO    W1: armed, level 10.00"
+    zone = dt.datetime.now().astimezone().tzname()
+    assert re.match(rf"^\S+ \S+ [+-]\d\d:\d\d {re.escape(str(zone))} WARNING the gateway", other)
+
+
+def test_a_logged_error_shows_no_local_variables(restore_logger: None) -> None:
+    out = io.StringIO()
+    log = setup_console(stream=out)
+    secret = "hunter2"  # noqa: F841 - what diagnose would print beside the frame
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed")
+    log.close()
+    assert "boom" in out.getvalue() and "hunter2" not in out.getvalue()
+
+
+def _sent(role: str, rung: int, qty: int, order_type: str, limit: str | None,
+          stop: str | None = None) -> ev.OrderSent:
+    return ev.OrderSent(at=0, order_ref="bo:20260309:rth:ACME@4.50", role=role,  # type: ignore[arg-type]
+                        rung=rung, order_id=16 + rung, parent_id=16, symbol="ACME", action="SELL",
+                        order_type=order_type, qty=qty,
+                        limit=None if limit is None else Decimal(limit),
+                        stop=None if stop is None else Decimal(stop), oca_group="oca", transmit=True)
+
+
+def test_console_lines_say_what_each_order_sells_and_at_which_prices() -> None:
+    from breakoutd.daemon.console import describe
+
+    # A 300-share ladder: rung n's order is sized to rungs 1..n (150, 225, 300).
+    lines = [describe(_sent("take_profit", n, qty, "LMT", px))
+             for n, qty, px in ((1, 150, "4.60"), (2, 225, "4.75"), (3, 300, "4.90"))]
+    assert lines == ["sent take_profit rung 1 #17 SELL 150 ACME LMT 4.60",
+                     "sent take_profit rung 2 #18 SELL 75 ACME LMT 4.75",
+                     "sent take_profit rung 3 #19 SELL 75 ACME LMT 4.90"]
+    def status(rung: int, remaining: int) -> ev.OrderStatusChanged:
+        return ev.OrderStatusChanged(at=0, order_ref="bo:20260309:rth:ACME@4.50",
+                                     role="take_profit", rung=rung, order_id=16 + rung,
+                                     status="PreSubmitted", filled=0, remaining=remaining)
+
+    # At the broker rung 2's order is for 225 until the OCA takes rung 1's fill off it.
+    assert describe(status(2, 225)) == "order #18 take_profit rung 2: PreSubmitted 0/225 (rungs 1-2)"
+    assert describe(status(2, 75)) == "order #18 take_profit rung 2: PreSubmitted 0/75"
+    assert describe(_sent("stop", 0, 300, "STP LMT", "4.38", "4.40")) == (
+        "sent stop #16 SELL 300 ACME STP LMT stop 4.40 limit 4.38")
+    modified = ev.OrderModified(at=0, order_ref="r", role="stop", rung=0, order_id=20, qty=100,
+                                limit=Decimal("167.38"), stop=Decimal("167.40"), reason="sl")
+    assert describe(modified) == "order #20 stop modified: 100 stop 167.40 limit 167.38 (sl)"
+    moved = ev.StopMoved(at=0, order_ref="r", order_id=20, stop=Decimal("4.50"),
+                         stop_limit=Decimal("4.48"), qty=150)
+    assert describe(moved) == "stop #20 moved to stop 4.50 limit 4.48 for 150 (ladder)"
+    reloaded = ev.ConfigReloaded(at=0, result="applied", trigger="SIGHUP", digest="d",
+                                 removed=("X@1.00",), notes=("X@1.00 removed: it entered today",))
+    assert describe(reloaded) == ("watchlists applied (SIGHUP): +0 -1 ~0; "
+                                  "X@1.00 removed: it entered today")
+
+
+def test_ib_async_s_own_lines_are_debug_lines_of_the_console(restore_logger: None) -> None:
+    import logging
+
+    for verbose in (False, True):
+        out = io.StringIO()
+        log = setup_console(stream=out, verbose=verbose)
+        logging.getLogger("ib_async.client").error("API connection failed: ConnectionRefused")
+        log.close()
+        lines = shown(out.getvalue())
+        assert lines == ([("DEBUG", "ib_async.client: API connection failed: ConnectionRefused")]
+                         if verbose else [])

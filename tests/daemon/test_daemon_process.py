@@ -51,6 +51,6 @@ def test_sighup_reloads_and_sigterm_stops_cleanly_with_nothing_lost(tmp_path: Pa
     events = read_journal(days[0] / "events.jsonl")
     names = [e["event"] for e in events]
     assert names[0] == "DaemonState" and events[-1]["state"] == "stopped"
-    assert names.count("WatcherStarted") == 3
-    assert names.count("Stopped") == 3  # every armed watcher stopped, none fired
+    assert names.count("WatcherStarted") == 4
+    assert names.count("Stopped") == 4  # every armed watcher stopped, none fired
     assert (days[0] / "gateway.jsonl").read_text().count("2104") >= 1

@@ -172,6 +172,7 @@ def test_removing_a_watcher_cancels_its_unfilled_entry(tmp_path: Path) -> None:
                            "breakouts:\n  - {symbol: AAA, level: 10.00, qty: 100, fast: false}\n")
             rel = await reloaded(r, 1)
             assert rel.removed == ("second",)
+            assert rel.notes == ("second removed: its entry had bought nothing and is cancelled",)
             await e.wait(lambda: any(s.order_id == entries["second"] and s.status == "Cancelled"
                                      for s in e.of(ev.OrderStatusChanged)))
             assert await r.finish() == 0
@@ -357,5 +358,35 @@ def test_a_failing_watch_is_started_again(tmp_path: Path, monkeypatch: pytest.Mo
             assert rel.added == ("CCC@30.00",)
             assert await r.finish() == 0
         assert any("inotify watch limit reached" in m for m in ops_errors(tmp_path))
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_reload_says_what_happens_to_watchers_that_fired_today(tmp_path: Path) -> None:
+    two, rows = one_fills_one_rests(", tp: 11.00, sl: 9.50")
+    only_second = two.split("  - ")[0] + "  - " + two.split("  - ")[2]
+
+    async def body() -> None:
+        async with running_daemon(rows, two, tmp_path) as r:
+            e = r.events
+            await r.step(80, until=lambda: len(e.of(ev.OrderSent)) >= 6)
+            await r.step(5)
+            wl = tmp_path / "watchlists" / "test.yaml"
+            save_by_rename(wl, only_second)  # the entered AAA@10.00 goes
+            rel = await reloaded(r, 1)
+            assert rel.removed == ("AAA@10.00",)
+            assert rel.notes == (
+                "AAA@10.00 removed: it entered today: its position and exits stay at the broker "
+                "(`breakoutctl flatten AAA@10.00` sells what is left)",)
+            save_by_rename(wl, two)  # and comes back
+            rel = await reloaded(r, 2)
+            assert rel.added == ("AAA@10.00",)
+            assert rel.notes == (
+                "AAA@10.00 added back: it entered today: its position and exits stay at the "
+                "broker (`breakoutctl flatten AAA@10.00` sells what is left); nothing is bought "
+                "again for it today",)
+            await r.step(20)
+            assert len([s for s in e.of(ev.OrderSent) if s.role == "entry"]) == 2
+            assert await r.finish() == 0
 
     asyncio.run(asyncio.wait_for(body(), 60))
