@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from breakoutd.backtest.report import iso_time
 from breakoutd.cli.ctl_status import STATUS_FILE, _day, _start_day, var_dir
 from breakoutd.core import events as ev
 from breakoutd.core.near_miss import describe, from_event
@@ -25,6 +24,10 @@ from breakoutd.daemon.status_replay import journal_events
 
 
 def _hms(at: int | None) -> str:
+    # Imported here: the backtest's report pulls in numpy, which every breakoutctl
+    # command (check on a large file among them) would pay for at start-up.
+    from breakoutd.backtest.report import iso_time
+
     return iso_time(at)[11:19] if at is not None else "-"
 
 
