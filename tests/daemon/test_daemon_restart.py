@@ -52,6 +52,14 @@ async def read_until(proc: asyncio.subprocess.Process, needle: str, timeout: flo
     return await asyncio.wait_for(loop(), timeout)
 
 
+async def reap(procs: list[asyncio.subprocess.Process]) -> None:
+    """Kill what still runs: a failing test must not leave a daemon behind."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def at_the_broker(gw: SimGateway, n: int, timeout: float = 10) -> None:
     async def loop() -> None:
         while len(gw.engine.open_orders(None)) + len(gw.engine.completed_orders()) < n:
@@ -86,10 +94,7 @@ def test_kill_9_after_sending_then_restart_sends_nothing_again(tmp_path: Path) -
             assert refs.count("bo:20260309:rth:DEMO@10.00") == 1  # one entry at the broker
             assert gw.engine.positions()["DEMO"][0] == 100
         finally:
-            for proc in procs:  # a failing test must not leave a daemon running
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+            await reap(procs)
             await gw.stop()
 
     asyncio.run(asyncio.wait_for(body(), 90))
@@ -156,10 +161,7 @@ def test_kill_9_while_halted_with_positions_then_restart_keeps_them_all(tmp_path
             assert not [o for o, _ in gw.engine.open_orders(None) if o.order_ref.endswith(
                 "CCC@30.00")]  # nothing sent for the trigger after the restart
         finally:
-            for proc in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+            await reap(procs)
             await gw.stop()
 
     asyncio.run(asyncio.wait_for(body(), 90))

@@ -24,7 +24,7 @@ from breakoutd.sim import Market, Row, SimGateway
 from breakoutd.sim.orders import SimOrder
 from breakoutd.sim.session import ClientSession
 from tests.daemon.daemonkit import DAY, Run, at, px, running_daemon
-from tests.daemon.test_daemon_restart import at_the_broker, read_until, start_daemon
+from tests.daemon.test_daemon_restart import at_the_broker, read_until, reap, start_daemon
 from tests.daemon.test_daemon_sim import ramp
 
 LADDER = """\
@@ -277,10 +277,7 @@ def test_rungs_filled_while_the_daemon_is_dead_move_the_stop_on_each_restart(
             third.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(third.wait(), 30) == 0
         finally:
-            for proc in procs:  # a failing test must not leave a daemon running
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+            await reap(procs)
             await gw.stop()
 
     asyncio.run(asyncio.wait_for(body(), 90))

@@ -24,7 +24,7 @@ import pytest
 
 from breakoutd.sim import Market, SimGateway
 from tests.daemon.daemonkit import DAY, at
-from tests.daemon.test_daemon_restart import at_the_broker, read_until
+from tests.daemon.test_daemon_restart import at_the_broker, read_until, reap
 from tests.daemon.test_daemon_sim import ramp
 from tests.daemon.test_reload import one_fills_one_rests
 
@@ -145,10 +145,7 @@ def test_a_disk_that_fills_mid_day_sends_nothing_unjournalled_and_stops_cleanly(
                 sent = {e["order_id"] for e in events if e["event"] == "OrderSent"}
                 assert ids <= sent, "an order at the broker has no OrderSent line"
             finally:
-                for proc in procs:
-                    if proc.returncode is None:
-                        proc.kill()
-                        await proc.wait()
+                await reap(procs)
                 await gw.stop()
 
         asyncio.run(asyncio.wait_for(body(), 120))

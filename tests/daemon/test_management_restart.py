@@ -16,7 +16,7 @@ from pathlib import Path
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Market, SimGateway
 from tests.daemon.daemonkit import DAY, px
-from tests.daemon.test_daemon_restart import read_until, start_daemon
+from tests.daemon.test_daemon_restart import read_until, reap, start_daemon
 from tests.daemon.test_daemon_sim import ramp
 
 REF = "bo:20260309:rth:DEMO@10.00"
@@ -84,10 +84,7 @@ def test_kill_9_after_a_stop_move_and_after_a_time_exit_sends_nothing_twice(
             assert not [o for o, _ in gw.engine.open_orders(None)
                         if o.order_ref.startswith(REF)]  # no exit left working
         finally:
-            for proc in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+            await reap(procs)
             await gw.stop()
 
     asyncio.run(asyncio.wait_for(body(), 90))
