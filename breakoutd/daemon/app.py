@@ -68,7 +68,7 @@ from breakoutd.daemon.status_replay import journal_events
 from breakoutd.daemon.trading_day import TradingDay
 from breakoutd.errors import OperationalError, OrderRejected, TemporaryError
 from breakoutd.ibkr.clock import BrokerClock, host_seconds, sync_clock
-from breakoutd.ibkr.connection import ConnectionSupervisor
+from breakoutd.ibkr.connection import ConnectionSupervisor, unless_stopped
 from breakoutd.ibkr.history import minute_trade_bars
 from breakoutd.ibkr.market import Instrument, MarketData
 from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
@@ -394,20 +394,8 @@ class Daemon:
     async def _connect(self, stop: asyncio.Event) -> bool:
         """Connect and align the clock; False when ``stop`` came first (a signal while
         the gateway is down must not wait out the reconnect backoff)."""
-        connecting = asyncio.ensure_future(self._connect_and_sync())
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            if not connecting.done():
-                connecting.cancel()
-                await asyncio.wait({connecting})
-        if connecting.cancelled():
-            logger.info("stopped while connecting to the gateway")
-            return False
-        connecting.result()  # OperationalError: an account that must not be traded
-        return True
+        # OperationalError: an account that must not be traded
+        return await unless_stopped(self._connect_and_sync(), stop)
 
     async def _connect_and_sync(self) -> None:
         await self.supervisor.start()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -49,7 +49,6 @@ class Snapshot:
     open_positions: int
     entries_today: int
     halted_reason: str | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def parse_address(text: str) -> tuple[str, int]:

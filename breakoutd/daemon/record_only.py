@@ -20,7 +20,7 @@ from breakoutd.core import events as ev
 from breakoutd.core.bars import Bar
 from breakoutd.errors import TemporaryError
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
-from breakoutd.ibkr.connection import ConnectionSupervisor
+from breakoutd.ibkr.connection import ConnectionSupervisor, unless_stopped
 from breakoutd.ibkr.market import MarketData
 from breakoutd.ibkr.settings import BrokerSettings
 
@@ -56,16 +56,9 @@ async def record_symbols(symbols: Sequence[str], var: Path, settings: BrokerSett
             await market.resubscribe("reconnect")
 
     supervisor.on_connected.append(resubscribe)
-    connecting = asyncio.ensure_future(supervisor.start())
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not connecting.done():
-        connecting.cancel()
-        await asyncio.wait({connecting})
+    if not await unless_stopped(supervisor.start(), stop):
         await supervisor.stop()
         return 0
-    connecting.result()
     try:
         if isinstance(clock, BrokerClock):
             await sync_clock(ib, clock)

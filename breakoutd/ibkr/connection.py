@@ -55,6 +55,26 @@ STAGE_POLL = 0.2  # seconds between looks at how far a connection attempt has go
 Sleep = Callable[[float], Awaitable[Any]]
 
 
+async def unless_stopped(connecting: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await ``connecting`` (a first connection, retried with backoff) unless ``stop``
+    comes first: False then, and the attempt is cancelled. A signal while the gateway
+    is down must not wait out the backoff. Errors of ``connecting`` are raised."""
+    attempt = asyncio.ensure_future(connecting)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({attempt, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not attempt.done():
+            attempt.cancel()
+            await asyncio.wait({attempt})
+    if attempt.cancelled():
+        logger.info("stopped while connecting to the gateway")
+        return False
+    attempt.result()
+    return True
+
+
 class ConnectionSupervisor:
     """Owns the ib_async connection: first connect, paper guard, reconnects, notices."""
 
