@@ -734,6 +734,9 @@ class Daemon:
         while not stop.is_set():
             self._last_tick = loop.time()
             self._arm_due()
+            # What has closed by now - SETTLE_NS is delivered below; a window ends only
+            # after its last bars: strategy.md evaluates a bar closing at Z before the disarm.
+            settled = self.clock() - self.market.SETTLE_NS
             self.market.on_clock()
             self.guard.check()
             if self.recording is not None:
@@ -741,9 +744,9 @@ class Daemon:
             self.refresh_state()
             now = self.clock()
             self.manager.on_clock(now)
-            if now >= self._next_disarm:  # not a walk over every runner each tick
+            if settled >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
-                    runner.on_time(now)
+                    runner.on_time(settled)
                 self._next_disarm = min((r.machine.disarm_at for r in self.runners.values()),
                                         default=_NEVER)
             # A plain sleep: wait_for would start a task every tick (stop is seen within one).

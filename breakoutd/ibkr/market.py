@@ -27,7 +27,7 @@ from breakoutd.ibkr.clock import host_seconds
 from breakoutd.ibkr.convert import float_to_micros, size_to_int
 from breakoutd.ibkr.feedwire import FeedWire, SymbolBatch
 from breakoutd.ibkr.hours import parse_sessions
-from breakoutd.ibkr.streams import StreamListener, SymbolStream
+from breakoutd.ibkr.streams import CLOSE_GRACE, SECOND_GRACE, StreamListener, SymbolStream
 from breakoutd.ibkr.wire.requests import (
     cancel_bars5,
     cancel_quotes,
@@ -107,6 +107,10 @@ class _Feed:
 
 class MarketData:
     """Subscriptions, quotes and bar streams for the watched symbols."""
+
+    # A bar that ends at t has been delivered once on_clock has run at t + SETTLE_NS,
+    # whether its data came late or not at all (the streams close it by the clock then).
+    SETTLE_NS = max(SECOND_GRACE, CLOSE_GRACE)
 
     def __init__(self, ib: IB, *, clock: Callable[[], int], emit: Callable[[Event], None],
                  tap: FeedTap | None = None) -> None:

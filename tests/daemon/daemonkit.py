@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from breakoutd.core import events as ev
+from breakoutd.core.bars import NS
 from breakoutd.daemon.app import Daemon
 from breakoutd.daemon.simmode import GatewayClock
 from breakoutd.ibkr.clock import BrokerClock
@@ -60,11 +61,15 @@ class Run:
                  task: asyncio.Task[int]) -> None:
         self.gw, self.daemon, self.events, self.stop, self.task = gw, daemon, events, stop, task
 
-    async def step(self, seconds: float, until: Callable[[], bool] | None = None) -> None:
-        """Move the virtual clock in 0.1 s steps, letting the daemon work between them."""
+    async def step(self, seconds: float, until: Callable[[], bool] | None = None,
+                   pause: float = 0.003) -> None:
+        """Move the virtual clock in 0.1 s steps, letting the daemon work between them.
+
+        A ``pause`` longer than the daemon's loop tick (0.05 s) lets the loop see every
+        step of the clock: slow, for the few seconds where that matters."""
         for _ in range(round(seconds * 10)):
             await self.gw.advance(0.1)
-            await asyncio.sleep(0.003)  # loopback I/O to the daemon and back
+            await asyncio.sleep(pause)  # loopback I/O to the daemon and back
             if until is not None and until():
                 return
 
@@ -76,14 +81,17 @@ class Run:
 @contextlib.asynccontextmanager
 async def running_daemon(rows: list[Row], watchlist: str, var: Path, start: str = "09:29:50",
                          day: dt.date = DAY, manual_clock: bool = True,
-                         clock: str = "gateway", **sim_kwargs: Any) -> AsyncIterator[Run]:
+                         clock: str = "gateway", data_latency: float = 0.0,
+                         **sim_kwargs: Any) -> AsyncIterator[Run]:
     """Gateway + daemon on a watchlist text, armed and running.
 
     With ``manual_clock`` the test moves the virtual clock (:meth:`Run.step`);
     without, the gateway's clock runs at 1x (or ``speed``). ``clock``: the daemon
     reads the gateway's instant (``gateway``), the gateway's clock with its rate as
     ``run --sim`` does (``view``), or its own broker clock told by the gateway's
-    clock notice, as beside ``breakoutd sim`` (``broker``).
+    clock notice, as beside ``breakoutd sim`` (``broker``). ``data_latency``: the
+    daemon's clock (``gateway``) runs that many seconds ahead of the gateway's, so what
+    the gateway sends at an instant reaches the daemon after it, as over a real network.
     """
     wl = var / "watchlists"
     wl.mkdir(parents=True, exist_ok=True)
@@ -93,8 +101,10 @@ async def running_daemon(rows: list[Row], watchlist: str, var: Path, start: str 
     await gw.start()
     events = Events()
     stop = asyncio.Event()
+    lead = round(data_latency * NS)
     clocks: dict[str, Callable[[], int]] = {
-        "gateway": gw.now_ns, "view": GatewayClock(gw), "broker": BrokerClock()}
+        "gateway": (lambda: gw.now_ns() + lead) if lead else gw.now_ns,
+        "view": GatewayClock(gw), "broker": BrokerClock()}
     daemon = Daemon(watchlists=[wl], var=var, settings=BrokerSettings(port=gw.port),
                     clock=clocks[clock], log_event=events)
     task = asyncio.get_running_loop().create_task(daemon.run(stop))
