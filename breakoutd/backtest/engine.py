@@ -79,18 +79,21 @@ def run_backtest(
     prior: Tape | None = None,
     prefilter: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    day: dt.date | None = None,
 ) -> BacktestResult:
     """Replay ``tape`` through the core for every enabled watcher.
 
     ``prior`` is the previous trading day's tape, for ``prior_high`` and
-    ``prior_close`` levels (without it they are ``no_level``)."""
+    ``prior_close`` levels (without it they are ``no_level``). ``day`` names
+    the day when the tape may hold none of it: a part of a day's backtest run
+    on its own (``breakoutd.backtest.jobs``) whose symbols did not trade."""
     dates = _tape_days(tape)
-    if len(dates) > 1:
+    if len(dates) > 1 or (day is not None and dates and dates != [day]):
         shown = ", ".join(d.isoformat() for d in dates)
         raise BacktestError(f"the tapes cover several days ({shown}); backtest one day at a time")
-    if not dates:
+    if not dates and day is None:
         raise BacktestError("the tapes hold no rows")
-    day = dates[0]
+    day = day if day is not None else dates[0]
     sessions = day_sessions(day)
     series = {sym: SymbolSeries(st) for sym, st in tape.symbols.items()}
     specs = sorted((w for w in watchers if w.enabled), key=lambda w: w.id)
