@@ -27,6 +27,7 @@ from breakoutd.backtest.days import midnight_ns
 from breakoutd.backtest.engine import BacktestError, BacktestResult, WatcherResult, run_backtest
 from breakoutd.backtest.levels import previous_trading_day
 from breakoutd.backtest.risk import RiskReplay
+from breakoutd.calendar import DaySessions, day_sessions, given_sessions
 from breakoutd.core.params import LevelName, RiskLimits, WatcherSpec
 from breakoutd.tape import SymbolTape, Tape, read_tape, read_tapes
 
@@ -136,6 +137,9 @@ class Unit:
     risk: RiskLimits | None
     prior: DayTapes | None  # the previous trading day, for prior_* levels
     cost: int  # rows times watchers: the larger units are sent first
+    # The day's sessions and those back to the previous trading day's, from the
+    # parent's calendar: loading it costs a worker about a second.
+    sessions: tuple[tuple[dt.date, DaySessions | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,7 @@ class UnitResult:
 
 def run_unit(unit: Unit) -> UnitResult:
     """Read the unit's tapes and backtest its watchers (in a worker)."""
+    given_sessions(unit.sessions)
     today = _read_day(unit.today, unit.symbols)
     prior = _read_day(unit.prior, unit.symbols) if unit.prior is not None else None
     result = run_backtest(today, unit.specs, unit.risk, prior=prior, day=unit.today.day)
@@ -185,6 +190,7 @@ def plan_units(index: TapeIndex, prior_index: TapeIndex | None, watchers: Sequen
         parts = [((symbol,), groups[symbol]) for symbol in sorted(groups)]
     units = []
     for day in index.days:
+        sessions = _sessions_back_to_prior(day)
         for symbols, positions in parts:
             chosen = tuple(specs[n] for n in positions)
             prior = None
@@ -192,8 +198,19 @@ def plan_units(index: TapeIndex, prior_index: TapeIndex | None, watchers: Sequen
                 prior = _prior_tapes(previous_trading_day(day), symbols, index, prior_index)
             cost = (1 + sum(_rows(index, day, s) for s in symbols)) * (1 + len(chosen))
             units.append(Unit(DayTapes(day, index.paths(day, symbols), index.sources), symbols,
-                              chosen, tuple(positions), risk, prior, cost))
+                              chosen, tuple(positions), risk, prior, cost, sessions))
     return units
+
+
+def _sessions_back_to_prior(day: dt.date) -> tuple[tuple[dt.date, DaySessions | None], ...]:
+    """``day``'s sessions and each earlier day's down to the previous trading day."""
+    out = [(day, day_sessions(day))]
+    prior = previous_trading_day(day)
+    back = day
+    while back > prior:
+        back -= dt.timedelta(days=1)
+        out.append((back, day_sessions(back)))
+    return tuple(out)
 
 
 def _rows(index: TapeIndex, day: dt.date, symbol: str) -> int:
