@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -106,8 +106,9 @@ def run_backtest(
         if progress is not None:
             progress(n, len(specs))
     replay = None
-    if risk is not None and risk != RiskLimits():
-        results, replay = _apply_risk(results, risk, series)
+    if limits_set(risk):
+        assert risk is not None
+        results, replay = apply_risk(results, risk, series)
     evaluations = sum(r.evaluated for r in results)
     return BacktestResult(day, tuple(results), tape.rows, evaluations, replay)
 
@@ -268,9 +269,17 @@ def _as_array(values: tuple[int, ...]) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
 
-def _apply_risk(results: list[WatcherResult], limits: RiskLimits,
-                series: dict[str, SymbolSeries]) -> tuple[list[WatcherResult], RiskReplay]:
-    """The portfolio limits, decided by the day ledger over the entries in time order."""
+def limits_set(risk: RiskLimits | None) -> bool:
+    """Whether ``risk`` limits anything (else the day ledger is not replayed)."""
+    return risk is not None and risk != RiskLimits()
+
+
+def apply_risk(results: list[WatcherResult], limits: RiskLimits,
+               series: Mapping[str, SymbolSeries]) -> tuple[list[WatcherResult], RiskReplay]:
+    """The portfolio limits, decided by the day ledger over the entries in time order.
+
+    ``results`` are a day's watchers each simulated alone, in id order; only
+    this step couples them (``breakoutd.backtest.jobs`` runs it per day)."""
     entered = []
     for r in results:
         if r.outcome == "entered":

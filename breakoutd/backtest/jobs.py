@@ -1,18 +1,23 @@
 """A backtest cut into units of work that other processes run, merged back as one process's.
 
-A unit is one tape-day and one symbol: its watchers need nothing else. With
-``risk:`` limits the unit is the whole day, because the day ledger decides
-across the day's symbols. A watcher on a ``prior_*`` level also needs the
-previous trading day's rows of its symbol: that tape travels with its unit.
+Each watcher's day is simulated on its own (``engine.run_backtest``); only
+two things couple watchers. The ``risk:`` limits: the day ledger decides
+across all of a day's symbols, so it replays each whole day after that day's
+units (:class:`RiskDay`), as one process does after its watchers. And a
+``prior_*`` level needs the previous trading day's rows of its symbol: that
+tape travels with the unit that uses it. So a unit is one tape-day, the
+symbols read from the same files (one file per symbol: each symbol alone),
+and some of their watchers: a symbol with many watchers is cut into
+interleaved pieces, never so small that re-reading its rows costs more than
+a fraction of the piece's work.
+
 Units carry the paths of the files that hold their rows, not the rows, and
 the worker reads them itself: a unit pickles in microseconds, and the files
-are read in parallel too.
-
-To plan the units the files are first indexed (each file read in a worker:
-which symbols it has on which days, with their row counts and first and last
-instants), which is also all the coverage warnings need. The results come
-back in any order; :func:`merge_results` puts each watcher where one
-process's run puts it, so the output is byte for byte the same.
+are read in parallel too. To plan the units the files are first indexed
+(each file read in a worker: which symbols it has on which days, with their
+row counts and first and last instants), which is also all the coverage
+warnings need. The results come back in any order; each watcher is put
+where one process's run puts it, so the output is byte for byte the same.
 """
 
 from __future__ import annotations
@@ -24,9 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from breakoutd.backtest.days import midnight_ns
-from breakoutd.backtest.engine import BacktestError, BacktestResult, WatcherResult, run_backtest
+from breakoutd.backtest.engine import (
+    BacktestError,
+    BacktestResult,
+    WatcherResult,
+    apply_risk,
+    run_backtest,
+)
 from breakoutd.backtest.levels import previous_trading_day
 from breakoutd.backtest.risk import RiskReplay
+from breakoutd.backtest.series import SymbolSeries
 from breakoutd.calendar import DaySessions, day_sessions, given_sessions
 from breakoutd.core.params import LevelName, RiskLimits, WatcherSpec
 from breakoutd.tape import SymbolTape, Tape, read_tape, read_tapes
@@ -128,13 +140,12 @@ class DayTapes:
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """One piece of a backtest: a day, its symbols, their watchers and where their rows are."""
+    """One piece of a backtest: a day, some of its watchers and where their rows are."""
 
     today: DayTapes
     symbols: tuple[str, ...]
     specs: tuple[WatcherSpec, ...]  # in the order one process runs them
     positions: tuple[int, ...]  # each spec's place in that order
-    risk: RiskLimits | None
     prior: DayTapes | None  # the previous trading day, for prior_* levels
     cost: int  # rows times watchers: the larger units are sent first
     # The day's sessions and those back to the previous trading day's, from the
@@ -142,21 +153,30 @@ class Unit:
     sessions: tuple[tuple[dt.date, DaySessions | None], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class UnitResult:
-    """What a worker sends back for a unit."""
-
-    results: tuple[WatcherResult, ...]
-    risk: RiskReplay | None
-
-
-def run_unit(unit: Unit) -> UnitResult:
-    """Read the unit's tapes and backtest its watchers (in a worker)."""
+def run_unit(unit: Unit) -> tuple[WatcherResult, ...]:
+    """Read the unit's tapes and backtest its watchers, each on its own (in a worker)."""
     given_sessions(unit.sessions)
     today = _read_day(unit.today, unit.symbols)
     prior = _read_day(unit.prior, unit.symbols) if unit.prior is not None else None
-    result = run_backtest(today, unit.specs, unit.risk, prior=prior, day=unit.today.day)
-    return UnitResult(result.results, result.risk)
+    return run_backtest(today, unit.specs, None, prior=prior, day=unit.today.day).results
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDay:
+    """The day ledger's replay of one day: all its watchers' results, simulated alone."""
+
+    today: DayTapes
+    results: tuple[WatcherResult, ...]  # in id order
+    risk: RiskLimits
+
+
+def run_risk_day(day: RiskDay) -> tuple[tuple[WatcherResult, ...], RiskReplay]:
+    """Apply the risk limits across a day's symbols (in a worker), as one process does."""
+    symbols = sorted({r.spec.symbol for r in day.results if r.outcome == "entered"})
+    tape = _read_day(day.today, symbols)
+    series = {s: SymbolSeries(st) for s, st in tape.symbols.items()}
+    results, replay = apply_risk(list(day.results), day.risk, series)
+    return tuple(results), replay
 
 
 def _read_day(where: DayTapes, symbols: Sequence[str]) -> Tape:
@@ -176,34 +196,54 @@ def enabled_in_order(watchers: Sequence[WatcherSpec]) -> list[WatcherSpec]:
     return sorted((w for w in watchers if w.enabled), key=lambda w: w.id)
 
 
-def plan_units(index: TapeIndex, prior_index: TapeIndex | None, watchers: Sequence[WatcherSpec],
-               risk: RiskLimits | None) -> list[Unit]:
-    """The units of the backtest of every day of ``index``, by day then symbol."""
+# Reading a row costs about what 1/100 of a cheap watcher's simulation does:
+# a unit re-reading its files should have at least rows/100 watchers.
+_ROWS_PER_WATCHER = 100
+_UNITS_PER_WORKER = 32  # pieces small enough that no worker waits long for the last
+
+
+def plan_units(index: TapeIndex, prior_index: TapeIndex | None,
+               watchers: Sequence[WatcherSpec], workers: int = 1) -> list[Unit]:
+    """The units of every day of ``index``: by day, then by symbols read from the same
+    files (one file per symbol: each symbol alone), cut by watchers into about
+    ``_UNITS_PER_WORKER`` units per worker over the job."""
     specs = enabled_in_order(watchers)
-    whole_days = risk is not None and risk != RiskLimits()
-    groups: dict[str, list[int]] = {}
+    by_symbol: dict[str, list[int]] = {}
     for n, spec in enumerate(specs):
-        groups.setdefault(spec.symbol, []).append(n)
-    if whole_days and groups:
-        parts = [(tuple(sorted(groups)), list(range(len(specs))))]
-    else:
-        parts = [((symbol,), groups[symbol]) for symbol in sorted(groups)]
+        by_symbol.setdefault(spec.symbol, []).append(n)
+    target = max(1, -(-len(specs) * len(index.days) // (_UNITS_PER_WORKER * workers)))
     units = []
     for day in index.days:
-        sessions = _sessions_back_to_prior(day)
-        for symbols, positions in parts:
-            chosen = tuple(specs[n] for n in positions)
-            prior = None
-            if any(s.level_name in _PRIOR_LEVELS for s in chosen):
-                prior = _prior_tapes(previous_trading_day(day), symbols, index, prior_index)
-            cost = (1 + sum(_rows(index, day, s) for s in symbols)) * (1 + len(chosen))
-            units.append(Unit(DayTapes(day, index.paths(day, symbols), index.sources), symbols,
-                              chosen, tuple(positions), risk, prior, cost, sessions))
+        sessions = sessions_back_to_prior(day)
+        for symbols in _groups(index, day, sorted(by_symbol)):
+            positions = sorted(n for s in symbols for n in by_symbol[s])
+            rows = sum(_rows(index, day, s) for s in symbols)
+            size = max(target, rows // _ROWS_PER_WATCHER)
+            pieces = -(-len(positions) // size)
+            today = DayTapes(day, index.paths(day, symbols), index.sources)
+            for k in range(pieces):  # every pieces-th watcher: each kind spread over them
+                part = positions[k::pieces]
+                chosen = tuple(specs[n] for n in part)
+                used = tuple(s for s in symbols if any(w.symbol == s for w in chosen))
+                prior = None
+                if any(w.level_name in _PRIOR_LEVELS for w in chosen):
+                    prior = _prior_tapes(previous_trading_day(day), used, index, prior_index)
+                units.append(Unit(today, used, chosen, tuple(part), prior,
+                                  (1 + rows) * (1 + len(chosen)), sessions))
     return units
 
 
-def _sessions_back_to_prior(day: dt.date) -> tuple[tuple[dt.date, DaySessions | None], ...]:
-    """``day``'s sessions and each earlier day's down to the previous trading day."""
+def _groups(index: TapeIndex, day: dt.date, symbols: Sequence[str]) -> list[tuple[str, ...]]:
+    """The symbols by the files that hold their rows of ``day``: read together."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for symbol in symbols:
+        groups.setdefault(index.paths(day, [symbol]), []).append(symbol)
+    return [tuple(g) for g in groups.values()]
+
+
+def sessions_back_to_prior(day: dt.date) -> tuple[tuple[dt.date, DaySessions | None], ...]:
+    """``day``'s sessions and each earlier day's down to the previous trading day: all a
+    unit of ``day`` asks the calendar (computed in a worker, which loaded it at start)."""
     out = [(day, day_sessions(day))]
     prior = previous_trading_day(day)
     back = day
@@ -227,24 +267,40 @@ def _prior_tapes(day: dt.date, symbols: Sequence[str], index: TapeIndex,
     return None
 
 
-def merge_results(index: TapeIndex, units: Sequence[Unit], done: Sequence[UnitResult],
-                  n_specs: int) -> list[BacktestResult]:
+def day_results(index: TapeIndex, units: Sequence[Unit],
+                done: Sequence[tuple[WatcherResult, ...]], n_specs: int
+                ) -> dict[dt.date, tuple[WatcherResult, ...]]:
+    """Each day's results in one process's order, from its units'."""
+    slots: dict[dt.date, list[WatcherResult | None]] = {d: [None] * n_specs for d in index.days}
+    for unit, results in zip(units, done, strict=True):
+        for n, r in zip(unit.positions, results, strict=True):
+            slots[unit.today.day][n] = r
+    out = {}
+    for day, got in slots.items():
+        results = tuple(r for r in got if r is not None)
+        if len(results) != n_specs:
+            raise RuntimeError(f"{day}: {n_specs - len(results)} watchers have no result")
+        out[day] = results
+    return out
+
+
+def risk_days(index: TapeIndex, by_day: dict[dt.date, tuple[WatcherResult, ...]],
+              risk: RiskLimits) -> list[RiskDay]:
+    """The day ledger's replays to run, a day each, over every symbol traded that day."""
+    out = []
+    for day in index.days:
+        symbols = sorted({r.spec.symbol for r in by_day[day] if r.outcome == "entered"})
+        out.append(RiskDay(DayTapes(day, index.paths(day, symbols), index.sources),
+                           by_day[day], risk))
+    return out
+
+
+def backtest_results(index: TapeIndex, by_day: dict[dt.date, tuple[WatcherResult, ...]],
+                     replays: dict[dt.date, RiskReplay] | None = None) -> list[BacktestResult]:
     """One BacktestResult per day, as one process's run gives them."""
     if not index.days:
         raise BacktestError("the tapes hold no rows")
-    slots: dict[dt.date, list[WatcherResult | None]] = {d: [None] * n_specs for d in index.days}
-    replays: dict[dt.date, RiskReplay | None] = dict.fromkeys(index.days)
-    for unit, result in zip(units, done, strict=True):
-        day = unit.today.day
-        for n, r in zip(unit.positions, result.results, strict=True):
-            slots[day][n] = r
-        if result.risk is not None:
-            replays[day] = result.risk
-    out = []
-    for day in index.days:
-        results = tuple(r for r in slots[day] if r is not None)
-        if len(results) != n_specs:
-            raise RuntimeError(f"{day}: {n_specs - len(results)} watchers have no result")
-        out.append(BacktestResult(day, results, index.day_rows(day),
-                                  sum(r.evaluated for r in results), replays[day]))
-    return out
+    replays = replays or {}
+    return [BacktestResult(day, by_day[day], index.day_rows(day),
+                           sum(r.evaluated for r in by_day[day]), replays.get(day))
+            for day in index.days]

@@ -11,6 +11,7 @@ import everything again. The workers start while the watchlists load.
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 import sys
@@ -22,15 +23,20 @@ from typing import Any, Protocol, TypeVar
 
 from breakoutd.backtest.coverage import span_warnings
 from breakoutd.backtest.days import tape_files
-from breakoutd.backtest.engine import BacktestError, BacktestResult
+from breakoutd.backtest.engine import BacktestError, BacktestResult, limits_set
 from breakoutd.backtest.jobs import (
     TapeIndex,
+    backtest_results,
+    day_results,
     enabled_in_order,
     index_file,
-    merge_results,
     plan_units,
+    risk_days,
+    run_risk_day,
     run_unit,
+    sessions_back_to_prior,
 )
+from breakoutd.calendar import day_sessions, given_sessions
 from breakoutd.core.params import RiskLimits, WatcherSpec
 from breakoutd.tape import read_tapes
 
@@ -40,6 +46,11 @@ R = TypeVar("R")
 
 class Runner(Protocol):
     """Runs a function over items elsewhere and gives the results in the items' order."""
+
+    @property
+    def workers(self) -> int:
+        """How many units run at once."""
+        ...
 
     def run(self, fn: Callable[[T], R], items: Sequence[T], first: Sequence[int] | None = None,
             done: Callable[[int], None] | None = None) -> list[R]:
@@ -69,11 +80,13 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _warm_up() -> None:
-    """Load the compiled tape reader in a new worker while the parent loads the watchlists."""
+    """Load the compiled tape reader and the exchange calendar in a new worker while the
+    parent loads the watchlists (the parent then asks a worker for the sessions)."""
     from breakoutd.tape import parse_tape
 
     parse_tape(b"time,symbol,open,high,low,close,volume,bid,bid_size,ask,ask_size\n"
                b"2026-03-09T09:30:00-04:00,A,1,1,1,1,1,,,,\n")
+    day_sessions(dt.date(2026, 3, 9))
 
 
 def _first_error(errors: dict[int, BaseException]) -> None:
@@ -85,6 +98,7 @@ class ProcessRunner:
     """``--jobs N``: N local worker processes."""
 
     def __init__(self, jobs: int) -> None:
+        self.workers = jobs
         self._pool = ProcessPoolExecutor(jobs, mp_context=_context())
         # Starting a worker waits for the forkserver's imports: in a thread, so the
         # parent meanwhile loads the watchlists and the calendar.
@@ -142,6 +156,11 @@ class DaskRunner:
         except (OSError, TimeoutError, ValueError) as exc:
             raise BacktestError(f"--dask {address}: cannot reach the scheduler ({exc})") from exc
 
+    @property
+    def workers(self) -> int:
+        """The cluster's threads, now."""
+        return max(1, sum(self._client.nthreads().values()))  # type: ignore[no-untyped-call]
+
     def run(self, fn: Callable[[T], R], items: Sequence[T], first: Sequence[int] | None = None,
             done: Callable[[int], None] | None = None) -> list[R]:
         """See :class:`Runner`."""
@@ -193,12 +212,15 @@ def run_backtest_jobs(
     """What :func:`breakoutd.backtest.days.run_backtest_days` gives for these tape files,
     computed by ``runner``'s workers; ``warn`` gets the coverage warnings first."""
     index = _index(runner, tapes)
+    # The calendar costs a second to load: a worker has it, the parent takes its answers.
+    for sessions in runner.run(sessions_back_to_prior, index.days):
+        given_sessions(sessions)
     for day in index.days:
         for warning in span_warnings(index.day_spans(day), watchers):
             if warn is not None:
                 warn(warning if len(index.days) == 1 else f"{day}: {warning}")
     prior_index = _index(runner, prior) if prior else None
-    units = plan_units(index, prior_index, watchers, risk)
+    units = plan_units(index, prior_index, watchers, runner.workers)
     n_specs = len(enabled_in_order(watchers))
     total = n_specs * len(index.days)
     finished = 0
@@ -210,5 +232,13 @@ def run_backtest_jobs(
             progress(finished, total)
 
     biggest_first = sorted(range(len(units)), key=lambda k: -units[k].cost)
-    done = runner.run(run_unit, units, biggest_first, step)
-    return merge_results(index, units, done, n_specs)
+    by_day = day_results(index, units, runner.run(run_unit, units, biggest_first, step), n_specs)
+    if not limits_set(risk):
+        return backtest_results(index, by_day)
+    assert risk is not None
+    # The day ledger couples the day's symbols: its replay runs per whole day, after them.
+    days = risk_days(index, by_day, risk)
+    limited = runner.run(run_risk_day, days)
+    by_day = {d.today.day: results for d, (results, _) in zip(days, limited, strict=True)}
+    replays = {d.today.day: replay for d, (_, replay) in zip(days, limited, strict=True)}
+    return backtest_results(index, by_day, replays)

@@ -184,26 +184,60 @@ def test_a_row_twice_across_files_is_found_as_by_one_process(
     assert _run(capfd, *argv, "--jobs", "2") == one
 
 
-def test_units_are_days_with_risk_limits_else_days_and_symbols(tmp_path: Path) -> None:
+def test_units_are_symbols_of_a_day_read_from_the_same_files(tmp_path: Path) -> None:
     root = _built(tmp_path)
     index = TapeIndex([index_file(str(p)) for p in sorted(root.iterdir())])
     assert index.days == list(DAYS)
     free = load_watchlist_text(BUILT, "w.yaml")
-    units = plan_units(index, None, free.watchers, free.risk)
+    units = plan_units(index, None, free.watchers)
     assert [(u.today.day, u.symbols) for u in units] == [
-        (d, (s,)) for d in DAYS for s in ("AAA", "BBB", "CCC", "DDD")]
-    aaa = units[4]  # AAA on the 10th: its file, and the 9th's for prior_high
-    assert aaa.today.paths == (str(root / "AB_20260310.csv"),)
-    assert aaa.prior is not None and aaa.prior.day == DAYS[0]
-    assert aaa.prior.paths == (str(root / "AAA_20260309.csv.gz"),)
-    ccc = units[6]  # no prior_* level: no prior tape
+        (DAYS[0], ("AAA",)), (DAYS[0], ("BBB",)), (DAYS[0], ("CCC",)), (DAYS[0], ("DDD",)),
+        (DAYS[1], ("AAA", "BBB")), (DAYS[1], ("CCC",)), (DAYS[1], ("DDD",)),
+        *[(d, (s,)) for d in DAYS[2:] for s in ("AAA", "BBB", "CCC", "DDD")]]
+    both = units[4]  # the 10th of AAA and BBB: their one file, and the 9th's two for prior_*
+    assert both.today.paths == (str(root / "AB_20260310.csv"),)
+    assert both.prior is not None and both.prior.day == DAYS[0]
+    assert both.prior.paths == (str(root / "AAA_20260309.csv.gz"),
+                                str(root / "BBB_20260309.csv.gz"))
+    ccc = units[5]  # no prior_* level: no prior tape
     assert ccc.prior is None and ccc.today.paths == (str(root / "CCC_first.csv.gz"),)
-    assert units[7].today.paths == ()  # DDD: nothing to read, its watcher still has a result
+    assert units[6].today.paths == ()  # DDD: nothing to read, its watcher still has a result
+    assert [dict(u.sessions)[u.today.day].day for u in units] == [u.today.day for u in units]
+
+
+def test_many_watchers_of_a_symbol_are_cut_into_interleaved_units(tmp_path: Path) -> None:
+    root = _built(tmp_path)
+    index = TapeIndex([index_file(str(p)) for p in sorted(root.glob("AAA_*"))])
+    yaml = "breakouts:\n" + "".join(
+        f"  - {{id: a{n:04d}, symbol: AAA, level: {9 + n / 1000:.3f}, qty: 1}}\n"
+        for n in range(3000))
+    units = plan_units(index, None, load_watchlist_text(yaml, "w.yaml").watchers, workers=2)
+    first = [u for u in units if u.today.day == DAYS[0]]
+    rows = index.files[0].spans[(DAYS[0], "AAA")].rows
+    assert len(first) == -(-3000 // max(-(-3000 * 3 // 64), rows // 100)) > 2
+    assert sorted(n for u in first for n in u.positions) == list(range(3000))
+    assert first[1].positions[:2] == (1, 1 + len(first))  # every len(first)-th watcher
+
+
+def test_the_day_ledger_replays_each_whole_day_after_its_units(tmp_path: Path) -> None:
+    from breakoutd.backtest import run_backtest
+    from breakoutd.backtest.days import read_days
+    from breakoutd.backtest.jobs import day_results, risk_days, run_risk_day, run_unit
+
+    root = _built(tmp_path)
+    index = TapeIndex([index_file(str(p)) for p in sorted(root.iterdir())])
     risky = load_watchlist_text(RISK + BUILT, "w.yaml")
-    units = plan_units(index, None, risky.watchers, risky.risk)
-    assert [(u.today.day, u.symbols) for u in units] == [
-        (d, ("AAA", "BBB", "CCC", "DDD")) for d in DAYS]
-    assert [len(u.specs) for u in units] == [8] * 4
+    units = plan_units(index, None, risky.watchers)
+    by_day = day_results(index, units, [run_unit(u) for u in units], 8)
+    days = risk_days(index, by_day, risky.risk)
+    alone = read_days([root])
+    for (day, tape), ledger in zip(alone, days, strict=True):
+        assert ledger.today.day == day and len(ledger.results) == 8
+        results, replay = run_risk_day(ledger)
+        prev = dict(alone).get(day - dt.timedelta(days=1))
+        whole = run_backtest(tape, risky.watchers, risky.risk, prior=prev)
+        assert results == whole.results
+        assert replay.rejected == whole.risk.rejected and replay.halted_at == whole.risk.halted_at
 
 
 def test_the_progress_counts_watcher_days_over_the_whole_job(tmp_path: Path) -> None:
@@ -220,7 +254,7 @@ def test_the_progress_counts_watcher_days_over_the_whole_job(tmp_path: Path) -> 
     assert [r.day for r in results] == list(DAYS)
     assert {total for _, total in seen} == {8 * 4}
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
-    assert seen[-1] == (32, 32) and len(seen) == 16  # one step per unit
+    assert seen[-1] == (32, 32) and len(seen) == 15  # one step per unit
     assert warned[0] == "2026-03-09: warning: DDD@7.00: no tape has DDD; its result is only " \
                         "that nothing traded"
 
