@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 
@@ -158,7 +159,11 @@ def run_unit(unit: Unit) -> tuple[WatcherResult, ...]:
     given_sessions(unit.sessions)
     today = _read_day(unit.today, unit.symbols)
     prior = _read_day(unit.prior, unit.symbols) if unit.prior is not None else None
-    return run_backtest(today, unit.specs, None, prior=prior, day=unit.today.day).results
+    results = run_backtest(today, unit.specs, None, prior=prior, day=unit.today.day).results
+    # A spec the parent sent is not sent back (half the bytes to unpickle in the parent):
+    # day_results puts it back. A named level's resolved spec is new, and kept.
+    return tuple(replace(r, spec=cast(WatcherSpec, None)) if r.spec is spec else r
+                 for r, spec in zip(results, unit.specs, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +278,8 @@ def day_results(index: TapeIndex, units: Sequence[Unit],
     """Each day's results in one process's order, from its units'."""
     slots: dict[dt.date, list[WatcherResult | None]] = {d: [None] * n_specs for d in index.days}
     for unit, results in zip(units, done, strict=True):
-        for n, r in zip(unit.positions, results, strict=True):
-            slots[unit.today.day][n] = r
+        for n, spec, r in zip(unit.positions, unit.specs, results, strict=True):
+            slots[unit.today.day][n] = r if r.spec is not None else replace(r, spec=spec)
     out = {}
     for day, got in slots.items():
         results = tuple(r for r in got if r is not None)

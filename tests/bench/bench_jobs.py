@@ -67,16 +67,43 @@ def watchlist_yaml(per_symbol: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def run_once(watchlist: Path, jobs: int, out: Path) -> float:
+def cpu_stalled_us() -> int | None:
+    """Microseconds some task waited for a CPU (Linux PSI): the neighbours' load."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return int(line.rsplit("total=", 1)[1])
+
+
+def children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_once(watchlist: Path, jobs: int, out: Path) -> tuple[float, float, float | None]:
+    """Wall seconds, CPU seconds of the command and its workers, the share of the wall
+    time some task on the host waited for a CPU."""
     argv = [sys.executable, "-m", "breakoutd.cli.main", "backtest", "--tape", str(TAPES),
             "--watchlist", str(watchlist)]
     if jobs > 1:
         argv += ["--jobs", str(jobs)]
+    cpu, stalled = children_cpu(), cpu_stalled_us()
     started = time.perf_counter()
     with out.open("wb") as f:
         subprocess.run(argv, stdout=f, stderr=subprocess.DEVNULL, check=True, cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = cpu_stalled_us()
+    pressure = (after - stalled) / 1e6 / wall if after is not None and stalled is not None \
+        else None
+    return wall, children_cpu() - cpu, pressure
+
+
+def _pct(share: float | None) -> str:
+    return f"{100 * share:.0f}%" if share is not None else "?"
 
 
 def main() -> None:
@@ -101,9 +128,13 @@ def main() -> None:
         run_once(wl, 1, one_out)  # warm: numba's cache, the page cache
         one, many = [], []
         for _ in range(args.runs):
-            one.append(run_once(wl, 1, one_out))
-            many.append(run_once(wl, args.jobs, many_out))
-            print(f"  one process {one[-1]:.2f} s, --jobs {args.jobs} {many[-1]:.2f} s")
+            a, a_cpu, a_psi = run_once(wl, 1, one_out)
+            b, b_cpu, b_psi = run_once(wl, args.jobs, many_out)
+            one.append(a)
+            many.append(b)
+            print(f"  one process {a:.2f} s ({a_cpu:.2f} s CPU, host CPU wait {_pct(a_psi)}), "
+                  f"--jobs {args.jobs} {b:.2f} s ({b_cpu:.2f} s CPU, host CPU wait "
+                  f"{_pct(b_psi)}): {a / b:.2f}x")
         same = one_out.read_bytes() == many_out.read_bytes()
         lines = one_out.read_text().count("\n")
     ratios = [a / b for a, b in zip(one, many, strict=True)]
