@@ -11,7 +11,6 @@ import everything again. The workers start while the watchlists load.
 
 from __future__ import annotations
 
-import datetime as dt
 import multiprocessing
 import os
 import sys
@@ -36,7 +35,7 @@ from breakoutd.backtest.jobs import (
     run_unit,
     sessions_back_to_prior,
 )
-from breakoutd.calendar import day_sessions, given_sessions
+from breakoutd.calendar import given_sessions
 from breakoutd.core.params import RiskLimits, WatcherSpec
 from breakoutd.tape import read_tapes
 
@@ -63,7 +62,7 @@ class Runner(Protocol):
         ...
 
 
-_PRELOAD = ["breakoutd.backtest.jobs", "breakoutd.tape.compiled"]
+_PRELOAD = ["breakoutd.backtest.preload"]
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -80,13 +79,9 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _warm_up() -> None:
-    """Load the compiled tape reader and the exchange calendar in a new worker while the
-    parent loads the watchlists (the parent then asks a worker for the sessions)."""
-    from breakoutd.tape import parse_tape
-
-    parse_tape(b"time,symbol,open,high,low,close,volume,bid,bid_size,ask,ask_size\n"
-               b"2026-03-09T09:30:00-04:00,A,1,1,1,1,1,,,,\n")
-    day_sessions(dt.date(2026, 3, 9))
+    """Have a worker ready (the calendar and the compiled reader loaded; the forkserver's
+    preload did it once, spawn makes each do it) while the parent loads the watchlists."""
+    import breakoutd.backtest.preload  # noqa: F401
 
 
 def _first_error(errors: dict[int, BaseException]) -> None:
