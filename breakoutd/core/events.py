@@ -152,6 +152,31 @@ class NearMissed(Event, frozen=True, kw_only=True):
     failed_spread: int
 
 
+class ScanCandidate(msgspec.Struct, frozen=True, kw_only=True):
+    """One symbol of a scan: what the broker said of it and what the scan decided."""
+
+    symbol: str
+    rank: int  # the broker scanner's rank, 0 first
+    last: Decimal | None
+    prior_close: Decimal | None
+    gap_pct: Decimal | None
+    volume: int | None
+    spread_pct: Decimal | None
+    score: Decimal | None
+    outcome: str  # armed | armed_before | below_top | filtered
+    reason: str = ""  # why it was filtered out (breakoutd.core.scan)
+
+
+class ScanResult(Event, frozen=True, kw_only=True):
+    """The market scanner ran: every candidate with its score or why it was filtered out."""
+
+    code: str
+    trigger: str  # schedule | start-up | breakoutctl
+    candidates: tuple[ScanCandidate, ...]
+    armed: tuple[str, ...]  # the watcher ids this scan armed (scan:SYMBOL)
+    error: str = ""  # the scan could not run: why (nothing was armed)
+
+
 # --- orders at the broker --------------------------------------------------------
 
 OrderRole = Literal["entry", "take_profit", "stop", "flatten"]
@@ -428,6 +453,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     NearMiss,
     OrderIntent,
     NearMissed,
+    ScanResult,
     OrderSent,
     OrderIdAssigned,
     OrderStatusChanged,

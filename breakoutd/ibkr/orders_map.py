@@ -5,7 +5,9 @@ Order refs (the idempotency key at the broker): the entry carries the plan's
 ``order_ref`` (``bo:YYYYMMDD:session:watcher_id``), take-profit rung *n*
 (1-based) ``{ref}:tp{n}``, the stop ``{ref}:sl`` and the sale that flattens the
 position (the operator's or the kill switch's) ``{ref}:fx``. Watcher ids never contain
-``:`` (the watchlist schema forbids it), so a ref parses back unambiguously.
+``:`` (the watchlist schema forbids it) but a scanned watcher's ``scan:SYMBOL``
+(breakoutd.core.scan), whose two parts are read as one id, so a ref parses back
+unambiguously.
 
 Exit sizes: the exits are children of the entry in one OCA group of type 2
 ("reduce with block"): every fill of one reduces each sibling by the filled
@@ -70,7 +72,7 @@ def child_ref(ref: str, role: str, rung: int = 0) -> str:
 
 def parse_ref(text: str) -> RefParts | None:
     """Split an orderRef of ours (``bo:day:session:id[:tpN|:sl|:fx]``); None for others."""
-    parts = text.split(":")
+    parts = _joined_scan_id(text.split(":"))
     if len(parts) not in (4, 5) or parts[0] != "bo" or not all(parts[:4]):
         return None
     base = ":".join(parts[:4])
@@ -84,6 +86,14 @@ def parse_ref(text: str) -> RefParts | None:
     if suffix.startswith("tp") and suffix[2:].isdigit() and int(suffix[2:]) >= 1:
         return RefParts(base, TAKE_PROFIT, int(suffix[2:]))
     return None
+
+
+def _joined_scan_id(parts: list[str]) -> list[str]:
+    """``bo:day:session:scan:SYM...`` with ``scan:SYM`` as the one id part it is."""
+    # A symbol starts with a capital; the suffixes (tpN, sl, fx, sK) are lower case.
+    if len(parts) >= 5 and parts[3] == "scan" and parts[4][:1].isupper():
+        return [*parts[:3], f"scan:{parts[4]}", *parts[5:]]
+    return parts
 
 
 def day_prefix(day: dt.date) -> str:

@@ -57,7 +57,7 @@ def test_check_prints_every_problem_of_every_file_in_order(
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
         "lists/a.yaml:2: breakouts[0].qty: expected a whole number, got 1.5",
-        "lists/a.yaml:3: extra: unknown key 'extra'; expected one of: presets, defaults, breakouts, risk",
+        "lists/a.yaml:3: extra: unknown key 'extra'; expected one of: presets, defaults, breakouts, risk, scan",
         "lists/b.yaml:2: breakouts[0].sl: 6 must be below level 5",
     ]
     assert captured.err == "3 problems found\n"
