@@ -5,14 +5,15 @@ says nothing else about them; the daemon then reads each candidate's last
 print, prior close, day volume and quote, and this module decides which of
 them become watchers (docs/watchlists.md, "The market scanner"):
 
-1. Filters, in this order, the first that fails is the reason:
+1. Filters, in this order, the first that fails is the reason (the ones
+   the snapshot answers first, so history is asked only for what passes them):
    ``no_last`` (no print today), ``price_below`` / ``price_above``
-   (``min_price`` / ``max_price`` against the last print), ``no_prior_close``,
-   ``gap_below`` (``min_gap_pct``: the last print over the prior regular
-   session's close), ``volume_below`` (``min_volume``: shares today),
-   ``no_quote`` (no bid and ask), ``spread_above`` (``max_spread_pct``: the
-   spread over the midpoint), then ``on_watchlist`` (an operator's watcher
-   already trades the symbol).
+   (``min_price`` / ``max_price`` against the last print), ``volume_below``
+   (``min_volume``: shares today), ``no_quote`` (no bid and ask, with
+   ``max_spread_pct`` only), ``spread_above`` (``max_spread_pct``: the spread
+   over the midpoint), ``on_watchlist`` (an operator's watcher already trades
+   the symbol), ``no_prior_close``, ``gap_below`` (``min_gap_pct``: the last
+   print over the prior regular session's close).
 2. Score: ``gap % x sqrt(dollar volume today in $M)``, exact decimals rounded
    to 0.01: the gap is the setup, the traded dollars make it tradeable, with
    diminishing returns so a large stock with a small gap does not win.
@@ -115,10 +116,6 @@ def filter_reason(s: ScanSettings, c: CandidateData, watched: Iterable[str] = ()
         return "no_last"
     if (why := _price_reason(s, c.last)) is not None:
         return why
-    if c.prior_close is None or c.prior_close <= 0:
-        return "no_prior_close"
-    if s.min_gap_pct is not None and gap_pct(c.last, c.prior_close) < s.min_gap_pct:
-        return "gap_below"
     if s.min_volume is not None and (c.volume or 0) < s.min_volume:
         return "volume_below"
     if s.max_spread_pct is not None:
@@ -126,7 +123,13 @@ def filter_reason(s: ScanSettings, c: CandidateData, watched: Iterable[str] = ()
             return "no_quote"
         if spread_pct(c.bid, c.ask) > s.max_spread_pct:
             return "spread_above"
-    return "on_watchlist" if c.symbol in set(watched) else None
+    if c.symbol in set(watched):
+        return "on_watchlist"
+    if c.prior_close is None or c.prior_close <= 0:
+        return "no_prior_close"
+    if s.min_gap_pct is not None and gap_pct(c.last, c.prior_close) < s.min_gap_pct:
+        return "gap_below"
+    return None
 
 
 def _row(c: CandidateData, outcome: str, reason: str = "") -> ScanCandidate:

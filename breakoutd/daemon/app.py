@@ -61,6 +61,7 @@ from breakoutd.daemon.recording import Recording, tapes_dir
 from breakoutd.daemon.reload import watch_forever
 from breakoutd.daemon.reload_notes import reload_notes
 from breakoutd.daemon.runner import WatcherRunner
+from breakoutd.daemon.scanning import Scanning
 from breakoutd.daemon.schedule import SessionScheduler
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.daemon.status import StatusBoard, status_path
@@ -135,6 +136,7 @@ class Daemon:
         self.refused = False  # the account must not be traded: the daemon stops
         self.controls = Controls(self)
         self.manager = PositionManager(self)  # breakeven, trail and time exits of positions
+        self.scanning = Scanning(self)  # the watchlists' scan: block (watchers scan:SYMBOL)
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
         self.held.on_bar.append(self.manager.on_bar)
@@ -320,6 +322,7 @@ class Daemon:
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
             self._report_start(await self._plan_arming(self.config.watchers))
+            self._tasks.append(await self.scanning.start(stop))
             self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
             self._start_watching(stop)
@@ -463,6 +466,11 @@ class Daemon:
             failed[spec.id] = f"{spec.id}: {where}: {str(exc) or type(exc).__name__}"
             logger.error("watcher not applied, the others are: {}", failed[spec.id])
 
+    async def arm_scanned(self, specs: Sequence[WatcherSpec]) -> None:
+        """Plan the watchers the market scanner made (breakoutd.daemon.scanning), and show them."""
+        await self._plan_arming(specs)
+        self._show_watchers()
+
     def _report_start(self, failed: dict[str, str]) -> None:
         """Watchers start-up could not arm are left out of the configuration in force."""
         if not failed or self.config is None:
@@ -527,8 +535,9 @@ class Daemon:
 
     def _show_watchers(self) -> None:
         assert self.config is not None
-        sessions = {w.id: "+".join(s.value for s in w.params.sessions) for w in self.config.watchers}
-        self.status.set_watcher_specs(self.config.watchers, sessions)
+        watchers = [*self.config.watchers, *self.scanning.specs()]
+        sessions = {w.id: "+".join(s.value for s in w.params.sessions) for w in watchers}
+        self.status.set_watcher_specs(watchers, sessions)
 
     def _last_price(self, symbol: str) -> int | None:
         stream = self.market.stream(symbol)
