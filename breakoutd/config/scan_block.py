@@ -10,11 +10,12 @@ docs/watchlists.md, "The market scanner".
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from breakoutd.config.breakouts import resolve_breakout
-from breakoutd.config.codec import spec_to_json
+from breakoutd.config.codec import spec_from_json, spec_to_json
 from breakoutd.config.errors import Origin
 from breakoutd.config.fields import (
     Invalid,
@@ -32,7 +33,7 @@ from breakoutd.config.params_check import clock_text
 from breakoutd.config.safe_yaml import Node, Scalar
 from breakoutd.config.schema import BREAKOUT_KEYS, Section, Spec, read_section
 from breakoutd.core.params import LevelName
-from breakoutd.core.prices import format_price
+from breakoutd.core.prices import format_price, to_micros
 from breakoutd.core.scan import DEFAULT_ROWS, ScanSettings
 
 MAX_ROWS = 50  # IB's scanner answers at most 50 rows
@@ -192,6 +193,23 @@ def scan_to_json(scan: ScanSettings) -> dict[str, Any]:
         "max_spread_pct": None if scan.max_spread_pct is None else str(scan.max_spread_pct),
         "template": spec_to_json(scan.template, with_source=False),
     }
+
+
+def scan_from_json(d: dict[str, Any]) -> ScanSettings:
+    """The inverse of :func:`scan_to_json` (snapshots)."""
+    def price(v: str | None) -> int | None:
+        return None if v is None else to_micros(Decimal(v))
+
+    def times(texts: list[str]) -> tuple[int, ...]:
+        return tuple(sum(int(p) * m for p, m in zip(t.split(":"), (3600, 60, 1), strict=False))
+                     for t in texts)
+    return ScanSettings(
+        times=times(d["at"]), template=spec_from_json(d["template"]), code=str(d["code"]),
+        rows=int(d["rows"]), top=int(d["top"]), min_price=price(d["min_price"]),
+        max_price=price(d["max_price"]),
+        min_gap_pct=None if d["min_gap_pct"] is None else Decimal(d["min_gap_pct"]),
+        min_volume=None if d["min_volume"] is None else int(d["min_volume"]),
+        max_spread_pct=None if d["max_spread_pct"] is None else Decimal(d["max_spread_pct"]))
 
 
 def describe_scan(scan: ScanSettings) -> str:

@@ -20,7 +20,9 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_check_summarises_a_valid_configuration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(REPO / "watchlists")]) == 0
-    assert capsys.readouterr().out == "ok: 2 files, 5 watchers (1 disabled), 3 presets\n"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "ok: 3 files, 5 watchers (1 disabled), 4 presets"
+    assert out[1].startswith("scan: TOP_PERC_GAIN at 08:30, 09:00, 09:25: top 2 of 20")
 
 
 def test_check_defaults_to_the_watchlists_directory(
@@ -31,7 +33,7 @@ def test_check_defaults_to_the_watchlists_directory(
     assert capsys.readouterr().out == "watchlists: no such file or directory\n"
     shutil.copytree(REPO / "watchlists", tmp_path / "watchlists")
     assert main(["check"]) == 0
-    assert capsys.readouterr().out.startswith("ok: 2 files, 5 watchers")
+    assert capsys.readouterr().out.startswith("ok: 3 files, 5 watchers")
 
 
 def test_check_reads_paths_from_the_environment(
