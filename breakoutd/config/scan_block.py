@@ -10,8 +10,8 @@ docs/watchlists.md, "The market scanner".
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from breakoutd.config.breakouts import resolve_breakout
