@@ -113,6 +113,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
                             f"volume {e.volume}"
                             + (f" vs mean {e.mean_volume}" if e.mean_volume is not None else "")),
     ev.NearMissed: lambda e: f"{e.watcher_id}: near miss: {describe_near_miss(from_event(e))}",
+    ev.ScanResult: lambda e: (f"scan {e.code} ({e.trigger}): "
+                              + (f"FAILED: {e.error}" if e.error else
+                                 f"{len(e.candidates)} candidates, armed "
+                                 + (", ".join(e.armed) or "nothing new"))),
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: _sent(e),
     ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}{_rung(e)}: {e.status} "

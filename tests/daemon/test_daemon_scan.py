@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from breakoutd.core import events as ev
+from breakoutd.daemon.console import describe
 from breakoutd.daemon.status import status_path
 from breakoutd.sim import Row
 from tests.daemon.daemonkit import Run, at, row, running_daemon
@@ -89,6 +90,8 @@ def test_a_scan_over_several_tapes_arms_the_top_and_a_rescan_arms_nothing_twice(
     assert (first.trigger, first.code, first.error) == ("start-up", "TOP_PERC_GAIN", "")
     # GAPA +24% on $1.364M (110,000 shares at 12.40) scores 28.03, GAPB +20% on $0.18M 8.49.
     assert first.armed == ("scan:GAPA", "scan:GAPB")
+    assert describe(first) == ("scan TOP_PERC_GAIN (start-up): 6 candidates, armed scan:GAPA, "
+                               "scan:GAPB")
     verdicts = {c.symbol: c for c in first.candidates}
     assert (verdicts["GAPA"].gap_pct, verdicts["GAPA"].score) == (Decimal("24.00"),
                                                                  Decimal("28.03"))
