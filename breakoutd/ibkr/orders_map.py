@@ -21,7 +21,6 @@ A bracket is the one-rung case of the same rule.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -31,7 +30,8 @@ from breakoutd.core.events import OrderSent
 from breakoutd.core.ladder import LadderState, StopMove, on_rung_fill
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan
-from breakoutd.core.prices import MICROS_PER_DOLLAR, TICK_ABOVE_DOLLAR, to_decimal, to_float
+from breakoutd.core.prices import TICK_ABOVE_DOLLAR, to_decimal, to_float
+from breakoutd.ibkr.convert import price_to_micros
 
 ENTRY, TAKE_PROFIT, STOP, FLATTEN = "entry", "take_profit", "stop", "flatten"
 OCA_REDUCE_WITH_BLOCK = 2
@@ -161,16 +161,6 @@ def exit_orders(plan: OrderPlan, account: str, ids: list[int], parent: Order) ->
     """The take-profit rungs and the stop as ib_async orders."""
     return [PlannedOrder(role, rung, Order(**values))
             for role, rung, values in exit_values(plan, account, ids, parent.orderId)]
-
-
-def price_to_micros(value: float | Decimal | None) -> int | None:
-    """A price from ib_async to micro-dollars; None for IB's unset or empty values."""
-    if value is None:
-        return None
-    number = float(value)
-    if math.isnan(number) or number <= 0 or number >= 1e300:
-        return None
-    return round(number * MICROS_PER_DOLLAR)
 
 
 def whole_shares(value: object) -> int:

@@ -22,6 +22,7 @@ from ib_async import IB, ExecutionFilter, Fill, Trade
 
 from breakoutd.core.events import Event, OrderReconciled
 from breakoutd.errors import TemporaryError
+from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.orders_map import (
     DONE_STATUSES,
     ENTRY,
@@ -29,7 +30,6 @@ from breakoutd.ibkr.orders_map import (
     day_prefix,
     entry_status,
     parse_ref,
-    price_to_micros,
     watcher_of,
     whole_shares,
 )

@@ -78,6 +78,7 @@ from breakoutd.core.plans import STOP_LIMIT_OFFSET, OrderPlan
 from breakoutd.core.prices import round_to_tick, to_decimal, to_float
 from breakoutd.core.stop_rules import modify_due
 from breakoutd.errors import OrderRejected
+from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.orders_map import (
     BROKER_STATUSES,
     DONE_STATUSES,
@@ -96,7 +97,6 @@ from breakoutd.ibkr.orders_map import (
     ladder_for,
     order_sent_event,
     parse_ref,
-    price_to_micros,
     rebuild_ladder,
     whole_shares,
 )
