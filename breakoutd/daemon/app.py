@@ -440,7 +440,7 @@ class Daemon:
                 if ledger.has_execution(f.exec_id):
                     continue
                 self.emit(ev.OrderFilled(
-                    at=self.clock(), order_ref=entry.order_ref, role=f.role,  # type: ignore[arg-type]
+                    at=self.clock(), order_ref=entry.order_ref, role=f.role,
                     rung=f.rung, order_id=f.order_id, exec_id=f.exec_id, symbol=entry.symbol,
                     side=f.side, qty=f.qty, price=to_decimal(f.price),
                     cum_qty=cum if f.role == "entry" else f.qty, commission=f.commission))

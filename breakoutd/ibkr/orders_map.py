@@ -22,18 +22,22 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ib_async import Order
 
-from breakoutd.core.events import OrderSent
+from breakoutd.core.events import OrderRole, OrderSent
 from breakoutd.core.ladder import LadderState, StopMove, on_rung_fill
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan
 from breakoutd.core.prices import TICK_ABOVE_DOLLAR, to_decimal, to_float
 from breakoutd.ibkr.convert import price_to_micros
 
-ENTRY, TAKE_PROFIT, STOP, FLATTEN = "entry", "take_profit", "stop", "flatten"
+# The roles of an entry's orders (core.events.OrderRole), named once.
+ENTRY: Final = "entry"
+TAKE_PROFIT: Final = "take_profit"
+STOP: Final = "stop"
+FLATTEN: Final = "flatten"
 OCA_REDUCE_WITH_BLOCK = 2
 
 # Statuses only the gateway sends; PendingSubmit/PendingCancel/ValidationError are ib_async's own.
@@ -47,19 +51,19 @@ class RefParts(NamedTuple):
     """An order ref split into the entry's ref, the order's role and rung."""
 
     base: str
-    role: str
+    role: OrderRole
     rung: int  # 1-based take-profit rung; 0 for the entry and the stop
 
 
 class PlannedOrder(NamedTuple):
     """One ib_async order of a plan, with its role."""
 
-    role: str
+    role: OrderRole
     rung: int
     order: Order
 
 
-def child_ref(ref: str, role: str, rung: int = 0) -> str:
+def child_ref(ref: str, role: OrderRole, rung: int = 0) -> str:
     """The orderRef of one order of an entry."""
     if role == TAKE_PROFIT:
         return f"{ref}:tp{rung}"
@@ -128,9 +132,9 @@ def entry_values(plan: OrderPlan, account: str, order_id: int) -> dict[str, Any]
 
 
 def exit_values(plan: OrderPlan, account: str, ids: list[int],
-                parent_id: int) -> list[tuple[str, int, dict[str, Any]]]:
+                parent_id: int) -> list[tuple[OrderRole, int, dict[str, Any]]]:
     """Role, rung and attributes of each exit (ids after the parent's); the last transmits."""
-    out: list[tuple[str, int, dict[str, Any]]] = []
+    out: list[tuple[OrderRole, int, dict[str, Any]]] = []
     for n, (rung, qty) in enumerate(zip(plan.rungs, exit_thresholds(plan), strict=True), 1):
         out.append((TAKE_PROFIT, n, {
             "orderId": ids[n], "action": "SELL", "orderType": "LMT", "totalQuantity": qty,
@@ -173,7 +177,7 @@ def order_sent_event(at: int, ref: str, symbol: str, planned: PlannedOrder) -> O
     """The OrderSent event of one planned order."""
     o = planned.order
     return OrderSent(
-        at=at, order_ref=ref, role=planned.role, rung=planned.rung,  # type: ignore[arg-type]
+        at=at, order_ref=ref, role=planned.role, rung=planned.rung,
         order_id=o.orderId, parent_id=o.parentId, symbol=symbol, action=o.action,
         order_type=o.orderType, qty=int(o.totalQuantity), limit=_dec(o.lmtPrice),
         stop=_dec(o.auxPrice), oca_group=o.ocaGroup, transmit=o.transmit,
