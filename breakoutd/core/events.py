@@ -155,6 +155,10 @@ class NearMissed(Event, frozen=True, kw_only=True):
 # --- orders at the broker --------------------------------------------------------
 
 OrderRole = Literal["entry", "take_profit", "stop", "flatten"]
+# The statuses after which an order can no longer trade. OrderStatusChanged carries the
+# broker's own word (journals and the status file show it); breakoutd.ibkr alone knows
+# the rest of IB's vocabulary, and everyone reads the end of an order here.
+DONE_STATUSES = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
 
 
 class OrderSent(Event, frozen=True, kw_only=True):

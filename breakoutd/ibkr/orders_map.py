@@ -26,7 +26,7 @@ from typing import Any, Final, NamedTuple
 
 from ib_async import Order
 
-from breakoutd.core.events import OrderRole, OrderSent
+from breakoutd.core.events import DONE_STATUSES, OrderRole, OrderSent
 from breakoutd.core.ladder import LadderState, StopMove, on_rung_fill
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan
@@ -41,9 +41,9 @@ FLATTEN: Final = "flatten"
 OCA_REDUCE_WITH_BLOCK = 2
 
 # Statuses only the gateway sends; PendingSubmit/PendingCancel/ValidationError are ib_async's own.
+# The final ones (DONE_STATUSES) are the catalog's: the status events carry them.
 BROKER_STATUSES = frozenset({"ApiPending", "PreSubmitted", "Submitted", "ApiCancelled",
                              "Cancelled", "Filled", "Inactive"})
-DONE_STATUSES = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
 LIVE_STATUSES = frozenset({"ApiPending", "PreSubmitted", "Submitted"})
 
 

@@ -20,11 +20,10 @@ from typing import Any, TypeVar
 
 from ib_async import IB, ExecutionFilter, Fill, Trade
 
-from breakoutd.core.events import Event, OrderReconciled, OrderRole
+from breakoutd.core.events import DONE_STATUSES, Event, OrderReconciled, OrderRole
 from breakoutd.errors import TemporaryError
 from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.orders_map import (
-    DONE_STATUSES,
     ENTRY,
     RefParts,
     day_prefix,

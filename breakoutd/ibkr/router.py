@@ -65,6 +65,7 @@ from ib_async import IB, CommissionReport, Contract, ExecutionFilter, Fill, Orde
 from loguru import logger
 
 from breakoutd.core.events import (
+    DONE_STATUSES,
     CommissionReported,
     Event,
     OrderFilled,
@@ -82,7 +83,6 @@ from breakoutd.errors import OrderRejected
 from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.orders_map import (
     BROKER_STATUSES,
-    DONE_STATUSES,
     ENTRY,
     FLATTEN,
     STOP,
