@@ -7,9 +7,8 @@ import math
 from decimal import Decimal
 
 from breakoutd.core.bars import NS
+from breakoutd.core.ledger import UNSET_DOUBLE
 from breakoutd.core.prices import MICROS_PER_DOLLAR
-
-UNSET_PRICE = 1e300  # IB's unset double is the largest float: anything this big is no price
 
 
 def price_to_micros(value: float | Decimal | None) -> int | None:
@@ -19,7 +18,7 @@ def price_to_micros(value: float | Decimal | None) -> int | None:
     if value is None:
         return None
     number = float(value)
-    if not 0 < number < UNSET_PRICE:  # also nan
+    if not 0 < number < UNSET_DOUBLE:  # also nan
         return None
     return round(number * MICROS_PER_DOLLAR)
 
