@@ -30,11 +30,6 @@ def size_to_int(value: float | None) -> int | None:
     return int(value)
 
 
-def micros_to_float(micros: int) -> float:
-    """Micro-dollars to the float the wire carries (shortest repr of the decimal)."""
-    return float(f"{micros / MICROS_PER_DOLLAR:.6f}")
-
-
 def datetime_to_ns(value: dt.datetime) -> int:
     """An aware datetime to epoch ns (whole microseconds)."""
     return int(value.timestamp()) * NS + value.microsecond * 1000
