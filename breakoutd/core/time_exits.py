@@ -16,7 +16,6 @@ from typing import NamedTuple
 from breakoutd.core.params import StrategyParams
 
 NS_PER_SECOND = 1_000_000_000
-TIME_EXIT_REASON = "time_exit"
 
 
 class TimeRule(StrEnum):

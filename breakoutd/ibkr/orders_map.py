@@ -44,7 +44,6 @@ OCA_REDUCE_WITH_BLOCK = 2
 # The final ones (DONE_STATUSES) are the catalog's: the status events carry them.
 BROKER_STATUSES = frozenset({"ApiPending", "PreSubmitted", "Submitted", "ApiCancelled",
                              "Cancelled", "Filled", "Inactive"})
-LIVE_STATUSES = frozenset({"ApiPending", "PreSubmitted", "Submitted"})
 
 
 class RefParts(NamedTuple):
