@@ -248,7 +248,7 @@ class StatusModel:
     def _reconciled(self, e: ev.OrderReconciled) -> None:
         self._ref_watcher[e.order_ref] = e.watcher_id
         self._entered(e.watcher_id, e.order_ref)
-        if e.status in ev.DONE_STATUSES and e.filled == 0:  # ended unfilled while we were away
+        if e.status in ev.ENTRY_ENDED_UNFILLED and e.filled == 0:  # ended while we were away
             row = self._row(e.watcher_id)
             row.state, row.reason = "done", f"entry {e.status}"
 
