@@ -18,7 +18,7 @@ from ib_async import IB, Contract, ScannerSubscription
 
 from breakoutd.core.prices import to_float
 from breakoutd.errors import TemporaryError
-from breakoutd.ibkr.convert import float_to_micros, size_to_int
+from breakoutd.ibkr.convert import price_to_micros, size_to_int
 from breakoutd.ibkr.wire.requests import forget_cached_quote
 
 SCAN_TIMEOUT = 20.0  # seconds for the scanner's answer (an unknown code is answered by an error)
@@ -88,5 +88,5 @@ async def snapshot(ib: IB, contract: Contract) -> Snapshot:
     if not tickers:
         return Snapshot(None, None, None, None)
     t = tickers[0]
-    return Snapshot(float_to_micros(t.last), size_to_int(t.volume), float_to_micros(t.bid),
-                    float_to_micros(t.ask))
+    return Snapshot(price_to_micros(t.last), size_to_int(t.volume), price_to_micros(t.bid),
+                    price_to_micros(t.ask))
