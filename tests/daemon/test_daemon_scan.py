@@ -136,3 +136,29 @@ def test_a_scan_code_the_broker_does_not_know_is_journalled_with_its_error(
     (result,) = asyncio.run(asyncio.wait_for(body(), 90))
     assert (result.code, result.armed, result.candidates) == ("NO_SUCH_SCAN", (), ())
     assert "162" in result.error and "NO_SUCH_SCAN" in result.error
+
+
+def test_a_reload_that_adds_the_block_scans_at_once_and_removing_it_keeps_the_picks(
+        tmp_path: Path) -> None:
+    plain = WATCHLIST.split("scan:")[0]
+
+    async def body() -> list[ev.Event]:
+        async with running_daemon(market(), plain, tmp_path, start="09:26:00") as r:
+            await _until(r, "09:26:05")
+            assert not _scans(r)
+            listing = tmp_path / "watchlists" / "test.yaml"
+            listing.write_text(WATCHLIST)
+            assert (await r.daemon.reload("test")).result == "unchanged"  # no watcher changed
+            await r.events.wait(lambda: len(_scans(r)) == 1, timeout=60)
+            listing.write_text(plain)
+            await r.daemon.reload("test")
+            await _until(r, "09:30:05")
+            await r.events.wait(lambda: len(r.events.of(ev.WatcherStarted)) >= 3, timeout=30)
+            assert await r.finish() == 0
+            return r.events.items
+
+    events = asyncio.run(asyncio.wait_for(body(), 120))
+    (scan,) = (e for e in events if isinstance(e, ev.ScanResult))
+    assert (scan.trigger, scan.armed) == ("schedule", ("scan:NEWB", "scan:GAPA"))
+    assert sorted(e.watcher_id for e in events if isinstance(e, ev.WatcherStarted)) == [
+        "MINE@20.00", "scan:GAPA", "scan:NEWB"]
