@@ -13,7 +13,6 @@ block, or the scan failed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -94,6 +93,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print("the watchlists have no scan: block (docs/watchlists.md, The market scanner)",
               file=sys.stderr)
         return 1
+    import asyncio  # here: check and plan start without the event loop
+
     from breakoutd.cli.ctl_scan_run import run_scan_command
 
     watched = {w.symbol for w in config.watchers if w.enabled}

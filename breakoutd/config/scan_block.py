@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from breakoutd.config.breakouts import resolve_breakout
+from breakoutd.config.breakouts import FileLayers, resolve_breakout
 from breakoutd.config.codec import spec_from_json, spec_to_json
 from breakoutd.config.errors import Origin
 from breakoutd.config.fields import (
@@ -159,7 +159,7 @@ def _template_spec(template: Section, presets: Mapping[str, Section], problems: 
         return None
     section = Section(template.at, dict(template.values), set(template.bad), template.broken)
     section.values["symbol"] = Located(PLACEHOLDER, PLACEHOLDER, template.at)
-    return resolve_breakout(section, None, presets, problems)
+    return resolve_breakout(section, FileLayers(None, presets), problems)
 
 
 def resolve_scan(found: Sequence[Section], presets: Mapping[str, Section],
