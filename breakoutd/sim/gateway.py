@@ -24,8 +24,8 @@ from breakoutd.sim.contracts import Instruments
 from breakoutd.sim.faults import NOTICES, FaultSpec, FaultState
 from breakoutd.sim.feeds import FeedHub
 from breakoutd.sim.market import Market, Row
-from breakoutd.sim.match_engine import MatchingEngine
-from breakoutd.sim.match_types import EngineEvent
+from breakoutd.sim.matching.engine import MatchingEngine
+from breakoutd.sim.matching.values import EngineEvent
 from breakoutd.sim.pacing import HistoryPacing
 from breakoutd.sim.requests import dispatch
 from breakoutd.sim.routing import EventRouter

@@ -13,7 +13,7 @@ from breakoutd.core.bars import NS
 from breakoutd.core.prices import format_price, to_micros
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import con_id_for, read_contract
-from breakoutd.sim.match_types import SimOrder
+from breakoutd.sim.matching.values import SimOrder
 from breakoutd.sim.requests_market import NO_SECURITY
 from breakoutd.sim.versions import (
     ADVANCED_ORDER_REJECT,

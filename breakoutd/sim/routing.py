@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from breakoutd.core.prices import format_price
 from breakoutd.sim import outgoing as out
-from breakoutd.sim.match_types import (
+from breakoutd.sim.matching.values import (
     AccountChanged,
     CommissionEvent,
     EngineEvent,
