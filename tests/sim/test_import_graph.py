@@ -16,6 +16,7 @@ an import the module wrote, and is not an edge.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import breakoutd.sim
@@ -132,3 +133,33 @@ def test_the_matching_engine_imports_nothing_else_of_the_sim() -> None:
         if name.startswith("breakoutd.sim.matching"):
             outside = {t for t in targets if not t.startswith("breakoutd.sim.matching")}
             assert not outside, f"{name} imports {sorted(outside)}"
+
+
+def closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_the_gateway_is_on_top_and_sessions_see_only_their_host() -> None:
+    """Handlers get the state and sessions a SessionHost: none of them reaches the gateway."""
+    graph = import_graph()
+    importers = sorted(name for name, targets in graph.items() if "breakoutd.sim.gateway" in targets)
+    assert importers == ["breakoutd.sim"]
+    reach = closure(graph, "breakoutd.sim.session")
+    assert not reach & {"breakoutd.sim.gateway", "breakoutd.sim.state", "breakoutd.sim.requests"}
+
+
+def test_docs_name_every_module_of_the_sim_and_no_other() -> None:
+    """docs/sim.md's table is the map a newcomer reads: it must match the files."""
+    text = (ROOT.parents[1] / "docs" / "sim.md").read_text()
+    named = set(re.findall(r"`(breakoutd/sim/[\w/]+\.py)`", text))
+    files = {str(p.relative_to(ROOT.parents[1])) for p in module_names().values()}
+    assert named == files, (f"not in docs/sim.md: {sorted(files - named)}; "
+                            f"no such module: {sorted(named - files)}")
