@@ -133,6 +133,11 @@ class SimGateway:
         """The account the gateway manages."""
         return self.state.account
 
+    @account.setter
+    def account(self, account: str) -> None:
+        # A test logs the gateway into another account; clients learn it on reconnecting.
+        self.state.account = account
+
     @property
     def ack_delay_ms(self) -> float:
         """How long order acknowledgements are held back (the delay fault), in ms."""
