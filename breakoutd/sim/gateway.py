@@ -350,11 +350,13 @@ class SimGateway:
             log.info("%s at %s", SESSION_TEXT.get(session, "market closed"), out.ib_time(now))
 
     def _replay_row(self, row: Row) -> None:
-        change = self.market.apply(row)
-        self.feeds.on_row(row, change)
-        events = self.engine.on_row(row.time, row.symbol, row.open, row.high, row.low, row.close,
-                                    row.volume, row.bid, row.bid_size, row.ask, row.ask_size)
-        self.emit(events)
+        state = self.state  # the hot path: one lookup per row, not one per part
+        change = state.market.apply(row)
+        state.feeds.on_row(row, change)
+        events = state.engine.on_row(row.time, row.symbol, row.open, row.high, row.low, row.close,
+                                     row.volume, row.bid, row.bid_size, row.ask, row.ask_size)
+        if events:
+            route(state, events)
 
     def emit(self, events: list[EngineEvent]) -> None:
         """Send engine events to the clients that should see them."""
