@@ -158,6 +158,8 @@ class SliceManager:
 
     def on_clock(self, now: int) -> None:
         """The daemon's tick: start the send of each slice that has come due."""
+        if self._entries and self._d.today.ledger.halted is not None:
+            self._halt()
         if now < self._next_due:
             return
         self._next_due = _NEVER
@@ -244,6 +246,20 @@ class SliceManager:
                             order_id=order_id, qty=due.qty,
                             limit=None if limit is None else to_decimal(limit), due_at=due.at))
         return None
+
+    def _halt(self) -> None:
+        """Trading halted: no slice is sent any more, and those working are cancelled."""
+        d, router = self._d, self._d.router
+        for m in list(self._entries.values()):
+            if m.busy:
+                continue  # its send checks the halt itself
+            if router is not None:
+                router.cancel_slices(m.order_ref, "trading halted")
+            due = m.due
+            if due is None:
+                self._entries.pop(m.order_ref, None)
+            else:
+                self._skip(m, due, "halted", f"trading is halted ({d.today.ledger.halted})")
 
     def _skip(self, m: _Sliced, due: Slice, reason: str, detail: str) -> None:
         self._entries.pop(m.order_ref, None)
