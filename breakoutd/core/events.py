@@ -423,7 +423,8 @@ class FlattenSent(Event, frozen=True, kw_only=True):
     """An open position is being sold: its exits cancelled, ``qty`` shares offered.
 
     ``order_type`` is MKT in regular hours, else LMT at the bid minus 0.05 (``limit``);
-    ``reason``: ``halt`` (the kill switch's on_halt: flatten), ``operator`` or ``time_exit``."""
+    ``reason``: ``halt`` (the kill switch's on_halt: flatten), ``operator``, ``time_exit`` or
+    ``unprotected`` (a slice filled after the exits were done)."""
 
     order_ref: str
     watcher_id: str

@@ -316,6 +316,7 @@ class Daemon:
                                       emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
             self.router.on_fill.append(self.manager.on_fill)
+            self.router.on_fill.append(self.slices.on_fill)
             await self._reconcile()
             self.manager.rebuild()
             self.slices.rebuild()

@@ -24,6 +24,10 @@ and no later one is sent:
   send it (it was down): an old plan is not bought into a later market;
 - ``failed``: the broker connection refused it.
 
+A slice that fills after its exits are done (its cancel came too late) holds
+shares no stop covers: they are sold at once as a flatten (``FlattenSent``,
+reason ``unprotected``).
+
 Restart-safe: after a kill -9 the slices sent are those the broker holds
 (reconciled by orderRef: ``OrderRouter.slices_sent``) and those journalled
 (the day ledger, folded from the journal); the trigger time comes from the
@@ -47,7 +51,8 @@ from breakoutd.core.plans import OrderPlan
 from breakoutd.core.prices import round_to_tick, to_decimal
 from breakoutd.core.slicing import Slice, slice_keeps_exits, slice_schedule, slice_shares
 from breakoutd.errors import OrderRejected
-from breakoutd.ibkr.slicing import first_take_profit
+from breakoutd.ibkr.router import RoutedEntry
+from breakoutd.ibkr.slicing import exits_done, first_take_profit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -267,6 +272,27 @@ class SliceManager:
         d.emit(ev.SliceSkipped(at=d.clock(), order_ref=m.order_ref, watcher_id=m.spec.id,
                                number=due.number, count=len(m.schedule), reason=reason,
                                detail=detail))
+
+    def on_fill(self, entry: RoutedEntry, fill: ev.OrderFilled) -> None:
+        """The router's fill hook: a slice that filled after the exits ended (its cancel
+        came too late) holds shares no stop covers: they are sold at once."""
+        router = self._d.router
+        if fill.role != "entry" or fill.rung < 2 or router is None \
+                or not exits_done(router, entry.order_ref) or entry.filled <= entry.sold \
+                or router.sale_sent(entry.order_ref):
+            return
+        logger.error("{}: slice {} bought {} shares after the exits were done; selling what "
+                     "is held", entry.order_ref, fill.rung, fill.qty)
+        asyncio.get_running_loop().create_task(self._sell_unprotected(entry.order_ref))
+
+    async def _sell_unprotected(self, order_ref: str) -> None:
+        d = self._d
+        book = d.today.ledger.books.get(order_ref)
+        if book is None or book.open_qty <= 0:
+            return
+        failed = await d.controls.sell(book, "unprotected")
+        if failed is not None:
+            logger.error("{}: the unprotected shares could not be sold: {}", order_ref, failed)
 
     async def cancel_working(self) -> None:
         """A clean stop: the working later slices are cancelled (their fills would wait

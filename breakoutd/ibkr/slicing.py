@@ -118,6 +118,14 @@ def first_take_profit(router: OrderRouter, order_ref: str) -> int | None:
     return book.prices[0] if book is not None and book.prices else None
 
 
+def exits_done(router: OrderRouter, order_ref: str) -> bool:
+    """True when the entry was sent with exits and none of them is working any more."""
+    book = router._books.get(order_ref)
+    exits = [o for (role, _), o in book.orders.items() if role in (TAKE_PROFIT, STOP)] \
+        if book is not None else []
+    return bool(exits) and all(o.status in DONE_STATUSES for o in exits)
+
+
 def is_sliced(book: _Book) -> bool:
     """True for an entry sent in slices (its first order is ``...:s1``)."""
     return (ENTRY, 1) in book.orders
