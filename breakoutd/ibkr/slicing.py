@@ -41,18 +41,17 @@ from typing import TYPE_CHECKING
 from ib_async import Contract, Order
 from loguru import logger
 
-from breakoutd.core.events import OrderModified
+from breakoutd.core.events import DONE_STATUSES, OrderModified
 from breakoutd.core.prices import to_decimal, to_float
 from breakoutd.core.slicing import slice_ref
 from breakoutd.errors import OrderRejected
+from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.orders_map import (
-    DONE_STATUSES,
     ENTRY,
     STOP,
     TAKE_PROFIT,
     PlannedOrder,
     order_sent_event,
-    price_to_micros,
 )
 from breakoutd.ibkr.wire.requests import client_id
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from breakoutd.core import events as ev
 from breakoutd.sim import Row
-from tests.daemon.daemonkit import Run, running_daemon
+from tests.daemon.daemonkit import Run, at, running_daemon
 from tests.daemon.test_daemon_resync import REF, settle
 from tests.daemon.test_daemon_sim import ramp
 from tests.daemon.test_management_live import filled, managed, run
@@ -36,7 +36,9 @@ def _nothing_working(r: Run) -> bool:
 
 async def _slice_2_resting(r: Run) -> None:
     await filled(r)
-    await r.step(12, until=lambda: len(r.events.of(ev.SliceSent)) == 2)
+    await r.step(9, until=lambda: r.gw.now_ns() >= at("09:31:09.5"))
+    # Slowly over 09:31:10, so the daemon prices slice 2 at that instant's quote.
+    await r.step(3, pause=0.06, until=lambda: len(r.events.of(ev.SliceSent)) == 2)
     await settle(r, lambda: _slice_order(r, 2) == ["Submitted"])
 
 
