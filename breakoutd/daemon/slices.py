@@ -82,6 +82,12 @@ def sliced(spec: WatcherSpec | None) -> bool:
     return spec is not None and spec.params.slices is not None and spec.params.slices.count > 1
 
 
+def _with_shares(schedule: tuple[Slice, ...]) -> tuple[Slice, ...]:
+    """The slices that have shares: a risk-sized entry smaller than the count has fewer
+    (the empty ones are the last, the remainder going to the first)."""
+    return tuple(s for s in schedule if s.qty > 0)
+
+
 def first_slice(plan: OrderPlan, qty: int) -> OrderPlan:
     """The plan of the first slice: ``qty`` shares, and exits sized to them."""
     return plan._replace(qty=qty, rungs=tuple(r._replace(qty=qty) for r in plan.rungs))
@@ -114,14 +120,18 @@ class SliceManager:
         entry = router.send_now(first_slice(plan, qty), contract, level, announce, sliced=True)
         book = d.today.ledger.books.get(plan.order_ref)  # OrderIntent, journalled by announce
         trigger_at = book.trigger_at if book is not None and book.trigger_at else d.clock()
-        schedule = slice_schedule(plan.qty, spec.params.slices, trigger_at, plan.order_ref)
+        schedule = _with_shares(slice_schedule(plan.qty, spec.params.slices, trigger_at,
+                                               plan.order_ref))
         m = self._follow(plan.order_ref, spec, schedule, start=1)
         d.emit(ev.SliceSent(at=d.clock(), order_ref=plan.order_ref, watcher_id=spec.id,
                             symbol=spec.symbol, number=1, count=len(schedule),
                             order_id=entry.parent_id, qty=qty,
                             limit=None if plan.limit is None else to_decimal(plan.limit),
                             due_at=trigger_at))
-        self._next_due = min(self._next_due, m.schedule[1].at)
+        if m.due is not None:
+            self._next_due = min(self._next_due, m.due.at)
+        else:  # one slice only (a risk-sized entry of one share): nothing more to send
+            self._entries.pop(plan.order_ref, None)
 
     def _follow(self, order_ref: str, spec: WatcherSpec, schedule: tuple[Slice, ...],
                 start: int) -> _Sliced:
@@ -148,8 +158,8 @@ class SliceManager:
             assert spec.params.slices is not None
             if book is None or book.trigger_at is None or book.slices_over is not None:
                 continue  # over, or never journalled: nothing more is sent
-            schedule = slice_schedule(book.qty, spec.params.slices, book.trigger_at,
-                                      entry.order_ref)
+            schedule = _with_shares(slice_schedule(book.qty, spec.params.slices,
+                                                   book.trigger_at, entry.order_ref))
             m = self._follow(entry.order_ref, spec, schedule, start=max(sent))
             if m.due is not None:
                 self._next_due = min(self._next_due, m.due.at)

@@ -128,3 +128,24 @@ def test_a_first_slice_filled_in_part_sends_no_later_slice(tmp_path: Path) -> No
             assert await r.finish() == 0
 
     run(body())
+
+
+def test_a_risk_sized_entry_smaller_than_the_count_sends_only_the_slices_with_shares(
+    tmp_path: Path
+) -> None:
+    # risk_usd 0.50 at R 0.23 buys 2 shares: slice 1 gets both, the others none.
+    watchlist = managed("    risk_usd: 0.50\n    slices: {count: 3, every: 10}\n")
+    rows = ramp("09:29:50", 40, "9.95") + ramp("09:30:30", 40, "10.02") + ramp(
+        "09:31:10", 30, "10.10")
+
+    async def body() -> None:
+        async with running_daemon(rows, watchlist, tmp_path) as r:
+            e = r.events
+            await filled(r)
+            await r.step(25)
+            assert [(s.number, s.count, s.qty) for s in e.of(ev.SliceSent)] == [(1, 1, 2)]
+            assert [s.qty for s in e.of(ev.OrderSent)] == [2, 2, 2]  # the bracket of 2 shares
+            assert not e.of(ev.SliceSkipped)
+            assert await r.finish() == 0
+
+    run(body())
