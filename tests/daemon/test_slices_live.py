@@ -3,11 +3,12 @@ halts, the first slice fills only in part. The daemon over the sim, through real
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from breakoutd.core import events as ev
-from breakoutd.sim import Row
-from tests.daemon.daemonkit import Run, at, running_daemon
+from breakoutd.sim import Market, Row, SimGateway
+from tests.daemon.daemonkit import DAY, Run, at, running_daemon
 from tests.daemon.test_daemon_resync import REF, settle
 from tests.daemon.test_daemon_sim import ramp
 from tests.daemon.test_management_live import filled, managed, run
@@ -147,5 +148,37 @@ def test_a_risk_sized_entry_smaller_than_the_count_sends_only_the_slices_with_sh
             assert [s.qty for s in e.of(ev.OrderSent)] == [2, 2, 2]  # the bracket of 2 shares
             assert not e.of(ev.SliceSkipped)
             assert await r.finish() == 0
+
+    run(body())
+
+
+def test_a_slice_that_came_due_while_the_daemon_was_down_is_not_bought_late(
+    tmp_path: Path
+) -> None:
+    rows = ramp("09:29:50", 40, "9.95") + ramp("09:30:30", 40, "10.02") + ramp(
+        "09:31:10", 60, "10.10")
+
+    async def body() -> None:
+        gw = SimGateway(Market(rows), port=0, start=dt.time(9, 29, 50), day=DAY,
+                        manual_clock=True)
+        await gw.start()
+        try:
+            async with running_daemon(rows, SLICED, tmp_path, gateway=gw) as r:
+                await filled(r)
+                assert await r.finish() == 0  # stopped before slice 2 (09:31:10)
+            await gw.advance(25)  # nobody watches 09:31:01 to 09:31:26
+            async with running_daemon(rows, SLICED, tmp_path, gateway=gw) as r:
+                e = r.events
+                await r.step(5, until=lambda: bool(e.of(ev.SliceSkipped)))
+                (skipped,) = e.of(ev.SliceSkipped)
+                assert (skipped.number, skipped.reason) == (2, "late")
+                await r.step(12)  # slice 3 (09:31:30) is not sent either
+                assert not e.of(ev.SliceSent) and not e.of(ev.OrderSent)
+                assert await r.finish() == 0
+            refs = [o.order_ref for o, _ in gw.engine.open_orders(None)
+                    + gw.engine.completed_orders() if o.order_ref.startswith(REF)]
+            assert sorted(refs) == sorted([f"{REF}:s1", f"{REF}:tp1", f"{REF}:sl"])
+        finally:
+            await gw.stop()
 
     run(body())
