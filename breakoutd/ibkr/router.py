@@ -41,6 +41,10 @@ Duplicate orderStatus messages give one ``OrderStatusChanged``; fills come
 from execDetails, once per exec id, as ``OrderFilled``; the commission follows
 as ``CommissionReported``. Errors ride along as the ``detail`` of the next status.
 
+A sliced entry (``slices``) is sent as its first slice's bracket, then one BUY
+per later slice; each slice fill grows the exits, an exit fill cancels the
+slices still working (:mod:`breakoutd.ibkr.slicing`).
+
 Callbacks: ``on_fill`` hooks get ``(entry, OrderFilled)`` for every fill, the
 entry's own (role ``entry``) and its exits' (``take_profit``, ``stop``).
 
