@@ -63,6 +63,7 @@ from breakoutd.daemon.reload_notes import reload_notes
 from breakoutd.daemon.runner import WatcherRunner
 from breakoutd.daemon.scanning import Scanning
 from breakoutd.daemon.schedule import SessionScheduler
+from breakoutd.daemon.slices import SliceManager
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
@@ -138,6 +139,7 @@ class Daemon:
         self.controls = Controls(self)
         self.manager = PositionManager(self)  # breakeven, trail and time exits of positions
         self.scanning = Scanning(self)  # the watchlists' scan: block (watchers scan:SYMBOL)
+        self.slices = SliceManager(self)  # the later slices of sliced entries
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
         self.held.on_bar.append(self.manager.on_bar)
@@ -321,8 +323,10 @@ class Daemon:
                                       emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
             self.router.on_fill.append(self.manager.on_fill)
+            self.router.on_fill.append(self.slices.on_fill)
             await self._reconcile()
             self.manager.rebuild()
+            self.slices.rebuild()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
@@ -486,12 +490,6 @@ class Daemon:
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
-        slices = spec.params.slices
-        if spec.enabled and slices is not None and slices.count > 1:
-            # Never a single order where the operator asked for pieces: it is not armed.
-            raise OrderRejected(f"slices (count {slices.count}) are modelled by the backtest "
-                                "only; this daemon does not send sliced entries: remove "
-                                "slices to trade it")
         if not spec.enabled or self.store.has_fired(spec.id):
             return
         inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks
@@ -758,6 +756,7 @@ class Daemon:
             self.refresh_state()
             now = self.clock()
             self.manager.on_clock(now)
+            self.slices.on_clock(now)
             if settled >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
                     runner.on_time(settled)
@@ -787,8 +786,10 @@ class Daemon:
         self.levels.forget()
         self.market.forget_instruments()
         self.manager.forget_all()
+        self.slices.forget_all()
         await self._reconcile()
         self.manager.rebuild()
+        self.slices.rebuild()
         await self._plan_arming(self.config.watchers)
         await self.held.update()
         self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "
@@ -833,6 +834,7 @@ class Daemon:
         if tasks:
             await asyncio.wait(tasks, timeout=5)
         await self.controls.cancel_unfilled()  # filled entries keep their exits at the broker
+        await self.slices.cancel_working()
         self.held.release_all()
         if self.recording is not None:
             self.recording.close()
@@ -910,4 +912,8 @@ class _Port:
         router = self._daemon.router
         if router is None:
             raise OrderRejected("no broker connection yet")
+        slices = self._daemon.slices
+        if slices.slices_entry(plan.watcher_id):
+            slices.send_entry(plan, self._inst.contract, level, announce)
+            return
         router.send_now(plan, self._inst.contract, level, announce)

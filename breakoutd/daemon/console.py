@@ -71,6 +71,8 @@ def _sent(e: ev.OrderSent) -> str:
 
 
 def _rung(e: ev.OrderStatusChanged | ev.OrderFilled) -> str:
+    if e.role == "entry" and e.rung:
+        return f" slice {e.rung}"
     return f" rung {e.rung}" if e.role == "take_profit" and e.rung else ""
 
 
@@ -133,6 +135,11 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
                              f"stop #{e.order_id}: the last rung sold the position, nothing "
                              f"left to protect"),
     ev.TimeExit: lambda e: f"{e.watcher_id}: time exit ({e.rule}): selling {e.symbol}",
+    ev.SliceSent: lambda e: (f"{e.watcher_id}: slice {e.number}/{e.count} sent #{e.order_id}: "
+                             f"BUY {e.qty} {e.symbol} "
+                             + (f"LMT {e.limit}" if e.limit is not None else "MKT")),
+    ev.SliceSkipped: lambda e: (f"{e.watcher_id}: slice {e.number}/{e.count} and later not "
+                                f"sent ({e.reason})" + (f": {e.detail}" if e.detail else "")),
     ev.OrderReconciled: lambda e: f"{e.watcher_id}: found at the broker ({e.status}, filled {e.filled})",
     ev.ConnectionUp: lambda e: (f"connected to {e.host}:{e.port} as client {e.client_id}, "
                                 f"account {e.account}"),
