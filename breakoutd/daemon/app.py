@@ -571,6 +571,7 @@ class Daemon:
                 self.emit(event)
                 return event
             self.before_reload(new)
+            before = self.config.digest if self.config is not None else ""
             plan = plan_reload(self.config, new)
             self.today.set_limits(new.risk)
             notes = reload_notes(plan, self.store.state.fired, self._unfilled)
@@ -579,8 +580,8 @@ class Daemon:
             self.config = in_force(self.config, new, failed)
             self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
-            event = _reloaded_event(self.clock(), trigger, self.config.digest, plan, failed,
-                                    tuple(n for wid, n in notes if wid not in failed))
+            event = _reloaded_event(self.clock(), trigger, before, self.config.digest, plan,
+                                    failed, tuple(n for wid, n in notes if wid not in failed))
             self.emit(event)
             return event
 
@@ -861,10 +862,14 @@ class Daemon:
 
 
 
-def _reloaded_event(at: int, trigger: str, digest: str, plan: ReloadPlan,
+def _reloaded_event(at: int, trigger: str, before: str, digest: str, plan: ReloadPlan,
                     failed: dict[str, str], notes: tuple[str, ...]) -> ev.ConfigReloaded:
-    """The reload's event: what applied, and what did not."""
-    result = "unchanged" if plan.is_empty() else "partial" if failed else "applied"
+    """The reload's event: what applied, and what did not.
+
+    ``unchanged`` only when nothing in force changed: new risk limits, presets or a
+    scan block apply although no watcher changes."""
+    same = plan.is_empty() and digest == before
+    result = "unchanged" if same else "partial" if failed else "applied"
     return ev.ConfigReloaded(
         at=at, result=result, trigger=trigger, digest=digest,
         added=tuple(w.id for w in plan.added if w.id not in failed),

@@ -148,7 +148,8 @@ def test_a_reload_that_adds_the_block_scans_at_once_and_removing_it_keeps_the_pi
             assert not _scans(r)
             listing = tmp_path / "watchlists" / "test.yaml"
             listing.write_text(WATCHLIST)
-            assert (await r.daemon.reload("test")).result == "unchanged"  # no watcher changed
+            reloaded = await r.daemon.reload("test")  # no watcher changed, the scan applies
+            assert (reloaded.result, reloaded.added) == ("applied", ())
             await r.events.wait(lambda: len(_scans(r)) == 1, timeout=60)
             listing.write_text(plain)
             await r.daemon.reload("test")
