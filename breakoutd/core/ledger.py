@@ -29,7 +29,6 @@ from breakoutd.core.prices import MICROS_PER_DOLLAR, format_price, to_micros
 
 UNSET_DOUBLE = 1e300  # IB sends DBL_MAX for "no value" (a commission not known yet, the
 # realized P&L of an opening fill): anything this large is none
-_DONE = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
 _SELL_SIDES = frozenset({"SLD", "SELL"})
 HALT_REASONS = frozenset({"daily_loss", "consecutive_losses", "operator", "disk"})
 DISK_HALT = "disk"  # the journal or the state file cannot be written: nothing may be sent
@@ -60,6 +59,9 @@ class EntryBook:
     unpriced: set[str] = field(default_factory=set)  # exec ids without a commission yet
     closed: bool = False  # the trade is over and has been counted
     first_fill_at: int | None = None  # the entry's first execution (max_hold counts from it)
+    trigger_at: int | None = None  # the trigger of its entry (a slice schedule counts from it)
+    slices_sent: set[int] = field(default_factory=set)  # slice numbers sent (SliceSent)
+    slices_over: str | None = None  # why no more slices are sent (SliceSkipped)
 
     @property
     def open_qty(self) -> int:
@@ -305,6 +307,21 @@ def _intent(ledger: DayLedger, e: ev.Event) -> None:
     reference = e.reference if e.reference is not None else e.limit
     ledger.sent(e.order_ref, e.watcher_id, e.symbol, e.qty,
                 to_micros(reference) if reference is not None else 0)
+    ledger.books[e.order_ref].trigger_at = e.trigger_at
+
+
+def _slice_sent(ledger: DayLedger, e: ev.Event) -> None:
+    assert isinstance(e, ev.SliceSent)
+    book = ledger.books.get(e.order_ref)
+    if book is not None:
+        book.slices_sent.add(e.number)
+
+
+def _slice_skipped(ledger: DayLedger, e: ev.Event) -> None:
+    assert isinstance(e, ev.SliceSkipped)
+    book = ledger.books.get(e.order_ref)
+    if book is not None and book.slices_over is None:
+        book.slices_over = e.reason
 
 
 def _fill(ledger: DayLedger, e: ev.Event) -> None:
@@ -325,7 +342,7 @@ def _commission(ledger: DayLedger, e: ev.Event) -> None:
 
 def _status(ledger: DayLedger, e: ev.Event) -> None:
     assert isinstance(e, ev.OrderStatusChanged)
-    if e.role == "entry" and e.status in _DONE:
+    if e.role == "entry" and e.status in ev.DONE_STATUSES:
         ledger.entry_done(e.order_ref)
 
 
@@ -346,6 +363,7 @@ _HANDLERS = {
     ev.OrderIntent: _intent, ev.OrderFilled: _fill, ev.CommissionReported: _commission,
     ev.OrderStatusChanged: _status, ev.Halted: _halted,
     ev.Paused: _paused, ev.Resumed: _resumed,
+    ev.SliceSent: _slice_sent, ev.SliceSkipped: _slice_skipped,
 }
 
 

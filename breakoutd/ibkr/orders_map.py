@@ -4,8 +4,12 @@ IB statuses to ours, and the ladder arithmetic of broker-held exits.
 Order refs (the idempotency key at the broker): the entry carries the plan's
 ``order_ref`` (``bo:YYYYMMDD:session:watcher_id``), take-profit rung *n*
 (1-based) ``{ref}:tp{n}``, the stop ``{ref}:sl`` and the sale that flattens the
-position (the operator's or the kill switch's) ``{ref}:fx``. Watcher ids never contain
-``:`` (the watchlist schema forbids it), so a ref parses back unambiguously.
+position (the operator's or the kill switch's) ``{ref}:fx``. A sliced entry
+(``slices``) has no order with the bare ref: slice *k* is ``{ref}:s{k}``, role
+entry, rung *k* (:mod:`breakoutd.ibkr.slicing`). Watcher ids never contain
+``:`` (the watchlist schema forbids it) but a scanned watcher's ``scan:SYMBOL``
+(breakoutd.core.scan), whose two parts are read as one id, so a ref parses back
+unambiguously.
 
 Exit sizes: the exits are children of the entry in one OCA group of type 2
 ("reduce with block"): every fill of one reduces each sibling by the filled
@@ -21,45 +25,48 @@ A bracket is the one-rung case of the same rule.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ib_async import Order
 
-from breakoutd.core.events import OrderSent
+from breakoutd.core.events import DONE_STATUSES, OrderRole, OrderSent
 from breakoutd.core.ladder import LadderState, StopMove, on_rung_fill
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan
-from breakoutd.core.prices import MICROS_PER_DOLLAR, TICK_ABOVE_DOLLAR, to_decimal, to_float
+from breakoutd.core.prices import TICK_ABOVE_DOLLAR, to_decimal, to_float
+from breakoutd.ibkr.convert import price_to_micros
 
-ENTRY, TAKE_PROFIT, STOP, FLATTEN = "entry", "take_profit", "stop", "flatten"
+# The roles of an entry's orders (core.events.OrderRole), named once.
+ENTRY: Final = "entry"
+TAKE_PROFIT: Final = "take_profit"
+STOP: Final = "stop"
+FLATTEN: Final = "flatten"
 OCA_REDUCE_WITH_BLOCK = 2
 
 # Statuses only the gateway sends; PendingSubmit/PendingCancel/ValidationError are ib_async's own.
+# The final ones (DONE_STATUSES) are the catalog's: the status events carry them.
 BROKER_STATUSES = frozenset({"ApiPending", "PreSubmitted", "Submitted", "ApiCancelled",
                              "Cancelled", "Filled", "Inactive"})
-DONE_STATUSES = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
-LIVE_STATUSES = frozenset({"ApiPending", "PreSubmitted", "Submitted"})
 
 
 class RefParts(NamedTuple):
     """An order ref split into the entry's ref, the order's role and rung."""
 
     base: str
-    role: str
-    rung: int  # 1-based take-profit rung; 0 for the entry and the stop
+    role: OrderRole
+    rung: int  # 1-based take-profit rung or slice; 0 for an unsliced entry and the stop
 
 
 class PlannedOrder(NamedTuple):
     """One ib_async order of a plan, with its role."""
 
-    role: str
+    role: OrderRole
     rung: int
     order: Order
 
 
-def child_ref(ref: str, role: str, rung: int = 0) -> str:
+def child_ref(ref: str, role: OrderRole, rung: int = 0) -> str:
     """The orderRef of one order of an entry."""
     if role == TAKE_PROFIT:
         return f"{ref}:tp{rung}"
@@ -69,8 +76,8 @@ def child_ref(ref: str, role: str, rung: int = 0) -> str:
 
 
 def parse_ref(text: str) -> RefParts | None:
-    """Split an orderRef of ours (``bo:day:session:id[:tpN|:sl|:fx]``); None for others."""
-    parts = text.split(":")
+    """Split an orderRef of ours (``bo:day:session:id[:tpN|:sl|:fx|:sK]``); None for others."""
+    parts = _joined_scan_id(text.split(":"))
     if len(parts) not in (4, 5) or parts[0] != "bo" or not all(parts[:4]):
         return None
     base = ":".join(parts[:4])
@@ -83,7 +90,17 @@ def parse_ref(text: str) -> RefParts | None:
         return RefParts(base, FLATTEN, 0)
     if suffix.startswith("tp") and suffix[2:].isdigit() and int(suffix[2:]) >= 1:
         return RefParts(base, TAKE_PROFIT, int(suffix[2:]))
+    if suffix.startswith("s") and suffix[1:].isdigit() and int(suffix[1:]) >= 1:
+        return RefParts(base, ENTRY, int(suffix[1:]))  # slice k of a sliced entry
     return None
+
+
+def _joined_scan_id(parts: list[str]) -> list[str]:
+    """``bo:day:session:scan:SYM...`` with ``scan:SYM`` as the one id part it is."""
+    # A symbol starts with a capital; the suffixes (tpN, sl, fx, sK) are lower case.
+    if len(parts) >= 5 and parts[3] == "scan" and parts[4][:1].isupper():
+        return [*parts[:3], f"scan:{parts[4]}", *parts[5:]]
+    return parts
 
 
 def day_prefix(day: dt.date) -> str:
@@ -116,11 +133,13 @@ def has_exits(plan: OrderPlan) -> bool:
     return bool(plan.rungs) or (plan.stop is not None and plan.stop_limit is not None)
 
 
-def entry_values(plan: OrderPlan, account: str, order_id: int) -> dict[str, Any]:
-    """The parent BUY's attributes; it transmits only when no exits follow it."""
+def entry_values(plan: OrderPlan, account: str, order_id: int,
+                 order_ref: str | None = None) -> dict[str, Any]:
+    """The parent BUY's attributes (``order_ref``: a first slice's, else the plan's); it
+    transmits only when no exits follow it."""
     values: dict[str, Any] = {
         "orderId": order_id, "action": "BUY", "orderType": "MKT", "totalQuantity": plan.qty,
-        "orderRef": plan.order_ref, "tif": plan.tif, "outsideRth": plan.outside_rth,
+        "orderRef": order_ref or plan.order_ref, "tif": plan.tif, "outsideRth": plan.outside_rth,
         "account": account, "transmit": not has_exits(plan)}
     if plan.entry is not EntryKind.MARKET and plan.limit is not None:
         values["orderType"], values["lmtPrice"] = "LMT", to_float(plan.limit)
@@ -128,9 +147,9 @@ def entry_values(plan: OrderPlan, account: str, order_id: int) -> dict[str, Any]
 
 
 def exit_values(plan: OrderPlan, account: str, ids: list[int],
-                parent_id: int) -> list[tuple[str, int, dict[str, Any]]]:
+                parent_id: int) -> list[tuple[OrderRole, int, dict[str, Any]]]:
     """Role, rung and attributes of each exit (ids after the parent's); the last transmits."""
-    out: list[tuple[str, int, dict[str, Any]]] = []
+    out: list[tuple[OrderRole, int, dict[str, Any]]] = []
     for n, (rung, qty) in enumerate(zip(plan.rungs, exit_thresholds(plan), strict=True), 1):
         out.append((TAKE_PROFIT, n, {
             "orderId": ids[n], "action": "SELL", "orderType": "LMT", "totalQuantity": qty,
@@ -163,16 +182,6 @@ def exit_orders(plan: OrderPlan, account: str, ids: list[int], parent: Order) ->
             for role, rung, values in exit_values(plan, account, ids, parent.orderId)]
 
 
-def price_to_micros(value: float | Decimal | None) -> int | None:
-    """A price from ib_async to micro-dollars; None for IB's unset or empty values."""
-    if value is None:
-        return None
-    number = float(value)
-    if math.isnan(number) or number <= 0 or number >= 1e300:
-        return None
-    return round(number * MICROS_PER_DOLLAR)
-
-
 def whole_shares(value: object) -> int:
     """A quantity from ib_async as whole shares; 0 for IB's unset value."""
     number = float(value)  # type: ignore[arg-type]
@@ -183,7 +192,7 @@ def order_sent_event(at: int, ref: str, symbol: str, planned: PlannedOrder) -> O
     """The OrderSent event of one planned order."""
     o = planned.order
     return OrderSent(
-        at=at, order_ref=ref, role=planned.role, rung=planned.rung,  # type: ignore[arg-type]
+        at=at, order_ref=ref, role=planned.role, rung=planned.rung,
         order_id=o.orderId, parent_id=o.parentId, symbol=symbol, action=o.action,
         order_type=o.orderType, qty=int(o.totalQuantity), limit=_dec(o.lmtPrice),
         stop=_dec(o.auxPrice), oca_group=o.ocaGroup, transmit=o.transmit,

@@ -4,7 +4,8 @@ Before anything is armed the daemon asks the gateway for every open order
 (``reqAllOpenOrders``: all clients, so an entry placed under another client
 id is still found), today's completed orders (``reqCompletedOrders``) and
 today's executions (``reqExecutions``), and groups them by the entry's ref
-(``bo:YYYYMMDD:session:watcher_id``; exits carry ``:tpN`` / ``:sl``, see
+(``bo:YYYYMMDD:session:watcher_id``; exits carry ``:tpN`` / ``:sl``, the
+slices of a sliced entry ``:sK``, see
 :mod:`breakoutd.ibkr.orders_map`). Each entry found emits ``OrderReconciled``;
 the router then ``adopt``\\ s them so none is ever sent again and their exits
 stay managed.
@@ -20,16 +21,15 @@ from typing import Any, TypeVar
 
 from ib_async import IB, ExecutionFilter, Fill, Trade
 
-from breakoutd.core.events import Event, OrderReconciled
+from breakoutd.core.events import DONE_STATUSES, Event, OrderReconciled, OrderRole
 from breakoutd.errors import TemporaryError
+from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.orders_map import (
-    DONE_STATUSES,
     ENTRY,
     RefParts,
     day_prefix,
     entry_status,
     parse_ref,
-    price_to_micros,
     watcher_of,
     whole_shares,
 )
@@ -42,7 +42,7 @@ class ReconciledOrder:
     """One order of an entry as the broker reports it."""
 
     order_ref: str  # the order's own ref (``...:tp1``, ``...:sl``)
-    role: str
+    role: OrderRole
     rung: int
     order_id: int  # 0 when the broker did not say (completed orders carry no id)
     client_id: int
@@ -67,7 +67,7 @@ class ReconciledFill:
 
     exec_id: str
     order_ref: str
-    role: str
+    role: OrderRole
     rung: int
     order_id: int
     perm_id: int
@@ -96,7 +96,7 @@ class ReconciledEntry:
         """Shares the entry bought."""
         return self.bought
 
-    def order(self, role: str, rung: int = 0) -> ReconciledOrder | None:
+    def order(self, role: OrderRole, rung: int = 0) -> ReconciledOrder | None:
         """The order with this role and rung, if the broker reported it."""
         return next((o for o in self.orders if (o.role, o.rung) == (role, rung)), None)
 
@@ -187,9 +187,10 @@ def _entry(base: str, symbol: str, orders: dict[object, ReconciledOrder],
     bought = sum(f.qty for f in fills.values() if f.role == ENTRY)
     cost = sum(f.qty * f.price for f in fills.values() if f.role == ENTRY)
     sold = sum(f.qty for f in fills.values() if f.role != ENTRY)
-    parent = next((o for o in listed if o.role == ENTRY), None)
-    if parent is not None:
-        bought = max(bought, parent.filled)  # executions older than the report still count
+    buys = [o for o in listed if o.role == ENTRY]  # the entry, or each slice sent
+    # executions older than the report still count
+    bought = max(bought, sum(o.filled for o in buys))
+    parent = next((o for o in buys if o.live), buys[0] if buys else None)
     status = entry_status(parent.status if parent else "Filled", bought, sold)
     avg = (2 * cost + bought) // (2 * bought) if bought and cost else None
     return ReconciledEntry(order_ref=base, watcher_id=watcher_of(base), symbol=symbol,
