@@ -90,25 +90,37 @@ class TapeIndex:
     def __init__(self, files: Sequence[FileIndex]) -> None:
         self.files = tuple(files)
         self.sources = tuple(f.path for f in self.files)
-        self.days = sorted({day for f in self.files for day, _ in f.spans})
+        # (day, symbol) -> the files in order, and the day's spans: looked up per unit,
+        # so a job of thousands of files plans in time linear in them.
+        self._where: dict[tuple[dt.date, str], list[int]] = {}
+        self._by_day: dict[dt.date, list[tuple[str, Span]]] = {}
+        for k, f in enumerate(self.files):
+            for (day, symbol), span in f.spans.items():
+                self._where.setdefault((day, symbol), []).append(k)
+                self._by_day.setdefault(day, []).append((symbol, span))
+        self.days = sorted(self._by_day)
 
     def paths(self, day: dt.date, symbols: Sequence[str]) -> tuple[str, ...]:
         """The files with rows of ``symbols`` on ``day``, in the given order."""
-        return tuple(f.path for f in self.files if any((day, s) in f.spans for s in symbols))
+        found = sorted({k for s in symbols for k in self._where.get((day, s), ())})
+        return tuple(self.files[k].path for k in found)
+
+    def rows(self, day: dt.date, symbol: str) -> int:
+        """The rows of ``symbol`` on ``day`` over all files."""
+        return sum(self.files[k].spans[(day, symbol)].rows
+                   for k in self._where.get((day, symbol), ()))
 
     def day_spans(self, day: dt.date) -> dict[str, tuple[int, int]]:
         """Each symbol's first and last instant of ``day`` over all files."""
         out: dict[str, tuple[int, int]] = {}
-        for f in self.files:
-            for (d, symbol), span in f.spans.items():
-                if d == day:
-                    first, last = out.get(symbol, (span.first, span.last))
-                    out[symbol] = (min(first, span.first), max(last, span.last))
+        for symbol, span in self._by_day.get(day, ()):
+            first, last = out.get(symbol, (span.first, span.last))
+            out[symbol] = (min(first, span.first), max(last, span.last))
         return out
 
     def day_rows(self, day: dt.date) -> int:
         """The rows of ``day``, of every symbol."""
-        return sum(s.rows for f in self.files for (d, _), s in f.spans.items() if d == day)
+        return sum(span.rows for _, span in self._by_day.get(day, ()))
 
     def files_overlap(self) -> bool:
         """Whether some symbol's rows of two files interleave (or meet at one instant).
@@ -222,14 +234,14 @@ def plan_units(index: TapeIndex, prior_index: TapeIndex | None,
         sessions = sessions_back_to_prior(day)
         for symbols in _groups(index, day, sorted(by_symbol)):
             positions = sorted(n for s in symbols for n in by_symbol[s])
-            rows = sum(_rows(index, day, s) for s in symbols)
+            rows = sum(index.rows(day, s) for s in symbols)
             size = max(target, rows // _ROWS_PER_WATCHER)
             pieces = -(-len(positions) // size)
             today = DayTapes(day, index.paths(day, symbols), index.sources)
             for k in range(pieces):  # every pieces-th watcher: each kind spread over them
                 part = positions[k::pieces]
                 chosen = tuple(specs[n] for n in part)
-                used = tuple(s for s in symbols if any(w.symbol == s for w in chosen))
+                used = tuple(sorted({w.symbol for w in chosen}))
                 prior = None
                 if any(w.level_name in _PRIOR_LEVELS for w in chosen):
                     prior = _prior_tapes(previous_trading_day(day), used, index, prior_index)
@@ -256,10 +268,6 @@ def sessions_back_to_prior(day: dt.date) -> tuple[tuple[dt.date, DaySessions | N
         back -= dt.timedelta(days=1)
         out.append((back, day_sessions(back)))
     return tuple(out)
-
-
-def _rows(index: TapeIndex, day: dt.date, symbol: str) -> int:
-    return sum(f.spans[(day, symbol)].rows for f in index.files if (day, symbol) in f.spans)
 
 
 def _prior_tapes(day: dt.date, symbols: Sequence[str], index: TapeIndex,
