@@ -20,7 +20,8 @@ from breakoutd.core import events as ev
 from breakoutd.core.bars import Bar
 from breakoutd.errors import TemporaryError
 from breakoutd.ibkr.clock import BrokerClock, sync_clock
-from breakoutd.ibkr.connection import ConnectionSupervisor, unless_stopped
+from breakoutd.ibkr.connecting import unless_stopped
+from breakoutd.ibkr.connection import ConnectionSupervisor
 from breakoutd.ibkr.market import MarketData
 from breakoutd.ibkr.settings import BrokerSettings
 

@@ -1,6 +1,7 @@
 """The connection supervisor: connect, guard the account, and stay connected.
 
-Connects ib_async to the gateway with a timeout and refuses an account that
+Connects ib_async to the gateway with a timeout (one attempt at a time, each
+a ``ConnectAttempt`` of ``ibkr/connecting.py``) and refuses an account that
 must not be traded (``guard_account``: paper only, unless the operator
 consented). Then it keeps the session alive: it reconnects with capped,
 jittered exponential backoff when the socket closes, when IB reports lost
@@ -27,52 +28,20 @@ from typing import Any
 import ib_async
 from loguru import logger
 
-from breakoutd.core.events import (
-    ConnectionLost,
-    ConnectionUp,
-    ConnectWaiting,
-    Event,
-    GatewayMessage,
-    Reconnecting,
-)
+from breakoutd.core.events import ConnectionLost, ConnectionUp, Event, GatewayMessage, Reconnecting
 from breakoutd.errors import OperationalError, TemporaryError
+from breakoutd.ibkr.connecting import ConnectAttempt
+from breakoutd.ibkr.connecting import unless_stopped as unless_stopped  # the daemon waits with it
 from breakoutd.ibkr.settings import BrokerSettings, backoff_delays, guard_account
-from breakoutd.ibkr.wire.requests import (
-    connect_stage,
-    request_current_time,
-    server_version,
-    unwatch_api_errors,
-    watch_api_errors,
-)
+from breakoutd.ibkr.wire.requests import request_current_time, server_version
 
 CLIENT_ID_IN_USE = 326
 CONNECTIVITY_LOST = 1100
 RESTORED_DATA_LOST = 1101
 RESTORED_DATA_KEPT = 1102
 FARM_BROKEN_BY_OK = {2104: 2103, 2106: 2105}  # "farm OK" notice -> its "farm broken" notice
-STAGE_POLL = 0.2  # seconds between looks at how far a connection attempt has got
 
 Sleep = Callable[[float], Awaitable[Any]]
-
-
-async def unless_stopped(connecting: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Await ``connecting`` (a first connection, retried with backoff) unless ``stop``
-    comes first: False then, and the attempt is cancelled. A signal while the gateway
-    is down must not wait out the backoff. Errors of ``connecting`` are raised."""
-    attempt = asyncio.ensure_future(connecting)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({attempt, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not attempt.done():
-            attempt.cancel()
-            await asyncio.wait({attempt})
-    if attempt.cancelled():
-        logger.info("stopped while connecting to the gateway")
-        return False
-    attempt.result()
-    return True
 
 
 class ConnectionSupervisor:
@@ -109,8 +78,7 @@ class ConnectionSupervisor:
         self._up = asyncio.Event()
         self._work: asyncio.Queue[tuple[str, str, int]] = asyncio.Queue()
         self._farms_down: set[int] = set()
-        self._refused: asyncio.Future[str] | None = None  # while connecting: the gateway hung up
-        self._id_in_use: str | None = None
+        self._connecting: ConnectAttempt | None = None  # the attempt a 326 would end
         self._last_heard = 0.0
         self._probing = False
         self._heard = asyncio.Event()
@@ -211,7 +179,11 @@ class ConnectionSupervisor:
     async def _connect_once(self, attempt: int) -> None:
         s = self.settings
         where = f"{s.host}:{s.port} as client {s.client_id}"
-        failure = await self._open_session(attempt)
+        self._connecting = ConnectAttempt(self.ib, s, attempt, emit=self._emit, clock=self._clock)
+        try:
+            failure = await self._connecting.run()
+        finally:
+            self._connecting = None
         if failure is not None:
             self.ib.disconnect()
             raise TemporaryError(f"cannot connect to the gateway at {where}: {failure}")
@@ -223,60 +195,6 @@ class ConnectionSupervisor:
         self._session_up(account, attempt)  # ConnectionUp says it on the console
         for callback in list(self.on_connected):
             await self._call(callback, attempt > 0)
-
-    async def _open_session(self, attempt: int) -> str | None:
-        """Run ib_async's connect and sync; what went wrong, or None.
-
-        Says what the attempt waits for as it gets there (the socket, the API
-        handshake, the session's start-up data): a gateway that accepts the
-        socket and never answers must not look like a daemon doing nothing."""
-        s = self.settings
-        refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        def on_api_error(message: str) -> None:
-            if not refused.done():
-                refused.set_result(message)
-
-        # ib_async waits out the whole timeout when the gateway hangs up during the
-        # handshake (326: client id in use); its apiError says so at once.
-        self._refused, self._id_in_use = refused, None
-        watch_api_errors(self.ib, on_api_error)
-        # raiseSyncErrors: a session whose orders and positions did not load is no session.
-        connecting = asyncio.ensure_future(self.ib.connectAsync(
-            s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout,
-            raiseSyncErrors=True))
-        connecting.add_done_callback(_retrieve)
-        stage = "socket"
-        self._waiting(attempt, stage)
-        step = min(STAGE_POLL, s.connect_timeout / 4)  # a look before any step can time out
-        try:
-            while not (connecting.done() or refused.done()):
-                await asyncio.wait({connecting, refused}, timeout=step,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                if not (connecting.done() or refused.done()) and self._stage() != stage:
-                    stage = self._stage()
-                    self._waiting(attempt, stage)
-        finally:
-            unwatch_api_errors(self.ib, on_api_error)
-            self._refused = None
-            if not connecting.done():
-                connecting.cancel()
-                await asyncio.wait({connecting})
-        if self._id_in_use is not None:
-            return self._id_in_use
-        if not connecting.cancelled():
-            return _connect_failure(connecting, s.connect_timeout, stage)
-        return refused.result()
-
-    def _stage(self) -> str:
-        """What the attempt in progress waits for: socket, handshake or sync."""
-        return connect_stage(self.ib)
-
-    def _waiting(self, attempt: int, stage: str) -> None:
-        s = self.settings
-        self._emit(ConnectWaiting(at=self._clock(), host=s.host, port=s.port,
-                                  client_id=s.client_id, attempt=attempt, waiting_for=stage,
-                                  timeout=s.connect_timeout))
 
     def _session_up(self, account: str, attempt: int) -> None:
         self.account = account
@@ -370,10 +288,8 @@ class ConnectionSupervisor:
         text = (f"client id {s.client_id} is already in use at the gateway (IB {CLIENT_ID_IN_USE}:"
                 f" {message}); another API client holds IB_CLIENT_ID={s.client_id}")
         logger.error(text)
-        if self._refused is not None:  # a connect attempt: it has failed
-            self._id_in_use = text
-            if not self._refused.done():
-                self._refused.set_result(text)
+        if self._connecting is not None:  # a connect attempt: it has failed
+            self._connecting.client_id_in_use(text)
 
     def _connectivity_lost(self) -> None:
         if not self.connected:
@@ -446,33 +362,3 @@ class ConnectionSupervisor:
         finally:
             self._probing = False
 
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    # Read the outcome of an abandoned connect so asyncio does not warn about it.
-    if not future.cancelled():
-        future.exception()
-
-
-def _connect_failure(connecting: asyncio.Future[Any], timeout: float,
-                     stage: str = "socket") -> str | None:
-    """Why ib_async's connect failed, in words (``stage``: what it last waited for);
-    None when it succeeded."""
-    exc = connecting.exception()
-    if exc is None:
-        return None
-    if isinstance(exc, TimeoutError) and stage == "handshake":
-        return (f"the socket opened, but no answer within {timeout:g} s to the API handshake "
-                "(is this the API port of IB Gateway or TWS, with API connections enabled "
-                "and this host trusted?)")
-    if isinstance(exc, TimeoutError) and stage == "sync":
-        return (f"the API session opened but its orders, positions and account did not load "
-                f"within {timeout:g} s")
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout:g} s"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the gateway running and its API port open?)"
-    if isinstance(exc, OSError):
-        return str(exc) or type(exc).__name__
-    # Anything else is ib_async tripping over this session; a new one may do better.
-    logger.opt(exception=exc).error("unexpected error while connecting")
-    return f"{type(exc).__name__}: {exc}"
