@@ -16,7 +16,7 @@ import pytest
 from breakoutd import __version__
 from breakoutd.cli.ctl import main as ctl
 from breakoutd.cli.run_cmd import _defaults_from_env
-from breakoutd.daemon.status import wall_iso
+from breakoutd.daemon.status_view import wall_iso
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -17,8 +17,9 @@ from breakoutd.core.bars import NS
 from breakoutd.core.params import Session, StrategyParams, WatcherSpec
 from breakoutd.core.prices import to_micros
 from breakoutd.daemon.journal import Journal
-from breakoutd.daemon.status import LINES_PER_STEP, StatusBoard, status_path
+from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
+from breakoutd.daemon.status_view import LINES_PER_STEP
 from breakoutd.ibkr.orders_map import entry_status
 
 T0 = int(dt.datetime(2026, 3, 9, 13, 30, tzinfo=dt.UTC).timestamp()) * NS  # 09:30 ET
