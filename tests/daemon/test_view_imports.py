@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 DAEMON = Path(__file__).resolve().parents[2] / "breakoutd" / "daemon"
-VIEWS = ("status_model.py", "status.py", "status_replay.py", "console.py")
+VIEWS = ("status_model.py", "status.py", "status_view.py", "status_replay.py", "console.py")
 
 
 @pytest.mark.parametrize("name", VIEWS)
