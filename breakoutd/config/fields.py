@@ -150,6 +150,16 @@ def read_text(node: Node) -> str:
     raise Invalid(f"expected text, got {describe(node)}")
 
 
+def read_capitals(node: Node, pattern: re.Pattern[str], what: str) -> str:
+    """Text that matches ``pattern`` (a name written in capitals, such as a symbol);
+    the problem says it is not ``what``, and suggests the capitals when those match."""
+    text = read_text(node)
+    if not pattern.fullmatch(text):
+        upper = f" (did you mean {text.upper()!r}?)" if pattern.fullmatch(text.upper()) else ""
+        raise Invalid(f"{text!r} is not {what}{upper}")
+    return text
+
+
 def read_clock(node: Node) -> int:
     """``HH:MM`` or ``HH:MM:SS`` exchange time, as seconds after 00:00."""
     text = read_text(node) if isinstance(node, Scalar) else ""

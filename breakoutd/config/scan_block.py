@@ -21,13 +21,13 @@ from breakoutd.config.fields import (
     Invalid,
     Located,
     Problems,
+    read_capitals,
     read_clock,
     read_count,
     read_items,
     read_number,
     read_positive_decimal,
     read_positive_price,
-    read_text,
 )
 from breakoutd.config.params_check import clock_text
 from breakoutd.config.safe_yaml import Node, Scalar
@@ -72,12 +72,8 @@ def _read_times(node: Node, at: Origin, problems: Problems) -> tuple[Located[int
 
 
 def _read_code(node: Node) -> str:
-    text = read_text(node)
-    if not _CODE.fullmatch(text):
-        upper = f" (did you mean {text.upper()!r}?)" if _CODE.fullmatch(text.upper()) else ""
-        raise Invalid(f"{text!r} is not an IB scan code such as TOP_PERC_GAIN, HOT_BY_VOLUME "
-                      f"or MOST_ACTIVE{upper}")
-    return text
+    return read_capitals(node, _CODE, "an IB scan code such as TOP_PERC_GAIN, HOT_BY_VOLUME "
+                                      "or MOST_ACTIVE")
 
 
 def _read_rows(node: Node) -> int:

@@ -21,6 +21,7 @@ from breakoutd.config.fields import (
     Problems,
     describe,
     read_bool,
+    read_capitals,
     read_clock,
     read_count,
     read_items,
@@ -256,12 +257,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 def read_symbol(node: Node) -> str:
     """An exchange symbol: capital letters, digits and dots, such as ``BRK.B``."""
-    text = read_text(node)
-    if not _SYMBOL.fullmatch(text):
-        upper = f" (did you mean {text.upper()!r}?)" if _SYMBOL.fullmatch(text.upper()) else ""
-        raise Invalid(f"{text!r} is not a symbol: capital letters, digits and '.', "
-                      f"up to 10, starting with a letter{upper}")
-    return text
+    return read_capitals(node, _SYMBOL, "a symbol: capital letters, digits and '.', "
+                                        "up to 10, starting with a letter")
 
 
 def read_id(node: Node) -> str:
