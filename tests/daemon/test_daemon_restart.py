@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import signal
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Market, SimGateway
 from tests.daemon.daemonkit import DAY, at
+from tests.daemon.processkit import at_the_broker, daemon_saying, kill_9, reap
 from tests.daemon.test_daemon_sim import BRACKET, ramp
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def rows() -> list:  # type: ignore[type-arg]
@@ -29,44 +26,6 @@ def rows() -> list:  # type: ignore[type-arg]
     return out
 
 
-async def start_daemon(var: Path, port: int) -> asyncio.subprocess.Process:
-    env = dict(os.environ, IB_PORT=str(port), IB_CLIENT_ID="3")
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "breakoutd.cli.main", "run", "--watchlists", str(var / "wl"),
-        "--var", str(var), cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL)
-
-
-async def read_until(proc: asyncio.subprocess.Process, needle: str, timeout: float = 30) -> str:
-    assert proc.stderr is not None
-    seen = []
-
-    async def loop() -> str:
-        while True:
-            line = (await proc.stderr.readline()).decode()  # type: ignore[union-attr]
-            if not line:
-                raise AssertionError(f"daemon ended before {needle!r}:\n{''.join(seen)}")
-            seen.append(line)
-            if needle in line:
-                return line
-    return await asyncio.wait_for(loop(), timeout)
-
-
-async def reap(procs: list[asyncio.subprocess.Process]) -> None:
-    """Kill what still runs: a failing test must not leave a daemon behind."""
-    for proc in procs:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-async def at_the_broker(gw: SimGateway, n: int, timeout: float = 10) -> None:
-    async def loop() -> None:
-        while len(gw.engine.open_orders(None)) + len(gw.engine.completed_orders()) < n:
-            await asyncio.sleep(0.001)  # the gateway runs in this loop; nothing to await
-    await asyncio.wait_for(loop(), timeout)
-
-
 def test_kill_9_after_sending_then_restart_sends_nothing_again(tmp_path: Path) -> None:
     (tmp_path / "wl").mkdir()
     (tmp_path / "wl" / "w.yaml").write_text(BRACKET)
@@ -76,17 +35,12 @@ def test_kill_9_after_sending_then_restart_sends_nothing_again(tmp_path: Path) -
         await gw.start()
         procs: list[asyncio.subprocess.Process] = []
         try:
-            first = await start_daemon(tmp_path, gw.port)
-            procs.append(first)
-            await read_until(first, "sent stop")
+            first = await daemon_saying(tmp_path, gw.port, procs, "sent stop")
             await at_the_broker(gw, 3)  # the whole bracket has reached the gateway
-            first.send_signal(signal.SIGKILL)
-            await first.wait()
+            await kill_9(first)
             # The entry fills (09:31:05 trades through it) while no daemon runs.
             await asyncio.sleep(max(0.0, (at("09:31:06") - gw.now_ns()) / 1e9))
-            second = await start_daemon(tmp_path, gw.port)
-            procs.append(second)
-            await read_until(second, "daemon running")
+            second = await daemon_saying(tmp_path, gw.port, procs, "daemon running")
             second.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(second.wait(), 30) == 0
             orders = gw.engine.open_orders(None) + gw.engine.completed_orders()
@@ -145,14 +99,10 @@ def test_kill_9_while_halted_with_positions_then_restart_keeps_them_all(tmp_path
         await gw.start()
         procs: list[asyncio.subprocess.Process] = []
         try:
-            first = await start_daemon(tmp_path, gw.port)
-            procs.append(first)
-            await read_until(first, "daemon halted")
-            first.send_signal(signal.SIGKILL)  # halted, two positions open, exits resting
-            await first.wait()
-            second = await start_daemon(tmp_path, gw.port)
-            procs.append(second)
-            await read_until(second, "CCC@30.00: REJECTED risk_halted")
+            first = await daemon_saying(tmp_path, gw.port, procs, "daemon halted")
+            await kill_9(first)  # halted, two positions open, exits resting
+            second = await daemon_saying(tmp_path, gw.port, procs,
+                                         "CCC@30.00: REJECTED risk_halted")
             status.update(json.loads((tmp_path / "status.json").read_text()))
             second.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(second.wait(), 30) == 0

@@ -24,7 +24,7 @@ from breakoutd.sim import Market, Row, SimGateway
 from breakoutd.sim.matching import SimOrder
 from breakoutd.sim.session import ClientSession
 from tests.daemon.daemonkit import DAY, Run, at, px, running_daemon
-from tests.daemon.test_daemon_restart import at_the_broker, read_until, reap, start_daemon
+from tests.daemon.processkit import at_the_broker, daemon_saying, kill_9, reap
 from tests.daemon.test_daemon_sim import ramp
 
 LADDER = """\
@@ -212,12 +212,6 @@ def restart_rows() -> list[Row]:
             + ramp("09:31:20", 60, "10.45"))
 
 
-async def kill(proc: asyncio.subprocess.Process) -> None:
-    """kill -9: no clean stop, nothing flushed."""
-    proc.send_signal(signal.SIGKILL)
-    await proc.wait()
-
-
 async def until_at_the_sim(gw: SimGateway, predicate: Callable[[], bool],
                            timeout: float = 30) -> None:
     async def loop() -> None:
@@ -237,9 +231,7 @@ DRAINS: list[asyncio.Future[bytes]] = []  # held, so the loop does not drop them
 async def restarted(tmp_path: Path, gw: SimGateway,
                     procs: list[asyncio.subprocess.Process]) -> asyncio.subprocess.Process:
     """A new daemon on the same var dir, running; its stderr drained (a full pipe blocks it)."""
-    proc = await start_daemon(tmp_path, gw.port)
-    procs.append(proc)
-    await read_until(proc, "daemon running")
+    proc = await daemon_saying(tmp_path, gw.port, procs, "daemon running")
     assert proc.stderr is not None
     DRAINS.append(asyncio.ensure_future(proc.stderr.read()))
     return proc
@@ -255,12 +247,10 @@ def test_rungs_filled_while_the_daemon_is_dead_move_the_stop_on_each_restart(
         await gw.start()
         procs: list[asyncio.subprocess.Process] = []
         try:
-            first = await start_daemon(tmp_path, gw.port)
-            procs.append(first)
-            await read_until(first, "sent stop")
+            first = await daemon_saying(tmp_path, gw.port, procs, "sent stop")
             await at_the_broker(gw, 5)  # the entry and its four exits
             assert gw.now_ns() < at("09:31:08"), "the host was too slow for this timeline"
-            await kill(first)
+            await kill_9(first)
             await until_at_the_sim(gw, lambda: rung_done(gw, 1))  # no daemon runs
             assert sim_stop(gw).aux_price == px("9.80")
             second = await restarted(tmp_path, gw, procs)
@@ -268,7 +258,7 @@ def test_rungs_filled_while_the_daemon_is_dead_move_the_stop_on_each_restart(
             sl = sim_stop(gw)
             assert (sl.aux_price, sl.lmt_price, sl.total_qty) == (px("10.00"), px("9.98"), 200)
             assert gw.now_ns() < at("09:31:20"), "the host was too slow for this timeline"
-            await kill(second)
+            await kill_9(second)
             await until_at_the_sim(gw, lambda: rung_done(gw, 2))
             third = await restarted(tmp_path, gw, procs)
             await until_at_the_sim(gw, lambda: sim_stop(gw).aux_price == px("10.20"), 10)

@@ -24,7 +24,7 @@ import pytest
 
 from breakoutd.sim import Market, SimGateway
 from tests.daemon.daemonkit import DAY, at
-from tests.daemon.test_daemon_restart import at_the_broker, read_until, reap
+from tests.daemon.processkit import at_the_broker, read_until, reap
 from tests.daemon.test_daemon_sim import ramp
 from tests.daemon.test_reload import one_fills_one_rests
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Market, SimGateway
 from tests.daemon.daemonkit import DAY, px
-from tests.daemon.test_daemon_restart import read_until, reap, start_daemon
+from tests.daemon.processkit import daemon_saying, kill_9, read_until, reap
 from tests.daemon.test_daemon_sim import ramp
 
 REF = "bo:20260309:rth:DEMO@10.00"
@@ -56,21 +56,13 @@ def test_kill_9_after_a_stop_move_and_after_a_time_exit_sends_nothing_twice(
             return [o.aux_price for o, _ in gw.engine.open_orders(None)
                     if o.order_ref == f"{REF}:sl"]
         try:
-            first = await start_daemon(tmp_path, gw.port)
-            procs.append(first)
-            await read_until(first, "(breakeven)")
-            first.send_signal(signal.SIGKILL)
-            await first.wait()
-            second = await start_daemon(tmp_path, gw.port)
-            procs.append(second)
-            await read_until(second, "daemon running")
+            first = await daemon_saying(tmp_path, gw.port, procs, "(breakeven)")
+            await kill_9(first)
+            second = await daemon_saying(tmp_path, gw.port, procs, "daemon running")
             assert stop_at_sim() == [px("10.03")]  # where the first daemon put it
             await read_until(second, "time exit (exit_at)")
-            second.send_signal(signal.SIGKILL)
-            await second.wait()
-            third = await start_daemon(tmp_path, gw.port)
-            procs.append(third)
-            await read_until(third, "daemon running")
+            await kill_9(second)
+            third = await daemon_saying(tmp_path, gw.port, procs, "daemon running")
             for _ in range(200):  # the sale is sent at most once, by either daemon
                 if gw.engine.positions().get("DEMO", (0,))[0] == 0:
                     break
@@ -136,22 +128,14 @@ def test_kill_9_in_the_middle_of_a_sliced_entry_sends_no_slice_twice(tmp_path: P
                 await asyncio.sleep(0.05)
             raise AssertionError("timed out")
         try:
-            first = await start_daemon(tmp_path, gw.port)
-            procs.append(first)
-            await read_until(first, "slice 2/3 sent")
-            first.send_signal(signal.SIGKILL)
-            await first.wait()
-            second = await start_daemon(tmp_path, gw.port)
-            procs.append(second)
-            await read_until(second, "daemon running")
+            first = await daemon_saying(tmp_path, gw.port, procs, "slice 2/3 sent")
+            await kill_9(first)
+            second = await daemon_saying(tmp_path, gw.port, procs, "daemon running")
             # Where the first daemon put it, and sized to what the broker has filled.
             await until(lambda: stop_at_sim() == [(px("10.03"), 67)])
             await read_until(second, "slice 3/3 sent")
-            second.send_signal(signal.SIGKILL)
-            await second.wait()
-            third = await start_daemon(tmp_path, gw.port)
-            procs.append(third)
-            await read_until(third, "daemon running")
+            await kill_9(second)
+            third = await daemon_saying(tmp_path, gw.port, procs, "daemon running")
             await until(lambda: stop_at_sim() == [(px("10.03"), 100)])
             third.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(third.wait(), 30) == 0
