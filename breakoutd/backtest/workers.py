@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
@@ -84,9 +84,23 @@ def _warm_up() -> None:
     import breakoutd.backtest.preload  # noqa: F401
 
 
-def _first_error(errors: dict[int, BaseException]) -> None:
+def _in_item_order(n: int, finished: Iterable[tuple[int, BaseException | None, Callable[[], Any]]],
+                   done: Callable[[int], None] | None) -> list[Any]:
+    """The results of ``n`` items as ``(k, error, result)`` come in, in the items' order;
+    ``done(k)`` as item k succeeds. The first item's error in item order is raised, once
+    all have finished, so which error a run reports does not depend on the workers' speed."""
+    out: list[Any] = [None] * n
+    errors: dict[int, BaseException] = {}
+    for k, exc, result in finished:
+        if exc is not None:
+            errors[k] = exc
+            continue
+        out[k] = result()
+        if done is not None:
+            done(k)
     if errors:
         raise errors[min(errors)]
+    return out
 
 
 class ProcessRunner:
@@ -110,21 +124,15 @@ class ProcessRunner:
         self._starting.join()
         order = range(len(items)) if first is None else first
         futures: dict[Future[R], int] = {self._pool.submit(fn, items[k]): k for k in order}
-        out: list[Any] = [None] * len(items)
-        errors: dict[int, BaseException] = {}
-        for f in as_completed(futures):
-            k = futures[f]
-            exc = f.exception()
-            if isinstance(exc, BrokenProcessPool):
-                raise BacktestError("a worker process ended abruptly (out of memory?)") from exc
-            if exc is not None:
-                errors[k] = exc
-                continue
-            out[k] = f.result()
-            if done is not None:
-                done(k)
-        _first_error(errors)
-        return out
+
+        def finished() -> Iterator[tuple[int, BaseException | None, Callable[[], R]]]:
+            for f in as_completed(futures):
+                exc = f.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    raise BacktestError("a worker process ended abruptly (out of memory?)"
+                                        ) from exc
+                yield futures[f], exc, f.result
+        return _in_item_order(len(items), finished(), done)
 
     def close(self) -> None:
         """See :class:`Runner`."""
@@ -166,20 +174,11 @@ class DaskRunner:
             f = self._client.submit(fn, items[k], pure=False, priority=len(order) - rank)
             key_of[f.key] = k
             futures.append(f)
-        out: list[Any] = [None] * len(items)
-        errors: dict[int, BaseException] = {}
         done_in_turn = self._distributed.as_completed(  # type: ignore[no-untyped-call]
             futures, loop=self._client.loop)
-        for f in done_in_turn:
-            k = key_of[f.key]
-            if f.status == "error":
-                errors[k] = f.exception()
-                continue
-            out[k] = f.result()
-            if done is not None:
-                done(k)
-        _first_error(errors)
-        return out
+        finished = ((key_of[f.key], f.exception() if f.status == "error" else None, f.result)
+                    for f in done_in_turn)
+        return _in_item_order(len(items), finished, done)
 
     def close(self) -> None:
         """See :class:`Runner`."""
