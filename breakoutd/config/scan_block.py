@@ -31,7 +31,7 @@ from breakoutd.config.fields import (
 )
 from breakoutd.config.params_check import clock_text
 from breakoutd.config.safe_yaml import Node, Scalar
-from breakoutd.config.schema import BREAKOUT_KEYS, Section, Spec, read_section
+from breakoutd.config.schema import BREAKOUT_KEYS, Section, Spec, node_reader, read_section
 from breakoutd.core.params import LevelName
 from breakoutd.core.prices import format_price, to_micros
 from breakoutd.core.scan import DEFAULT_ROWS, ScanSettings
@@ -83,10 +83,6 @@ def _read_rows(node: Node) -> int:
     return rows
 
 
-def _simple(read: Any) -> Any:
-    return lambda node, at, problems: read(node)
-
-
 TEMPLATE_KEYS: Mapping[str, Spec] = {
     k: v for k, v in BREAKOUT_KEYS.items() if k not in _NOT_IN_TEMPLATE}
 
@@ -100,14 +96,14 @@ def _read_template(node: Node, at: Origin, problems: Problems) -> Section:
 
 SCAN_KEYS: Mapping[str, Spec] = {
     "at": Spec(_read_times),
-    "code": Spec(_simple(_read_code)),
-    "rows": Spec(_simple(_read_rows)),
-    "top": Spec(_simple(read_count)),
-    "min_price": Spec(_simple(read_positive_price), nullable=True),
-    "max_price": Spec(_simple(read_positive_price), nullable=True),
-    "min_gap_pct": Spec(_simple(read_number), nullable=True),
-    "min_volume": Spec(_simple(read_count), nullable=True),
-    "max_spread_pct": Spec(_simple(read_positive_decimal), nullable=True),
+    "code": Spec(node_reader(_read_code)),
+    "rows": Spec(node_reader(_read_rows)),
+    "top": Spec(node_reader(read_count)),
+    "min_price": Spec(node_reader(read_positive_price), nullable=True),
+    "max_price": Spec(node_reader(read_positive_price), nullable=True),
+    "min_gap_pct": Spec(node_reader(read_number), nullable=True),
+    "min_volume": Spec(node_reader(read_count), nullable=True),
+    "max_spread_pct": Spec(node_reader(read_positive_decimal), nullable=True),
     "template": Spec(_read_template),
 }
 

@@ -75,7 +75,8 @@ class Spec:
     nullable: bool = False
 
 
-def _simple(read: Callable[[Node], Any]) -> Reader:
+def node_reader(read: Callable[[Node], Any]) -> Reader:
+    """A key's reader from a function of its node alone (its problem is the Invalid it raises)."""
     return lambda node, at, problems: read(node)
 
 
@@ -279,62 +280,62 @@ def read_name(node: Node) -> str:
 
 STRATEGY_KEYS: Mapping[str, Spec] = {
     "sessions": Spec(read_sessions),
-    "not_before": Spec(_simple(read_clock), nullable=True),
-    "not_after": Spec(_simple(read_clock), nullable=True),
-    "entry": Spec(_simple(lambda n: EntryKind(_choice(n, _ENTRIES, "an entry")))),
-    "bar": Spec(_simple(read_bar)),
+    "not_before": Spec(node_reader(read_clock), nullable=True),
+    "not_after": Spec(node_reader(read_clock), nullable=True),
+    "entry": Spec(node_reader(lambda n: EntryKind(_choice(n, _ENTRIES, "an entry")))),
+    "bar": Spec(node_reader(read_bar)),
     "fast": Spec(read_fast),
-    "quote_age": Spec(_simple(read_positive_decimal)),
-    "quote_warmup": Spec(_simple(_read_non_negative)),
-    "max_bars": Spec(_simple(read_count), nullable=True),
-    "rth": Spec(_simple(read_bool)),
-    "tif": Spec(_simple(_read_tif)),
-    "risk_usd": Spec(_simple(read_positive_decimal), nullable=True),
-    "max_chase": Spec(_simple(_read_distance), nullable=True),
-    "rule": Spec(_simple(lambda n: Rule(_choice(n, _RULES, "a rule")))),
-    "volume_mult": Spec(_simple(read_positive_decimal)),
-    "volume_lookback": Spec(_simple(read_count)),
-    "retest_within": Spec(_simple(_read_distance)),
-    "opening_range": Spec(_simple(_read_opening_range)),
-    "level_offset": Spec(_simple(_read_offset)),
-    "breakeven": Spec(_simple(read_r), nullable=True),
-    "trail": Spec(_simple(read_distance_above_zero), nullable=True),
-    "trail_after": Spec(_simple(read_r_at_least_zero), nullable=True),
-    "exit_at": Spec(_simple(read_clock), nullable=True),
-    "max_hold": Spec(_simple(read_duration), nullable=True),
+    "quote_age": Spec(node_reader(read_positive_decimal)),
+    "quote_warmup": Spec(node_reader(_read_non_negative)),
+    "max_bars": Spec(node_reader(read_count), nullable=True),
+    "rth": Spec(node_reader(read_bool)),
+    "tif": Spec(node_reader(_read_tif)),
+    "risk_usd": Spec(node_reader(read_positive_decimal), nullable=True),
+    "max_chase": Spec(node_reader(_read_distance), nullable=True),
+    "rule": Spec(node_reader(lambda n: Rule(_choice(n, _RULES, "a rule")))),
+    "volume_mult": Spec(node_reader(read_positive_decimal)),
+    "volume_lookback": Spec(node_reader(read_count)),
+    "retest_within": Spec(node_reader(_read_distance)),
+    "opening_range": Spec(node_reader(_read_opening_range)),
+    "level_offset": Spec(node_reader(_read_offset)),
+    "breakeven": Spec(node_reader(read_r), nullable=True),
+    "trail": Spec(node_reader(read_distance_above_zero), nullable=True),
+    "trail_after": Spec(node_reader(read_r_at_least_zero), nullable=True),
+    "exit_at": Spec(node_reader(read_clock), nullable=True),
+    "max_hold": Spec(node_reader(read_duration), nullable=True),
     "slices": Spec(read_slices, nullable=True),
-    "sl_below": Spec(_simple(read_distance_above_zero), nullable=True),
+    "sl_below": Spec(node_reader(read_distance_above_zero), nullable=True),
     "tp_r": Spec(read_tp_r, nullable=True),
 }
 FAST_KEYS: Mapping[str, Spec] = {
-    "distance_start": Spec(_simple(_read_cents)),
-    "distance_end": Spec(_simple(_read_cents)),
-    "spread_start": Spec(_simple(_read_cents)),
-    "spread_end": Spec(_simple(_read_cents)),
-    "step": Spec(_simple(_read_step)),
+    "distance_start": Spec(node_reader(_read_cents)),
+    "distance_end": Spec(node_reader(_read_cents)),
+    "spread_start": Spec(node_reader(_read_cents)),
+    "spread_end": Spec(node_reader(_read_cents)),
+    "step": Spec(node_reader(_read_step)),
 }
 _PER_WATCHER: Mapping[str, Spec] = {
-    "preset": Spec(_simple(read_name), nullable=True),
-    "qty": Spec(_simple(read_count), nullable=True),
-    "enabled": Spec(_simple(read_bool)),
+    "preset": Spec(node_reader(read_name), nullable=True),
+    "qty": Spec(node_reader(read_count), nullable=True),
+    "enabled": Spec(node_reader(read_bool)),
 }
 DEFAULTS_KEYS: Mapping[str, Spec] = {**_PER_WATCHER, **STRATEGY_KEYS}
 BREAKOUT_KEYS: Mapping[str, Spec] = {
-    "id": Spec(_simple(read_id), nullable=True),
-    "symbol": Spec(_simple(read_symbol)),
-    "level": Spec(_simple(read_level)),
+    "id": Spec(node_reader(read_id), nullable=True),
+    "symbol": Spec(node_reader(read_symbol)),
+    "level": Spec(node_reader(read_level)),
     "tp": Spec(read_tp, nullable=True),
     "tp_split": Spec(read_split, nullable=True),
-    "sl": Spec(_simple(read_positive_price), nullable=True),
+    "sl": Spec(node_reader(read_positive_price), nullable=True),
     **DEFAULTS_KEYS,
 }
 RISK_KEYS: Mapping[str, Spec] = {
-    "max_positions": Spec(_simple(read_count), nullable=True),
-    "max_daily_loss_usd": Spec(_simple(read_positive_decimal), nullable=True),
-    "max_notional_usd": Spec(_simple(read_positive_decimal), nullable=True),
-    "max_entries_per_day": Spec(_simple(read_count), nullable=True),
-    "max_consecutive_losses": Spec(_simple(read_count), nullable=True),
-    "on_halt": Spec(_simple(lambda n: OnHalt(_choice(n, _ON_HALT, "an action on a halt")))),
+    "max_positions": Spec(node_reader(read_count), nullable=True),
+    "max_daily_loss_usd": Spec(node_reader(read_positive_decimal), nullable=True),
+    "max_notional_usd": Spec(node_reader(read_positive_decimal), nullable=True),
+    "max_entries_per_day": Spec(node_reader(read_count), nullable=True),
+    "max_consecutive_losses": Spec(node_reader(read_count), nullable=True),
+    "on_halt": Spec(node_reader(lambda n: OnHalt(_choice(n, _ON_HALT, "an action on a halt")))),
 }
 TOP_KEYS = ("presets", "defaults", "breakouts", "risk", "scan")
 # Words operators reach for that difflib would not map to our key.
