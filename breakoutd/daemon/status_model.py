@@ -341,18 +341,6 @@ class StatusModel:
         row = self.slices.setdefault(e.order_ref, SliceRow(e.order_ref, "", e.count))
         row.skipped = e.reason
 
-    def slices_of(self, symbol: str) -> list[dict[str, Any]]:
-        """The sliced entries in ``symbol``: slices sent of the count, shares sent and filled."""
-        out = []
-        for row in self.slices.values():
-            if row.symbol != symbol:
-                continue
-            filled = sum(o.filled for (r, role, _), o in self.orders.items()
-                         if r == row.ref and role == "entry")
-            out.append({"ref": row.ref, "count": row.count, "sent": row.sent,
-                        "sent_qty": row.sent_qty, "filled": filled, "skipped": row.skipped})
-        return out
-
     def _commission(self, e: ev.CommissionReported) -> None:
         if abs(e.realized_pnl) < UNSET_DOUBLE:
             self.broker_realized[e.exec_id] = e.realized_pnl

@@ -218,8 +218,21 @@ class StatusView:
                              for o in sorted(tps, key=lambda o: o.rung)],
             "stops": [{"id": o.id, "price": o.stop, "limit": o.limit, "qty": o.qty - o.filled,
                        "rule": o.rule} for o in stops],
-            "slices": self.model.slices_of(symbol),
+            "slices": self._slices(symbol),
         }, unrealized
+
+    def _slices(self, symbol: str) -> list[dict[str, Any]]:
+        """The sliced entries in ``symbol``: slices sent of the count, shares sent and filled."""
+        m = self.model
+        out: list[dict[str, Any]] = []
+        for row in m.slices.values():
+            if row.symbol != symbol:
+                continue
+            filled = sum(o.filled for (r, role, _), o in m.orders.items()
+                         if r == row.ref and role == "entry")
+            out.append({"ref": row.ref, "count": row.count, "sent": row.sent,
+                        "sent_qty": row.sent_qty, "filled": filled, "skipped": row.skipped})
+        return out
 
     def _pnl(self, unrealized: list[Decimal | None]) -> dict[str, Any]:
         m = self.model
