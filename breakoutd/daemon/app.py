@@ -420,13 +420,23 @@ class Daemon:
         assert self.router is not None
         found = await reconcile(self.ib, self.day, self.clock, self.emit)
         assert self.config is not None
-        self.router.adopt(found, levels={s.id: s.level for s in self.config.watchers})
+        # An entered named-level watcher is not armed again: its level is the one
+        # resolved before the restart (none known: the router's stand-in).
+        levels = {s.id: s.level for s in map(self.todays_spec, self.config.watchers)
+                  if s.level_name is None or s.level > 0}
+        self.router.adopt(found, levels=levels)
         self._journal_missed_fills(found.values())
         for entry in found.values():
             # Sent, but the daemon stopped before recording it: the broker remembers.
             if not self.today.has_fired(entry.watcher_id):
                 self.store.mark_fired(entry.watcher_id,
                                       FiredEntry(entry.order_ref, self.clock(), "entered"))
+
+    def todays_spec(self, spec: WatcherSpec) -> WatcherSpec:
+        """The watcher as it trades today: a named level as resolved (``LevelResolved``,
+        also before a restart) with its ``sl_below`` stop; else as configured."""
+        level = self.today.levels.get(spec.id) if spec.level_name is not None else None
+        return resolved_spec(spec, level) if level is not None else spec
 
     def _journal_missed_fills(self, found: Iterable[ReconciledEntry]) -> None:
         """Fills that happened while the daemon was down reach the journal now.
