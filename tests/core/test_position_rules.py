@@ -20,11 +20,11 @@ from breakoutd.core.slicing import (
 from breakoutd.core.stop_rules import (
     MODIFY_INTERVAL_NS,
     ManagedStop,
+    StopProposal,
     StopRule,
     breakeven_proposal,
     modify_due,
     on_ladder_stop,
-    StopProposal,
     on_print,
     resume_stop,
     start_stop,
