@@ -441,7 +441,9 @@ class Daemon:
     def _journal_missed_fills(self, found: Iterable[ReconciledEntry]) -> None:
         """Fills that happened while the daemon was down reach the journal now.
 
-        The ledger, rebuilt from the journal, knows every execution journalled so far."""
+        The ledger, rebuilt from the journal, knows every execution journalled so far.
+        Each is dated when it executed (the broker's time), not now: ``max_hold``
+        counts from the first fill, also one made while the daemon was down."""
         ledger = self.today.ledger
         for entry in found:
             cum = 0
@@ -449,8 +451,10 @@ class Daemon:
                 cum += f.qty if f.role == "entry" else 0
                 if ledger.has_execution(f.exec_id):
                     continue
+                now = self.clock()
                 self.emit(ev.OrderFilled(
-                    at=self.clock(), order_ref=entry.order_ref, role=f.role,  # type: ignore[arg-type]
+                    at=min(f.time_ns, now) if f.time_ns else now,
+                    order_ref=entry.order_ref, role=f.role,  # type: ignore[arg-type]
                     rung=f.rung, order_id=f.order_id, exec_id=f.exec_id, symbol=entry.symbol,
                     side=f.side, qty=f.qty, price=to_decimal(f.price),
                     cum_qty=cum if f.role == "entry" else f.qty, commission=f.commission))

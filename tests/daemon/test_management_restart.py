@@ -17,7 +17,7 @@ from pathlib import Path
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Market, SimGateway
 from tests.daemon.daemonkit import DAY, at, px
-from tests.daemon.test_daemon_restart import read_until, reap, start_daemon
+from tests.daemon.test_daemon_restart import at_the_broker, read_until, reap, start_daemon
 from tests.daemon.test_daemon_resync import sim_stop
 from tests.daemon.test_daemon_sim import ramp
 
@@ -229,3 +229,57 @@ def test_kill_9_after_the_fill_sells_at_the_fill_plus_max_hold_once(tmp_path: Pa
     assert restart < due["AAA"]["due_at"] <= due["AAA"]["at"] < restart + 30 * 10**9
     sales = [(j["order_ref"], j["reason"]) for j in journal if j["event"] == "FlattenSent"]
     assert sorted(sales) == sorted((ref, "time_exit") for ref in refs.values())
+
+
+def test_a_fill_the_daemon_never_heard_of_counts_max_hold_from_its_execution(
+    tmp_path: Path
+) -> None:
+    # The gateway holds its order messages back: the daemon is killed after the entry
+    # filled at the broker (09:31:00) but before it heard so. The restarted daemon
+    # journals the fill as of its execution and sells at 09:31:10, not restart + 10 s.
+    (tmp_path / "wl").mkdir()
+    (tmp_path / "wl" / "w.yaml").write_text(MANAGED.replace(
+        '    breakeven: 1\n    exit_at: "09:31:20"\n', "    max_hold: 10s\n"))
+
+    async def body() -> None:
+        gw = SimGateway(Market(rows()), port=0, start=dt.time(9, 30, 55), day=DAY)
+        await gw.start()
+        procs: list[asyncio.subprocess.Process] = []
+        try:
+            first = await start_daemon(tmp_path, gw.port)
+            procs.append(first)
+            await read_until(first, "daemon running")
+            gw.delay_acks(60_000)
+            await read_until(first, "sent stop")
+            await at_the_broker(gw, 3)
+            while gw.engine.positions().get("DEMO", (0,))[0] < 100:
+                await asyncio.sleep(0.001)  # the gateway runs in this loop
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+            gw.delay_acks(0)
+            second = await start_daemon(tmp_path, gw.port)
+            procs.append(second)
+            await read_until(second, "time exit (max_hold)")
+            for _ in range(200):
+                if gw.engine.positions().get("DEMO", (0,))[0] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            second.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(second.wait(), 30) == 0
+            refs = [o.order_ref for o, _ in gw.engine.open_orders(None)
+                    + gw.engine.completed_orders()]
+            assert (refs.count(REF), refs.count(f"{REF}:fx")) == (1, 1)
+            assert gw.engine.positions().get("DEMO", (0,))[0] == 0
+        finally:
+            await reap(procs)
+            await gw.stop()
+
+    asyncio.run(asyncio.wait_for(body(), 90))
+    journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
+    restart = next(j["at"] for j in journal if j["event"] == "OrderReconciled")
+    (fill,) = [j for j in journal if j["event"] == "OrderFilled" and j["role"] == "entry"]
+    assert fill["at"] == at("09:31:00") < restart  # the broker's execution time
+    (due,) = [j for j in journal if j["event"] == "TimeExit"]
+    assert (due["rule"], due["due_at"]) == ("max_hold", at("09:31:10"))
+    assert due["at"] < restart + 10 * 10**9
+    assert [j["reason"] for j in journal if j["event"] == "FlattenSent"] == ["time_exit"]
