@@ -100,6 +100,7 @@ class PositionManager:
         if m is None:
             m = self._positions[entry.order_ref] = _Managed(entry.order_ref, spec)
             m.selling = d.router.sale_sent(entry.order_ref)
+            m.announced = entry.order_ref in d.today.time_exits  # TimeExit once, restarts too
         held = d.router.stop_of(entry.order_ref)
         avg, initial = entry.avg_price, spec.sl
         if avg is not None and initial is not None and initial < avg and held is not None:

@@ -11,7 +11,7 @@ armed. Beside the ledger the same fold keeps what a restart cannot ask the
 broker for: each named level as it was resolved (``LevelResolved``: an
 entered watcher is not armed again, yet its exits and status need its level)
 and each position's stop moves (``StopMoved``: the rule that put the stop
-there, and what the trail had seen). The runner and the router see it through small interfaces
+there, and what the trail had seen), and which time exits were announced. The runner and the router see it through small interfaces
 (:class:`breakoutd.daemon.runner.EntryGate`, :class:`breakoutd.ibkr.router.OrderIds`).
 """
 
@@ -53,6 +53,7 @@ class TradingDay:
         self.ledger = DayLedger(limits)
         self.levels: dict[str, int] = {}  # watcher id -> its named level today, micros
         self.stop_moves: dict[str, list[ev.StopMoved]] = {}  # entry ref -> its stop moves
+        self.time_exits: set[str] = set()  # entry refs whose time exit was announced
 
     def rebuild(self, journal: Iterable[ev.Event]) -> None:
         """Fold the day's journal so far (its events, in order) into the ledger."""
@@ -66,6 +67,8 @@ class TradingDay:
             self.levels[event.watcher_id] = to_micros(event.price)
         elif isinstance(event, ev.StopMoved):
             self.stop_moves.setdefault(event.order_ref, []).append(event)
+        elif isinstance(event, ev.TimeExit):
+            self.time_exits.add(event.order_ref)
 
     def set_limits(self, limits: RiskLimits) -> None:
         """The risk limits of a reloaded configuration."""

@@ -34,6 +34,14 @@ breakouts:
 """
 
 
+async def sold_off(gw: SimGateway) -> None:
+    """Wait (up to 10 s) until the sim's account holds no shares."""
+    for _ in range(200):
+        if not any(q for q, _ in gw.engine.positions().values()):
+            return
+        await asyncio.sleep(0.05)
+
+
 def rows() -> list:  # type: ignore[type-arg]
     # The 09:30 minute closes at 10.02: BUY 100 LMT 10.03 at 09:31:00 fills (R 0.23);
     # 10.30 from 09:31:04 is past 1R (10.26): the stop goes to 10.03. At 09:31:20
@@ -72,10 +80,7 @@ def test_kill_9_after_a_stop_move_and_after_a_time_exit_sends_nothing_twice(
             third = await start_daemon(tmp_path, gw.port)
             procs.append(third)
             await read_until(third, "daemon running")
-            for _ in range(200):  # the sale is sent at most once, by either daemon
-                if gw.engine.positions().get("DEMO", (0,))[0] == 0:
-                    break
-                await asyncio.sleep(0.05)
+            await sold_off(gw)  # the sale is sent at most once, by either daemon
             third.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(third.wait(), 30) == 0
             orders = gw.engine.open_orders(None) + gw.engine.completed_orders()
@@ -95,6 +100,7 @@ def test_kill_9_after_a_stop_move_and_after_a_time_exit_sends_nothing_twice(
     assert [(m["rule"], m["stop"]) for m in moves] == [("breakeven", 10.03)]  # not again
     assert sum(1 for j in journal if j["event"] == "OrderIntent") == 1
     assert [j["reason"] for j in journal if j["event"] == "FlattenSent"] == ["time_exit"]
+    assert sum(1 for j in journal if j["event"] == "TimeExit") == 1  # announced once
 
 
 def trail_rows() -> list:  # type: ignore[type-arg]
@@ -201,10 +207,7 @@ def test_kill_9_after_the_fill_sells_at_the_fill_plus_max_hold_once(tmp_path: Pa
             procs.append(second)
             await read_until(second, "time exit (max_hold): selling BBB")
             await read_until(second, "time exit (max_hold): selling AAA")
-            for _ in range(200):
-                if not any(q for q, _ in gw.engine.positions().values()):
-                    break
-                await asyncio.sleep(0.05)
+            await sold_off(gw)
             second.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(second.wait(), 30) == 0
             orders = gw.engine.open_orders(None) + gw.engine.completed_orders()
@@ -260,10 +263,7 @@ def test_a_fill_the_daemon_never_heard_of_counts_max_hold_from_its_execution(
             second = await start_daemon(tmp_path, gw.port)
             procs.append(second)
             await read_until(second, "time exit (max_hold)")
-            for _ in range(200):
-                if gw.engine.positions().get("DEMO", (0,))[0] == 0:
-                    break
-                await asyncio.sleep(0.05)
+            await sold_off(gw)
             second.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(second.wait(), 30) == 0
             refs = [o.order_ref for o, _ in gw.engine.open_orders(None)
