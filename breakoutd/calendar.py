@@ -46,12 +46,6 @@ class DaySessions(NamedTuple):
                 return session
         return None
 
-    @property
-    def is_early_close(self) -> bool:
-        """True when the regular session ends before 16:00."""
-        close = dt.datetime.fromtimestamp(self.rth[1] / NS, EXCHANGE_TZ).time()
-        return close < dt.time(16, 0)
-
 
 def exchange_ns(day: dt.date, at: dt.time) -> int:
     """Epoch ns of a wall-clock time of day on ``day`` in exchange time."""

@@ -5,6 +5,8 @@
 - :class:`TemporaryError`: retry with backoff (connection refused, timeout).
 - :class:`OrderRejected`: the broker or a risk limit said no to one order;
   the watcher records the reason and the daemon goes on.
+- :class:`breakoutd.config.ConfigError`: a watchlist that cannot be used,
+  with every problem at its ``file:line``; it lives beside the loader.
 """
 
 from __future__ import annotations

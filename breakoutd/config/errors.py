@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from breakoutd.errors import BreakoutdError
+
 
 def _printable(text: str) -> str:
     """``text`` with every unprintable character as its escape (``\\t``, ``\\x07``, ``\\u2028``).
@@ -37,8 +39,12 @@ class Problem:
         return (self.file, self.line or 0, self.path, self.message)
 
 
-class ConfigError(Exception):
-    """A watchlist configuration that cannot be used; carries every problem found."""
+class ConfigError(BreakoutdError):
+    """A watchlist configuration that cannot be used; carries every problem found.
+
+    A :class:`~breakoutd.errors.BreakoutdError` but not an operational one: at
+    start-up the daemon stops on it and prints every problem on its own line,
+    while a reload that meets it keeps the configuration in force."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: list[Problem] = sorted(set(problems), key=Problem.sort_key)

@@ -155,6 +155,13 @@ class NearMissed(Event, frozen=True, kw_only=True):
 # --- orders at the broker --------------------------------------------------------
 
 OrderRole = Literal["entry", "take_profit", "stop", "flatten"]
+# The statuses after which an order can no longer trade. OrderStatusChanged carries the
+# broker's own word (journals and the status file show it); breakoutd.ibkr alone knows
+# the rest of IB's vocabulary, and everyone reads the end of an order here.
+DONE_STATUSES = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
+# An entry's status in breakoutd's own words (OrderReconciled): working, partially_filled,
+# filled, cancelled, rejected, closed; these two ended with nothing bought.
+ENTRY_ENDED_UNFILLED = frozenset({"cancelled", "rejected"})
 
 
 class OrderSent(Event, frozen=True, kw_only=True):
@@ -252,7 +259,7 @@ class OrderReconciled(Event, frozen=True, kw_only=True):
 
     order_ref: str
     watcher_id: str
-    status: str
+    status: str  # ours: working, partially_filled, filled, cancelled, rejected, closed
     filled: int
 
 

@@ -29,7 +29,6 @@ from breakoutd.core.prices import MICROS_PER_DOLLAR, format_price, to_micros
 
 UNSET_DOUBLE = 1e300  # IB sends DBL_MAX for "no value" (a commission not known yet, the
 # realized P&L of an opening fill): anything this large is none
-_DONE = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
 _SELL_SIDES = frozenset({"SLD", "SELL"})
 HALT_REASONS = frozenset({"daily_loss", "consecutive_losses", "operator", "disk"})
 DISK_HALT = "disk"  # the journal or the state file cannot be written: nothing may be sent
@@ -325,7 +324,7 @@ def _commission(ledger: DayLedger, e: ev.Event) -> None:
 
 def _status(ledger: DayLedger, e: ev.Event) -> None:
     assert isinstance(e, ev.OrderStatusChanged)
-    if e.role == "entry" and e.status in _DONE:
+    if e.role == "entry" and e.status in ev.DONE_STATUSES:
         ledger.entry_done(e.order_ref)
 
 

@@ -8,7 +8,7 @@ places is refused at the edge rather than silently rounded.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 MICROS_PER_DOLLAR = 1_000_000
 MICROS_PER_CENT = 10_000
@@ -83,8 +83,3 @@ def round_to_tick(micros: int) -> int:
     tick = tick_size(micros)
     # Half-up on non-negative integers: add half a tick, floor.
     return (micros + tick // 2) // tick * tick
-
-
-def cents_half_up(value: Decimal) -> int:
-    """Round a decimal number of cents to whole cents, ties up."""
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))

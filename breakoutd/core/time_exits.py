@@ -2,9 +2,10 @@
 
 At ``exit_at`` (exchange time of the day) or at the fill plus ``max_hold``,
 whichever comes first, the position's exits are cancelled and what is open
-is sold: MKT in regular hours, else SELL LMT at the bid in force minus 0.05
-on the tick. Times are epoch ns; the caller gives the epoch ns of the
-exchange day's 00:00, so the core needs no calendar.
+is sold as a flatten is (breakoutd.daemon.controls prices it): MKT in regular
+hours, else SELL LMT at the bid in force minus 0.05 on the tick. Times are
+epoch ns; the caller gives the epoch ns of the exchange day's 00:00, so the
+core needs no calendar.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from breakoutd.core.params import StrategyParams
-from breakoutd.core.prices import MICROS_PER_CENT, round_to_tick
 
 NS_PER_SECOND = 1_000_000_000
-TIME_EXIT_OFFSET = 5 * MICROS_PER_CENT  # outside regular hours: the bid minus 0.05
-TIME_EXIT_REASON = "time_exit"
 
 
 class TimeRule(StrEnum):
@@ -47,16 +45,3 @@ def time_exit(params: StrategyParams, fill_at: int, midnight: int) -> TimeExit |
     if params.max_hold is not None:
         due.append(TimeExit(fill_at + params.max_hold * NS_PER_SECOND, TimeRule.MAX_HOLD))
     return min(due, key=lambda e: e.at) if due else None
-
-
-def time_exit_limit(in_regular_hours: bool, bid: int | None) -> int | None:
-    """None (MKT) in regular hours; else the bid minus 0.05 on the tick.
-
-    Raises LookupError without a usable bid outside regular hours: a sale
-    must not be priced from nothing.
-    """
-    if in_regular_hours:
-        return None
-    if bid is None or bid <= TIME_EXIT_OFFSET:
-        raise LookupError("no bid to price a sale outside regular hours")
-    return round_to_tick(bid - TIME_EXIT_OFFSET)

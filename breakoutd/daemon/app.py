@@ -77,6 +77,7 @@ from breakoutd.ibkr.settings import BrokerSettings
 from breakoutd.ibkr.wire.version import check_version as check_ib_async_version
 
 TICK_SECONDS = 0.05
+_NEW_DAY_KEY = "new-day"  # the disk failure of a day's journal that could not be opened
 HEALTHY_TICK_AGE = 5.0  # seconds without a main-loop tick before the watchdog stops
 GATEWAY_EVENTS = (ev.GatewayMessage,)
 # Events that change what the ledger holds: the data held for positions follows them.
@@ -201,16 +202,20 @@ class Daemon:
             await self.held.update()
 
     def _open_day(self) -> None:
-        """The broker's day is known: open its journal and state, write what came before."""
-        self.day = exchange_date(self.clock())
-        journal_dir = self.var / "journal" / self.day.isoformat()
-        so_far = journal_events(journal_dir / "events.jsonl")
+        """The broker's day is known: open its journal and state, write what came before.
+
+        The journal's directory is made first: when the disk refuses it (OSError),
+        nothing of the day in force has changed."""
+        day = exchange_date(self.clock())
+        journal = Journal(self.var, day, disk=self.disk, reserve=self.reserve)
+        self.day = day
+        so_far = journal_events(journal.dir / "events.jsonl")
         # A restart shows the day so far in status (before this run's first events).
         self.status.replay(so_far)
         limits = self.config.risk if self.config is not None else RiskLimits()
         self.today = TradingDay(self.var, self.day, limits, self.disk)
         self.today.rebuild(so_far)  # entries, positions, P&L and the halt of the day so far
-        self.journal = Journal(self.var, self.day, disk=self.disk, reserve=self.reserve)
+        self.journal = journal
         early, self._early = self._early, []
         for event in early:
             self.journal.write(event, "gateway" if isinstance(event, GATEWAY_EVENTS) else "events")
@@ -454,7 +459,7 @@ class Daemon:
                 now = self.clock()
                 self.emit(ev.OrderFilled(
                     at=min(f.time_ns, now) if f.time_ns else now,
-                    order_ref=entry.order_ref, role=f.role,  # type: ignore[arg-type]
+                    order_ref=entry.order_ref, role=f.role,
                     rung=f.rung, order_id=f.order_id, exec_id=f.exec_id, symbol=entry.symbol,
                     side=f.side, qty=f.qty, price=to_decimal(f.price),
                     cum_qty=cum if f.role == "entry" else f.qty, commission=f.commission))
@@ -775,9 +780,11 @@ class Daemon:
         now = self.clock()
         for runner in list(self.runners.values()):  # yesterday's windows have ended
             runner.on_time(now)
-        assert self.journal is not None
-        self.journal.close()
-        self._open_day()
+        yesterday = self.journal
+        assert yesterday is not None
+        if not await self._open_new_day():
+            return
+        yesterday.close()
         if self.router is not None:
             self.router.use_ids(self.today)
         self.held.release_all()
@@ -791,6 +798,25 @@ class Daemon:
         await self.held.update()
         self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "
                                                 f"{len(self.pending)} waiting")
+
+    async def _open_new_day(self) -> bool:
+        """Open the new day's journal; while the disk refuses, halt entries and try again.
+
+        Yesterday's journal stays open meanwhile, so the halt and what else happens
+        is journalled; the disk guard says why and what to do (status, one ops line).
+        False when the daemon stops first."""
+        while True:
+            try:
+                self._open_day()
+            except OSError as exc:
+                self.disk.fail(_NEW_DAY_KEY, exc)
+                self.guard.check()
+            else:
+                self.disk.mended(_NEW_DAY_KEY)
+                return True
+            await asyncio.sleep(host_seconds(self.clock, self.guard.probe_every))
+            if self._phase != "running":
+                return False
 
     async def _shutdown(self) -> None:
         if self._phase != "halted":

@@ -18,7 +18,6 @@ from breakoutd.calendar import EXCHANGE_TZ, exchange_date
 from breakoutd.core import events as ev
 from breakoutd.core.ledger import DISK_HALT, UNSET_DOUBLE, DayLedger
 from breakoutd.core.params import RiskLimits
-from breakoutd.ibkr.orders_map import DONE_STATUSES, ENTRY, STOP, TAKE_PROFIT
 
 
 @dataclass(slots=True)
@@ -42,7 +41,7 @@ class OrderRow:
     """One order of an entry's bracket or ladder, as the broker last described it."""
 
     ref: str
-    role: str
+    role: ev.OrderRole
     rung: int
     id: int
     symbol: str = ""
@@ -65,7 +64,7 @@ class OrderRow:
     @property
     def is_open(self) -> bool:
         """Still working at the broker."""
-        return self.status not in DONE_STATUSES
+        return self.status not in ev.DONE_STATUSES
 
     @property
     def avg_fill_price(self) -> Decimal | None:
@@ -249,26 +248,26 @@ class StatusModel:
     def _reconciled(self, e: ev.OrderReconciled) -> None:
         self._ref_watcher[e.order_ref] = e.watcher_id
         self._entered(e.watcher_id, e.order_ref)
-        if e.status in DONE_STATUSES and e.filled == 0:  # ended unfilled while we were away
+        if e.status in ev.ENTRY_ENDED_UNFILLED and e.filled == 0:  # ended while we were away
             row = self._row(e.watcher_id)
             row.state, row.reason = "done", f"entry {e.status}"
 
     def _trade_over(self, ref: str) -> None:
         """An entered watcher is done when its entry is over and nothing is held."""
         wid = self._ref_watcher.get(ref)
-        entry = self.orders.get((ref, ENTRY, 0))
+        entry = self.orders.get((ref, "entry", 0))
         row = self.watchers.get(wid) if wid is not None else None
         if row is None or entry is None or entry.is_open or row.state != "entered":
             return
         bought = entry.filled
-        sold = sum(o.filled for (r, role, _), o in self.orders.items() if r == ref and role != ENTRY)
+        sold = sum(o.filled for (r, role, _), o in self.orders.items() if r == ref and role != "entry")
         if sold >= bought:
             row.state = "done"
             row.reason = "closed" if bought else f"entry {entry.status}"
 
     # --- orders ------------------------------------------------------------------------
 
-    def _order(self, ref: str, role: str, rung: int, order_id: int) -> OrderRow:
+    def _order(self, ref: str, role: ev.OrderRole, rung: int, order_id: int) -> OrderRow:
         key = (ref, role, rung)
         o = self.orders.get(key)
         if o is None:
@@ -282,7 +281,7 @@ class StatusModel:
         o.id, o.symbol, o.action, o.type = e.order_id, e.symbol, e.action, e.order_type
         o.qty, o.limit, o.stop = e.qty, e.limit, e.stop
         wid = self._ref_watcher.get(e.order_ref)
-        if e.role == ENTRY and wid is not None:
+        if e.role == "entry" and wid is not None:
             self._entered(wid, e.order_ref)
 
     def _status(self, e: ev.OrderStatusChanged) -> None:
@@ -306,12 +305,12 @@ class StatusModel:
         signed = e.qty if e.side in ("BOT", "BUY") else -e.qty
         self.positions.setdefault(e.symbol, Position()).fill(signed, e.price)
         wid = self._ref_watcher.get(e.order_ref)
-        if e.role == ENTRY and wid is not None:
+        if e.role == "entry" and wid is not None:
             self._entered(wid, e.order_ref)
         self._trade_over(e.order_ref)
 
     def _stop_moved(self, e: ev.StopMoved) -> None:
-        o = self._order(e.order_ref, STOP, 0, e.order_id)
+        o = self._order(e.order_ref, "stop", 0, e.order_id)
         o.stop, o.limit, o.qty, o.rule = e.stop, e.stop_limit, o.filled + e.qty, e.rule
 
     def _modified(self, e: ev.OrderModified) -> None:
@@ -332,9 +331,9 @@ class StatusModel:
         """Each symbol's working take-profit and stop orders (one pass over the orders)."""
         out: dict[str, tuple[list[OrderRow], list[OrderRow]]] = {}
         for o in self.orders.values():
-            if o.role in (TAKE_PROFIT, STOP) and o.is_open:
+            if o.role in ("take_profit", "stop") and o.is_open:
                 tps, stops = out.setdefault(o.symbol, ([], []))
-                (tps if o.role == TAKE_PROFIT else stops).append(o)
+                (tps if o.role == "take_profit" else stops).append(o)
         return out
 
     # --- connection, configuration, daemon ---------------------------------------------

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from decimal import Decimal
 
 from breakoutd.core.bars import NS
+from breakoutd.core.ledger import UNSET_DOUBLE
+from breakoutd.core.prices import MICROS_PER_DOLLAR
 
-MICROS = 1_000_000
 
-
-def float_to_micros(value: float | None) -> int | None:
-    """A wire price (float) to micro-dollars; None for IB's empty values (nan, -1, 0)."""
-    if value is None or math.isnan(value) or value <= 0:
+def price_to_micros(value: float | Decimal | None) -> int | None:
+    """A price from IB to micro-dollars: the one conversion for quotes, bars, orders and
+    executions (and the feed's parsed text); None for IB's empty or unset values
+    (nan, -1, 0, the largest double)."""
+    if value is None:
         return None
-    return round(value * MICROS)
+    number = float(value)
+    if not 0 < number < UNSET_DOUBLE:  # also nan
+        return None
+    return round(number * MICROS_PER_DOLLAR)
 
 
 def size_to_int(value: float | None) -> int | None:
@@ -22,11 +28,6 @@ def size_to_int(value: float | None) -> int | None:
     if value is None or math.isnan(value) or value < 0:
         return None
     return int(value)
-
-
-def micros_to_float(micros: int) -> float:
-    """Micro-dollars to the float the wire carries (shortest repr of the decimal)."""
-    return float(f"{micros / MICROS:.6f}")
 
 
 def datetime_to_ns(value: dt.datetime) -> int:

@@ -45,9 +45,9 @@ from ib_async import IB
 from loguru import logger
 
 from breakoutd.core.bars import NS, Bar
+from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.wire.tap import SocketTap
 
-_MICROS = 1_000_000
 FIVE_SECONDS = 5 * NS
 
 # msgId -> index of the request id among the fields
@@ -83,14 +83,13 @@ class FeedSink(Protocol):
 
 
 def wire_to_micros(text: bytes) -> int | None:
-    """A wire price to micro-dollars; None for IB's empty values (empty, nan, <= 0)."""
+    """A wire price to micro-dollars (parsed, then ``price_to_micros``); None for IB's empty
+    values (empty, nan, <= 0)."""
     try:
         value = float(text)
     except ValueError:
         return None
-    if not value > 0:  # also nan
-        return None
-    return round(value * _MICROS)
+    return price_to_micros(value)
 
 
 def wire_to_size(text: bytes) -> int:

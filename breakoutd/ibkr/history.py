@@ -12,7 +12,7 @@ import math
 from ib_async import IB, Contract
 
 from breakoutd.core.bars import MINUTE, NS, Bar
-from breakoutd.ibkr.convert import datetime_to_ns, float_to_micros, size_to_int
+from breakoutd.ibkr.convert import datetime_to_ns, price_to_micros, size_to_int
 
 HISTORY_TIMEOUT = 20.0  # seconds: a pacing violation is answered late or not at all
 
@@ -34,7 +34,7 @@ async def minute_trade_bars(ib: IB, contract: Contract, start_ns: int, end_ns: i
         when = b.date if isinstance(b.date, dt.datetime) else \
             dt.datetime.combine(b.date, dt.time(), dt.UTC)
         start = datetime_to_ns(when.replace(tzinfo=when.tzinfo or dt.UTC))
-        prices = [float_to_micros(p) for p in (b.open, b.high, b.low, b.close)]
+        prices = [price_to_micros(p) for p in (b.open, b.high, b.low, b.close)]
         if not start_ns <= start < end_ns or None in prices:
             continue
         o, h, lo, c = (p for p in prices if p is not None)

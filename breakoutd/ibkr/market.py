@@ -24,7 +24,7 @@ from breakoutd.core.events import BarStreamHealth, DataResubscribed, Event
 from breakoutd.core.plans import Quote
 from breakoutd.errors import TemporaryError
 from breakoutd.ibkr.clock import host_seconds
-from breakoutd.ibkr.convert import float_to_micros, size_to_int
+from breakoutd.ibkr.convert import price_to_micros, size_to_int
 from breakoutd.ibkr.feedwire import FeedWire, SymbolBatch
 from breakoutd.ibkr.hours import parse_sessions
 from breakoutd.ibkr.streams import CLOSE_GRACE, SECOND_GRACE, StreamListener, SymbolStream
@@ -260,8 +260,8 @@ class MarketData:
         if not tickers:
             return None
         t = tickers[0]
-        return Quote(self._clock(), float_to_micros(t.bid), size_to_int(t.bidSize),
-                     float_to_micros(t.ask), size_to_int(t.askSize))
+        return Quote(self._clock(), price_to_micros(t.bid), size_to_int(t.bidSize),
+                     price_to_micros(t.ask), size_to_int(t.askSize))
 
     def _age(self, quote: Quote | None) -> int | None:
         return None if quote is None else self._clock() - quote.time

@@ -21,45 +21,48 @@ A bracket is the one-rung case of the same rule.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ib_async import Order
 
-from breakoutd.core.events import OrderSent
+from breakoutd.core.events import DONE_STATUSES, OrderRole, OrderSent
 from breakoutd.core.ladder import LadderState, StopMove, on_rung_fill
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan
-from breakoutd.core.prices import MICROS_PER_DOLLAR, TICK_ABOVE_DOLLAR, to_decimal, to_float
+from breakoutd.core.prices import TICK_ABOVE_DOLLAR, to_decimal, to_float
+from breakoutd.ibkr.convert import price_to_micros
 
-ENTRY, TAKE_PROFIT, STOP, FLATTEN = "entry", "take_profit", "stop", "flatten"
+# The roles of an entry's orders (core.events.OrderRole), named once.
+ENTRY: Final = "entry"
+TAKE_PROFIT: Final = "take_profit"
+STOP: Final = "stop"
+FLATTEN: Final = "flatten"
 OCA_REDUCE_WITH_BLOCK = 2
 
 # Statuses only the gateway sends; PendingSubmit/PendingCancel/ValidationError are ib_async's own.
+# The final ones (DONE_STATUSES) are the catalog's: the status events carry them.
 BROKER_STATUSES = frozenset({"ApiPending", "PreSubmitted", "Submitted", "ApiCancelled",
                              "Cancelled", "Filled", "Inactive"})
-DONE_STATUSES = frozenset({"ApiCancelled", "Cancelled", "Filled", "Inactive"})
-LIVE_STATUSES = frozenset({"ApiPending", "PreSubmitted", "Submitted"})
 
 
 class RefParts(NamedTuple):
     """An order ref split into the entry's ref, the order's role and rung."""
 
     base: str
-    role: str
+    role: OrderRole
     rung: int  # 1-based take-profit rung; 0 for the entry and the stop
 
 
 class PlannedOrder(NamedTuple):
     """One ib_async order of a plan, with its role."""
 
-    role: str
+    role: OrderRole
     rung: int
     order: Order
 
 
-def child_ref(ref: str, role: str, rung: int = 0) -> str:
+def child_ref(ref: str, role: OrderRole, rung: int = 0) -> str:
     """The orderRef of one order of an entry."""
     if role == TAKE_PROFIT:
         return f"{ref}:tp{rung}"
@@ -128,9 +131,9 @@ def entry_values(plan: OrderPlan, account: str, order_id: int) -> dict[str, Any]
 
 
 def exit_values(plan: OrderPlan, account: str, ids: list[int],
-                parent_id: int) -> list[tuple[str, int, dict[str, Any]]]:
+                parent_id: int) -> list[tuple[OrderRole, int, dict[str, Any]]]:
     """Role, rung and attributes of each exit (ids after the parent's); the last transmits."""
-    out: list[tuple[str, int, dict[str, Any]]] = []
+    out: list[tuple[OrderRole, int, dict[str, Any]]] = []
     for n, (rung, qty) in enumerate(zip(plan.rungs, exit_thresholds(plan), strict=True), 1):
         out.append((TAKE_PROFIT, n, {
             "orderId": ids[n], "action": "SELL", "orderType": "LMT", "totalQuantity": qty,
@@ -163,16 +166,6 @@ def exit_orders(plan: OrderPlan, account: str, ids: list[int], parent: Order) ->
             for role, rung, values in exit_values(plan, account, ids, parent.orderId)]
 
 
-def price_to_micros(value: float | Decimal | None) -> int | None:
-    """A price from ib_async to micro-dollars; None for IB's unset or empty values."""
-    if value is None:
-        return None
-    number = float(value)
-    if math.isnan(number) or number <= 0 or number >= 1e300:
-        return None
-    return round(number * MICROS_PER_DOLLAR)
-
-
 def whole_shares(value: object) -> int:
     """A quantity from ib_async as whole shares; 0 for IB's unset value."""
     number = float(value)  # type: ignore[arg-type]
@@ -183,7 +176,7 @@ def order_sent_event(at: int, ref: str, symbol: str, planned: PlannedOrder) -> O
     """The OrderSent event of one planned order."""
     o = planned.order
     return OrderSent(
-        at=at, order_ref=ref, role=planned.role, rung=planned.rung,  # type: ignore[arg-type]
+        at=at, order_ref=ref, role=planned.role, rung=planned.rung,
         order_id=o.orderId, parent_id=o.parentId, symbol=symbol, action=o.action,
         order_type=o.orderType, qty=int(o.totalQuantity), limit=_dec(o.lmtPrice),
         stop=_dec(o.auxPrice), oca_group=o.ocaGroup, transmit=o.transmit,

@@ -20,16 +20,15 @@ from typing import Any, TypeVar
 
 from ib_async import IB, ExecutionFilter, Fill, Trade
 
-from breakoutd.core.events import Event, OrderReconciled
+from breakoutd.core.events import DONE_STATUSES, Event, OrderReconciled, OrderRole
 from breakoutd.errors import TemporaryError
+from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.orders_map import (
-    DONE_STATUSES,
     ENTRY,
     RefParts,
     day_prefix,
     entry_status,
     parse_ref,
-    price_to_micros,
     watcher_of,
     whole_shares,
 )
@@ -43,7 +42,7 @@ class ReconciledOrder:
     """One order of an entry as the broker reports it."""
 
     order_ref: str  # the order's own ref (``...:tp1``, ``...:sl``)
-    role: str
+    role: OrderRole
     rung: int
     order_id: int  # 0 when the broker did not say (completed orders carry no id)
     client_id: int
@@ -68,7 +67,7 @@ class ReconciledFill:
 
     exec_id: str
     order_ref: str
-    role: str
+    role: OrderRole
     rung: int
     order_id: int
     perm_id: int
@@ -98,7 +97,7 @@ class ReconciledEntry:
         """Shares the entry bought."""
         return self.bought
 
-    def order(self, role: str, rung: int = 0) -> ReconciledOrder | None:
+    def order(self, role: OrderRole, rung: int = 0) -> ReconciledOrder | None:
         """The order with this role and rung, if the broker reported it."""
         return next((o for o in self.orders if (o.role, o.rung) == (role, rung)), None)
 

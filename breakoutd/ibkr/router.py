@@ -65,11 +65,13 @@ from ib_async import IB, CommissionReport, Contract, ExecutionFilter, Fill, Orde
 from loguru import logger
 
 from breakoutd.core.events import (
+    DONE_STATUSES,
     CommissionReported,
     Event,
     OrderFilled,
     OrderIdAssigned,
     OrderModified,
+    OrderRole,
     OrderStatusChanged,
     StopMoved,
 )
@@ -78,9 +80,9 @@ from breakoutd.core.plans import STOP_LIMIT_OFFSET, OrderPlan
 from breakoutd.core.prices import round_to_tick, to_decimal, to_float
 from breakoutd.core.stop_rules import modify_due
 from breakoutd.errors import OrderRejected
+from breakoutd.ibkr.convert import price_to_micros
 from breakoutd.ibkr.orders_map import (
     BROKER_STATUSES,
-    DONE_STATUSES,
     ENTRY,
     FLATTEN,
     STOP,
@@ -96,7 +98,6 @@ from breakoutd.ibkr.orders_map import (
     ladder_for,
     order_sent_event,
     parse_ref,
-    price_to_micros,
     rebuild_ladder,
     whole_shares,
 )
@@ -186,7 +187,7 @@ class RoutedEntry:
 @dataclass(slots=True, eq=False)
 class _Order:
     book: _Book
-    role: str
+    role: OrderRole
     rung: int
     order_id: int
     client_id: int
@@ -454,7 +455,7 @@ class OrderRouter:
         for p in planned:
             self._track(book, p.role, p.rung, p.order.orderId, client, plan.outside_rth, plan.tif)
 
-    def _track(self, book: _Book, role: str, rung: int, order_id: int, client_id: int,
+    def _track(self, book: _Book, role: OrderRole, rung: int, order_id: int, client_id: int,
                outside_rth: bool, tif: str) -> _Order:
         o = _Order(book, role, rung, order_id, client_id, outside_rth, tif)
         book.orders[(role, rung)] = o
@@ -564,7 +565,7 @@ class OrderRouter:
         order = self._modify(o, lmt=lmt, aux=aux)
         if order is not None:
             self._emit(OrderModified(
-                at=self._clock(), order_ref=o.book.entry.order_ref, role=o.role,  # type: ignore[arg-type]
+                at=self._clock(), order_ref=o.book.entry.order_ref, role=o.role,
                 rung=o.rung, order_id=o.order_id, qty=int(order.totalQuantity),
                 limit=_dec(lmt), stop=_dec(aux), reason="operator"))
 
@@ -639,7 +640,7 @@ class OrderRouter:
         if perm_id and not o.perm_id:
             o.perm_id = perm_id
             self._emit(OrderIdAssigned(at=self._clock(), order_ref=o.book.entry.order_ref,
-                                       role=o.role, order_id=o.order_id,  # type: ignore[arg-type]
+                                       role=o.role, order_id=o.order_id,
                                        perm_id=perm_id))
 
     def _apply_status(self, o: _Order, status: str, filled: int, remaining: int) -> None:
@@ -650,7 +651,7 @@ class OrderRouter:
         detail, o.detail = o.detail, ""
         entry = o.book.entry
         self._emit(OrderStatusChanged(
-            at=self._clock(), order_ref=entry.order_ref, role=o.role,  # type: ignore[arg-type]
+            at=self._clock(), order_ref=entry.order_ref, role=o.role,
             rung=o.rung, order_id=o.order_id, status=status, filled=filled,
             remaining=remaining, detail=detail))
         if status in DONE_STATUSES:
@@ -674,7 +675,7 @@ class OrderRouter:
         entry = o.book.entry
         report = fill.commissionReport
         event = OrderFilled(
-            at=self._clock(), order_ref=entry.order_ref, role=o.role,  # type: ignore[arg-type]
+            at=self._clock(), order_ref=entry.order_ref, role=o.role,
             rung=o.rung, order_id=o.order_id, exec_id=ex.execId, symbol=entry.symbol,
             side=ex.side, qty=qty, price=to_decimal(price), cum_qty=o.filled,
             commission=report.commission if report.execId else None)

@@ -76,16 +76,16 @@ def entry_events(r: WatcherResult) -> list[ev.Event]:
     return out
 
 
-def _role(x: ExitFill) -> tuple[str, int]:
+def _role(x: ExitFill) -> tuple[ev.OrderRole, int]:
     if x.kind.startswith("tp"):
         return "take_profit", int(x.kind[2:])
     return ("stop" if x.kind == "stop" else "flatten"), 0  # flatten, time_exit: sold at once
 
 
-def _fill(at: int, ref: str, exec_id: str, role: str, rung: int, symbol: str, side: str,
+def _fill(at: int, ref: str, exec_id: str, role: ev.OrderRole, rung: int, symbol: str, side: str,
           qty: int, price: int) -> ev.OrderFilled:
     fee = FEES.order_total(qty, qty * price)
-    return ev.OrderFilled(at=at, order_ref=ref, role=role, rung=rung, order_id=0,  # type: ignore[arg-type]
+    return ev.OrderFilled(at=at, order_ref=ref, role=role, rung=rung, order_id=0,
                           exec_id=exec_id, symbol=symbol, side=side, qty=qty,
                           price=to_decimal(price), cum_qty=qty, commission=fee / 1_000_000)
 

@@ -41,15 +41,6 @@ def in_close_order(trades: Iterable[Trade]) -> list[Trade]:
     return sorted(trades, key=lambda t: (t.closed_at, t.entry_at, t.watcher_id))
 
 
-def equity_curve(trades: Sequence[Trade]) -> list[tuple[int, int]]:
-    """(instant, cumulative P&L) after each trade, in close order."""
-    out, total = [], 0
-    for t in in_close_order(trades):
-        total += t.pnl
-        out.append((t.closed_at, total))
-    return out
-
-
 def max_drawdown(steps: Iterable[float]) -> float:
     """The deepest fall of the running sum of ``steps`` from its peak (the peak starts at 0)."""
     total = peak = worst = 0.0

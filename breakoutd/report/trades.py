@@ -19,11 +19,11 @@ from breakoutd.core.prices import to_micros
 
 @dataclass(frozen=True, slots=True)
 class TradeFill:
-    """One execution of a trade: ``role`` entry | take_profit | stop | flatten."""
+    """One execution of a trade."""
 
     at: int
     side: str  # BOT | SLD
-    role: str
+    role: ev.OrderRole
     rung: int
     qty: int
     price: int  # micro-dollars

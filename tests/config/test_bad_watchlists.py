@@ -6,6 +6,7 @@ import pytest
 
 from breakoutd.cli.ctl import main
 from breakoutd.config import ConfigError, load_watchlists
+from breakoutd.errors import BreakoutdError, OperationalError
 from tests.config.corpus import BAD, CASES, HERE, expectations, unmatched
 
 
@@ -38,3 +39,10 @@ def _file_and_line(line: str) -> tuple[str, int]:
     file, _, rest = line.partition(":")
     number = rest.split(":", 1)[0]
     return file, int(number) if number.isdigit() else 0
+
+
+def test_a_bad_watchlist_is_one_of_breakoutd_errors_but_not_operational() -> None:
+    """Callers that catch breakoutd's errors catch it; the daemon's one-line stop does not."""
+    with pytest.raises(BreakoutdError) as err:
+        load_watchlists([str(BAD / CASES[0])])
+    assert isinstance(err.value, ConfigError) and not isinstance(err.value, OperationalError)

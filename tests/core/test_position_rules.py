@@ -30,7 +30,7 @@ from breakoutd.core.stop_rules import (
     start_stop,
     trail_proposal,
 )
-from breakoutd.core.time_exits import TimeRule, time_exit, time_exit_limit
+from breakoutd.core.time_exits import TimeRule, time_exit
 from tests.factories import px
 
 settings.register_profile("breakoutd", derandomize=True, max_examples=200, deadline=None)
@@ -234,14 +234,3 @@ def test_time_exit_is_the_earliest_rule_and_a_late_fill_is_due_at_once() -> None
     assert time_exit(StrategyParams(exit_at=15 * 3600), after, midnight) == (
         after, TimeRule.EXIT_AT)
     assert time_exit(StrategyParams(), fill, midnight) is None
-
-
-def test_time_exit_price_is_mkt_in_regular_hours_else_the_bid_less_five_cents() -> None:
-    assert time_exit_limit(True, None) is None
-    assert time_exit_limit(False, px("5.123")) == px("5.07")
-    try:
-        time_exit_limit(False, None)
-    except LookupError:
-        pass
-    else:
-        raise AssertionError("a sale outside regular hours needs a bid")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -149,5 +151,53 @@ def test_the_daily_replan_rolls_over_to_the_next_trading_day(tmp_path: Path) -> 
             assert running[-1] == "new day 2026-03-10: 0 armed, 1 waiting"
             assert await r.finish() == 0
         assert (tmp_path / "journal" / "2026-03-10" / "events.jsonl").exists()
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_disk_that_refuses_the_new_days_journal_halts_until_it_can_be_opened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import breakoutd.daemon.app as app_mod
+
+    refused: list[Path] = []
+
+    class RefusingJournal(app_mod.Journal):  # type: ignore[misc]
+        """The new day's directory cannot be made while ``full`` holds."""
+        full = False
+
+        def __init__(self, root: Path, day: dt.date, **kwargs: object) -> None:
+            if RefusingJournal.full:
+                path = root / "journal" / day.isoformat()
+                refused.append(path)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            super().__init__(root, day, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_mod, "Journal", RefusingJournal)
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    new_day = dt.date(2026, 3, 10)
+
+    async def body() -> None:
+        rows = ramp("09:29:50", 30, "9.50")
+        async with running_daemon(rows, RTH_ONLY, tmp_path, start="09:29:55") as r:
+            await r.step(10, until=lambda: bool(r.events.of(ev.WatcherStarted)))
+            await r.gw.advance_to(at("03:30:00", new_day))
+            RefusingJournal.full = True
+            replan = asyncio.get_running_loop().create_task(r.daemon._new_day())
+            await r.events.wait(lambda: bool(r.events.of(ev.Halted)))
+            halted = r.events.of(ev.Halted)[-1]
+            assert (halted.reason, halted.by) == ("disk", "disk")
+            assert "No space left on device (ENOSPC)" in halted.detail
+            assert r.daemon.state == "halted" and r.daemon.day != new_day
+            assert not replan.done()  # it tries again, and nothing is planned meanwhile
+            RefusingJournal.full = False  # space freed
+            await asyncio.wait_for(replan, 10)
+            assert r.daemon.day == new_day
+            running = [s.detail for s in r.events.of(ev.DaemonState) if s.state == "running"]
+            assert running[-1] == "new day 2026-03-10: 0 armed, 1 waiting"
+            assert await r.finish() == 0
+        assert refused and (tmp_path / "journal" / "2026-03-10" / "events.jsonl").exists()
+        # The halt is in the journal of the day in force when it happened.
+        old = (tmp_path / "journal" / "2026-03-09" / "events.jsonl").read_text()
+        assert '"reason":"disk"' in old.replace(" ", "")
 
     asyncio.run(asyncio.wait_for(body(), 60))

@@ -19,6 +19,7 @@ from breakoutd.core.prices import to_micros
 from breakoutd.daemon.journal import Journal
 from breakoutd.daemon.status import LINES_PER_STEP, StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
+from breakoutd.ibkr.orders_map import entry_status
 
 T0 = int(dt.datetime(2026, 3, 9, 13, 30, tzinfo=dt.UTC).timestamp()) * NS  # 09:30 ET
 REF = "bo:20260309:rth:AAPL@190"
@@ -341,12 +342,14 @@ def test_a_new_exchange_day_starts_today_s_pnl_over(tmp_path: Path, day_two: boo
 def test_an_entry_found_at_the_broker_after_a_restart_shows_entered(tmp_path: Path) -> None:
     s = Scenario(tmp_path)
     started(s)
+    # The statuses as reconciliation words them (an entry IB filled, one it cancelled).
     s.feed(ev.OrderReconciled(at=at(5), order_ref=REF, watcher_id="AAPL@190",
-                              status="Filled", filled=100),
+                              status=entry_status("Filled", 100, 0), filled=100),
            ev.OrderReconciled(at=at(5), order_ref="bo:20260309:rth:MSFT@420",
-                              watcher_id="MSFT@420", status="Cancelled", filled=0))
+                              watcher_id="MSFT@420", status=entry_status("Cancelled", 0, 0),
+                              filled=0))
     assert [(w["state"], w["outcome"], w["reason"]) for w in s.status()["watchers"][:2]] == [
-        ("entered", "entered", None), ("done", "entered", "entry Cancelled")]
+        ("entered", "entered", None), ("done", "entered", "entry cancelled")]
 
 
 def test_the_file_always_equals_a_fresh_rendering_of_the_model(tmp_path: Path) -> None:

@@ -43,12 +43,6 @@ def next_order_ids(ib: IB, count: int, above: int = 0) -> list[int]:
     return [int(client.getReqId()) for _ in range(count)]
 
 
-def raise_request_ids(ib: IB, above: int) -> None:
-    """Make every request id from now on greater than ``above``."""
-    client: Any = ib.client
-    client.updateReqId(above + 1)
-
-
 def stream_quotes(ib: IB, req_id: int, contract: Contract) -> None:
     """Streaming ``reqMktData`` (quotes and LAST prints) under ``req_id``."""
     client: Any = ib.client
