@@ -16,19 +16,17 @@ import pwd
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from breakoutd.cli.ctl_status import var_dir
-from breakoutd.daemon.control import (
-    MAX_REQUEST,
-    NOT_ALLOWED,
-    ControlRequest,
-    ControlResult,
-    control_socket_path,
-    decode_result,
-    encode_line,
-)
+
+# The daemon's control module is imported by the functions that send a request:
+# it brings asyncio and the daemon's logging, which every breakoutctl start
+# (check on a large watchlist among them) would otherwise pay for.
+if TYPE_CHECKING:
+    from breakoutd.daemon.control import ControlRequest, ControlResult
 
 DONE, REFUSED, USAGE, NOT_RUNNING, NOT_ALLOWED_EXIT = 0, 1, 2, 3, 4
 ANSWER_TIMEOUT = 30.0  # seconds; a flatten answers once its orders are sent, not filled
@@ -44,6 +42,8 @@ class ControlFailure(Exception):
 
 def socket_path(args: argparse.Namespace) -> Path:
     """``--socket``, else the daemon's rule: ``$RUNTIME_DIRECTORY`` or ``<var>/run``."""
+    from breakoutd.daemon.control import control_socket_path
+
     if getattr(args, "socket", None):
         return Path(args.socket)
     return control_socket_path(var_dir(args.var), os.environ)
@@ -85,6 +85,8 @@ def _connect(path: Path, timeout: float) -> socket.socket:
 
 
 def _read_line(sock: socket.socket) -> bytes:
+    from breakoutd.daemon.control import MAX_REQUEST
+
     data = b""
     while not data.endswith(b"\n") and len(data) <= MAX_REQUEST * 16:
         chunk = sock.recv(65536)
@@ -96,6 +98,8 @@ def _read_line(sock: socket.socket) -> bytes:
 
 def send(path: Path, request: ControlRequest, timeout: float = ANSWER_TIMEOUT) -> ControlResult:
     """Send one request and return the daemon's answer (ControlFailure when there is none)."""
+    from breakoutd.daemon.control import decode_result, encode_line
+
     sock = _connect(path, timeout)
     try:
         try:
@@ -120,6 +124,8 @@ def send(path: Path, request: ControlRequest, timeout: float = ANSWER_TIMEOUT) -
 
 def exit_code(result: ControlResult) -> int:
     """The exit code for the daemon's answer."""
+    from breakoutd.daemon.control import NOT_ALLOWED
+
     if result.ok:
         return DONE
     return NOT_ALLOWED_EXIT if result.code == NOT_ALLOWED else REFUSED
@@ -141,6 +147,8 @@ def run_control(args: argparse.Namespace, request: ControlRequest) -> int:
 
 def _request(args: argparse.Namespace) -> ControlRequest:
     """The request a parsed command line asks for."""
+    from breakoutd.daemon.control import ControlRequest
+
     command = args.command
     if command == "halt":
         return ControlRequest(command="halt", flatten=args.flatten)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec.structs import replace
 
 from breakoutd.config.errors import Origin
 from breakoutd.config.fields import Invalid, Problems, read_items, require_map

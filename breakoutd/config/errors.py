@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import msgspec
+
 from breakoutd.errors import BreakoutdError
 
 
@@ -51,8 +53,7 @@ class ConfigError(BreakoutdError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(msgspec.Struct, frozen=True):
     """Where a value was written: file, line, key path, and how specific the layer is.
 
     ``rank`` orders the layers of a resolved watcher (built-in 0, preset 1,

@@ -10,9 +10,10 @@ the YAML resolver, decides what the text means.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Generic, TypeVar
+
+import msgspec
 
 from breakoutd.config.errors import Origin, Problem
 from breakoutd.config.safe_yaml import Map, Node, Scalar, Seq
@@ -38,8 +39,7 @@ class Invalid(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class Located(Generic[T]):
+class Located(msgspec.Struct, Generic[T], frozen=True):
     """A typed value with its text as written and where it was written."""
 
     value: T

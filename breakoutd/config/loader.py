@@ -77,13 +77,19 @@ def load_watchlists(paths: Sequence[str | Path]) -> Watchlist:
     """Load files and directories (non-recursive); raise ConfigError with every problem."""
     problems = Problems()
     files = watchlist_files(paths, problems)
-    shapes = []
+    # The shapes are passed, not kept: they are freed as assemble returns, before the
+    # collector resumes, so its first pass walks the watchlist but not the values read.
     with collection_paused():
-        for file in files:
-            text = _read_text(file, problems)
-            if text is not None:
-                shapes.append(_shape(text, file, problems))
-        return assemble(shapes, files, problems)
+        return assemble(_shapes(files, problems), files, problems)
+
+
+def _shapes(files: Sequence[str], problems: Problems) -> list[FileShape]:
+    shapes = []
+    for file in files:
+        text = _read_text(file, problems)
+        if text is not None:
+            shapes.append(_shape(text, file, problems))
+    return shapes
 
 
 def load_watchlist_text(text: str, file: str = "<string>") -> Watchlist:

@@ -70,8 +70,15 @@ def has_stop(merged: Layered) -> bool:
     return _written(merged, "sl") is not None or _written(merged, "sl_below") is not None
 
 
+# Each check below starts from one of these keys; most breakouts of a large file
+# write none of them, and have nothing to check here.
+_MANAGEMENT_KEYS = frozenset({"sl_below", "tp_r", "breakeven", "trail", "slices"})
+
+
 def check_management(merged: Layered, problems: Problems) -> None:
     """The checks that need the breakout's level, stop, take-profits and size."""
+    if _MANAGEMENT_KEYS.isdisjoint(merged.values):
+        return
     _check_relative_exits(merged, problems)
     if not has_stop(merged) and merged.ok("sl", "sl_below"):
         for key in ("breakeven", "trail", "tp_r"):

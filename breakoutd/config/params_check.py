@@ -34,14 +34,23 @@ class Layered:
         self.values: dict[str, Located[Any]] = {}
         self.bad: set[str] = set()
         for layer in layers:
-            if layer is None:
-                continue
-            for key, value in layer.values.items():
-                self.values[key] = value
-                self.bad.discard(key)
-            for key in layer.bad:
-                self.values.pop(key, None)
-                self.bad.add(key)
+            if layer is not None:
+                self._apply(layer)
+
+    def extended(self, layer: Section) -> Layered:
+        """These layers with ``layer`` on top, leaving these unchanged."""
+        merged = Layered(())
+        merged.values, merged.bad = dict(self.values), set(self.bad)
+        merged._apply(layer)
+        return merged
+
+    def _apply(self, layer: Section) -> None:
+        for key, value in layer.values.items():
+            self.values[key] = value
+            self.bad.discard(key)
+        for key in layer.bad:
+            self.values.pop(key, None)
+            self.bad.add(key)
 
     def get(self, key: str) -> Located[Any] | None:
         """The value written for ``key`` (None when unwritten or bad)."""

@@ -15,8 +15,7 @@ this module composes them into a small node tree itself, so that:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 import yaml
 
 from breakoutd.config.characters import character_problems
@@ -35,8 +34,10 @@ _Parser: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
 _NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Scalar:
+# The node, origin and located-value types of config are frozen msgspec Structs
+# rather than frozen dataclasses: as immutable, and built several times faster
+# (a 1 MB watchlist makes some 170,000 nodes and 100,000 of each of the others).
+class Scalar(msgspec.Struct, frozen=True, eq=False):
     """A scalar as written; ``plain`` is False for quoted and block scalars."""
 
     text: str
@@ -50,8 +51,7 @@ class Scalar:
         return self.plain and self.text in _NULL_WORDS
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Seq:
+class Seq(msgspec.Struct, frozen=True, eq=False):
     """A sequence and the line it starts on."""
 
     items: tuple[Node, ...]
@@ -59,8 +59,7 @@ class Seq:
     weight: int
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Map:
+class Map(msgspec.Struct, frozen=True, eq=False):
     """A mapping as its (key, value) pairs in order, duplicates kept."""
 
     pairs: tuple[tuple[Node, Node], ...]

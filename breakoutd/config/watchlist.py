@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
 
-from breakoutd.config.breakouts import resolve_breakout
+from breakoutd.config.breakouts import FileLayers, resolve_breakout
 from breakoutd.config.codec import params_to_json, risk_to_json, spec_to_json
 from breakoutd.config.document import FileShape
 from breakoutd.config.errors import ConfigError
@@ -99,8 +99,9 @@ def _watchers(
 ) -> list[WatcherSpec]:
     by_id: dict[str, WatcherSpec] = {}
     for shape in shapes:
+        layers = FileLayers(shape.defaults, presets)
         for section in shape.breakouts:
-            spec = resolve_breakout(section, shape.defaults, presets, problems)
+            spec = resolve_breakout(section, layers, problems)
             if spec is None:
                 continue
             first = by_id.get(spec.id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,16 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main([])
     assert exc.value.code == 2
     assert "usage: breakoutctl" in capsys.readouterr().err
+
+
+def test_check_starts_without_the_daemons_heavy_imports(tmp_path: Path) -> None:
+    # An operator runs check on a large file before every session: its start-up is
+    # part of the wait, so breakoutctl imports the event loop, the daemon's logging
+    # and numpy only for the commands that use them.
+    listing = tmp_path / "today.yaml"
+    listing.write_text("breakouts:\n  - {symbol: A, level: 1, qty: 1}\n")
+    script = ("import sys; from breakoutd.cli.ctl import main; main(['check', sys.argv[1]]); "
+              "print(sorted(m for m in ('asyncio', 'loguru', 'numpy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script, str(listing)], cwd=REPO,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["ok: 1 file, 1 watcher (0 disabled), 0 presets", "[]"]

@@ -193,6 +193,19 @@ def test_presets_risk_and_breakouts_can_live_in_different_files(tmp_path: Path) 
     assert wl.risk.max_positions == 2
 
 
+def test_a_shared_preset_sits_under_each_files_own_defaults(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "presets:\n  p: {bar: 5 min, max_bars: 12}\ndefaults: {preset: p, max_bars: 3}\n"
+        "breakouts:\n  - {symbol: AAA, level: 10, qty: 1}\n"
+        "  - {symbol: BBB, level: 10, qty: 1, max_bars: null}\n")
+    (tmp_path / "b.yaml").write_text(
+        "defaults: {preset: p}\nbreakouts:\n  - {symbol: CCC, level: 10, qty: 1}\n"
+        "  - {symbol: DDD, level: 10, qty: 1, preset: null}\n")
+    params = {w.symbol: w.params for w in load_watchlists([tmp_path]).watchers}
+    assert {s: (p.bar_seconds, p.max_bars) for s, p in params.items()} == {
+        "AAA": (300, 3), "BBB": (300, None), "CCC": (300, 12), "DDD": (60, None)}
+
+
 def test_empty_files_and_sections_are_an_empty_watchlist(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("# nothing yet\n")
     (tmp_path / "b.yaml").write_text("presets:\ndefaults:\nbreakouts:\n")
