@@ -15,7 +15,7 @@ from pathlib import Path
 
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Market, SimGateway
-from tests.daemon.daemonkit import DAY, px
+from tests.daemon.daemonkit import DAY, at, px
 from tests.daemon.test_daemon_restart import at_the_broker, read_until, reap, start_daemon
 from tests.daemon.test_daemon_sim import ramp
 from tests.daemon.test_management_restart import status_with_a_position
@@ -40,8 +40,8 @@ def rows() -> list:  # type: ignore[type-arg]
     # After the restart 10.30 sells rung 1 (the ladder's stop goes to L), and 10.40
     # is past 1.5R (10.375): breakeven takes the stop to the fill, 10.03.
     return (ramp("09:29:00", 60, "10.00") + ramp("09:30:00", 50, "9.95")
-            + ramp("09:30:50", 10, "10.02") + ramp("09:31:00", 20, "10.10")
-            + ramp("09:31:20", 10, "10.30") + ramp("09:31:30", 40, "10.40"))
+            + ramp("09:30:50", 10, "10.02") + ramp("09:31:00", 12, "10.10")
+            + ramp("09:31:12", 6, "10.30") + ramp("09:31:18", 40, "10.40"))
 
 
 def test_kill_9_after_a_named_level_entry_keeps_the_resolved_level(tmp_path: Path) -> None:
@@ -68,6 +68,7 @@ def test_kill_9_after_a_named_level_entry_keeps_the_resolved_level(tmp_path: Pat
             second = await start_daemon(tmp_path, gw.port)
             procs.append(second)
             await read_until(second, "daemon running")
+            assert gw.now_ns() < at("09:31:12")  # before rung 1 sells
             status.update(await status_with_a_position(tmp_path, second.pid))
             await read_until(second, "(breakeven)")
             second.send_signal(signal.SIGTERM)

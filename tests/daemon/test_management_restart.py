@@ -108,7 +108,7 @@ def trail_rows() -> list:  # type: ignore[type-arg]
     # 10.10), the market rests at 10.15 (the stop holds) and then prints 10.40 (stop 10.30).
     return (ramp("09:30:00", 50, "9.95") + ramp("09:30:50", 10, "10.02")
             + ramp("09:31:00", 4, "10.10") + ramp("09:31:04", 4, "10.20")
-            + ramp("09:31:08", 22, "10.15") + ramp("09:31:30", 40, "10.40"))
+            + ramp("09:31:08", 10, "10.15") + ramp("09:31:18", 40, "10.40"))
 
 
 async def status_with_a_position(var: Path, pid: int) -> dict:  # type: ignore[type-arg]
@@ -142,7 +142,7 @@ def test_kill_9_after_two_trail_moves_keeps_the_stop_and_trails_on_from_it(
             second = await start_daemon(tmp_path, gw.port)
             procs.append(second)
             await read_until(second, "daemon running")
-            assert gw.now_ns() < at("09:31:30")  # restarted while the market rests at 10.15
+            assert gw.now_ns() < at("09:31:18")  # restarted while the market rests at 10.15
             assert sim_stop(gw).aux_price == px("10.10")  # where the first daemon put it
             status.update(await status_with_a_position(tmp_path, second.pid))
             await read_until(second, "moved to stop 10.30 ")  # trailing on after the restart
