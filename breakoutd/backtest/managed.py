@@ -8,8 +8,8 @@ A position with ``breakeven``, ``trail``, ``exit_at``, ``max_hold`` or
 - Slice k (k >= 2) is due at ``T + (k-1) * every``; it is priced like the
   entry from the quote in force then and fills at once at that price, before
   the second starting at its instant. A slice with no ask in force, or whose
-  reference would break the exits, is not sent, nor are later ones; no slice
-  is sent once the position is closed.
+  reference would break the exits (the take-profit, the stop in force), is
+  not sent, nor are later ones; no slice is sent once the position is closed.
 - In each second, first the stop (the low reaching it, filled as in
   :mod:`breakoutd.backtest.fills`), then the take-profits (the high reaching
   them, for what has filled), then the second's high is a print: breakeven
@@ -83,7 +83,9 @@ class _Run:
             ref = None if ask is None else (
                 ask if self.plan.entry is EntryKind.MARKET else round_to_tick(ask))
             first_tp = self.plan.rungs[0].price if self.plan.rungs else None
-            if ref is None or not slice_keeps_exits(ref, self.plan.stop, first_tp):
+            # The stop in force, as the daemon checks it: a breakeven or trail may have moved it.
+            stop = self.stop.stop if self.stop is not None else self.plan.stop
+            if ref is None or not slice_keeps_exits(ref, stop, first_tp):
                 self.pending.clear()  # this one and every later one are not sent
                 return
             self.slices.append(SliceFill(due.number, due.order_ref, due.at, ref, due.qty))

@@ -8,7 +8,7 @@ DIR defaults to ``$BREAKOUTD_VAR`` or ``var``. Exit 0 when fine, 1 on any
 problem, 2 on a usage error. ``status`` and ``tail`` are in
 :mod:`breakoutd.cli.ctl_status`, ``why WATCHER`` in :mod:`breakoutd.cli.ctl_why`;
 the controls (``halt``, ``resume``, ``pause``, ``flatten``, ``cancel``,
-``stop``) in :mod:`breakoutd.cli.ctl_control`.
+``stop``) in :mod:`breakoutd.cli.ctl_control`; ``scan`` in :mod:`breakoutd.cli.ctl_scan`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from breakoutd import __version__
 from breakoutd.cli.ctl_control import add_control_parsers
+from breakoutd.cli.ctl_scan import add_scan_parser, print_scan_plan
 from breakoutd.cli.ctl_status import add_status_parsers
 from breakoutd.cli.ctl_why import add_why_parser
 from breakoutd.config import (
@@ -72,6 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"ok: {_plural(len(loaded.files), 'file')}, "
           f"{_plural(len(loaded.watchers), 'watcher')} ({disabled} disabled), "
           f"{_plural(len(loaded.presets), 'preset')}")
+    print_scan_plan(loaded.scan)
     return 0
 
 
@@ -97,6 +99,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for old, new in plan.changed:
         print(f"~ {new.id}: {'; '.join(field_changes(old, new))}")
     _print_risk(applied, loaded)
+    print_scan_plan(loaded.scan, args.var or os.environ.get("BREAKOUTD_VAR") or "var")
     print(("nothing to change: " if plan.is_empty() else "plan: ") + plan.summary())
     return 0
 
@@ -126,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_parsers(commands)
     add_control_parsers(commands)
     add_why_parser(commands)
+    add_scan_parser(commands)
     return parser
 
 

@@ -193,9 +193,12 @@ def _position_lines(positions: list[dict[str, Any]], pnl: dict[str, Any]) -> lis
         sls = " ".join(f"{t['price']}/{_num(t.get('limit'))}x{t['qty']}"
                        + (f" ({t['rule']})" if t.get("rule") not in (None, "initial") else "")
                        for t in p.get("stops", [])) or "-"
+        slices = "".join(f"  slices {s['sent']}/{s['count']} sent, {s['filled']} filled"
+                         + (f" (no more: {s['skipped']})" if s.get("skipped") else "")
+                         for s in p.get("slices", []))
         lines.append(f"  {p['symbol']}  {p['qty']} @ {p['avg_price']}  last "
                      f"{_num(p.get('last_price'))}  unrealized {_signed(p.get('unrealized'))}  "
-                     f"tp {tps}  sl {sls}")
+                     f"tp {tps}  sl {sls}{slices}")
     lines.append(f"P&L today  realized {_signed(pnl.get('realized'))}  unrealized "
                  f"{_signed(pnl.get('unrealized'))}  commissions {_num(pnl.get('commissions'))}")
     return lines

@@ -1,4 +1,4 @@
-"""The top level of one watchlist file: presets, defaults, breakouts, risk."""
+"""The top level of one watchlist file: presets, defaults, breakouts, risk, scan."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from msgspec.structs import replace
 from breakoutd.config.errors import Origin
 from breakoutd.config.fields import Invalid, Problems, read_items, require_map
 from breakoutd.config.safe_yaml import Node, Scalar
+from breakoutd.config.scan_block import read_scan
 from breakoutd.config.schema import (
     BREAKOUT_KEYS,
     DEFAULTS_KEYS,
@@ -34,6 +35,7 @@ class FileShape:
     defaults: Section | None = None
     breakouts: list[Section] = field(default_factory=list)
     risk: Section | None = None
+    scan: Section | None = None
 
 
 def _read_presets(node: Node, at: Origin, problems: Problems) -> dict[str, Section]:
@@ -73,6 +75,7 @@ TOP_KEYS = {
     "defaults": Spec(_read_defaults, nullable=True),
     "breakouts": Spec(_read_breakouts, nullable=True),
     "risk": Spec(_read_risk, nullable=True),
+    "scan": Spec(read_scan, nullable=True),
 }
 
 
@@ -87,4 +90,5 @@ def read_document(root: Node | None, file: str, problems: Problems) -> FileShape
     shape.defaults = values.get("defaults")
     shape.breakouts = values.get("breakouts") or []
     shape.risk = values.get("risk")
+    shape.scan = values.get("scan")
     return shape

@@ -53,7 +53,7 @@ def in_force(old: Watchlist | None, new: Watchlist, failed: Collection[str]) -> 
     kept = [before.get(w.id) if w.id in failed else w for w in new.watchers]
     kept += [w for i, w in before.items() if i in failed and new.watcher(i) is None]
     watchers = [w for w in kept if w is not None]
-    return make_watchlist(watchers, new.presets, new.risk, new.files)
+    return make_watchlist(watchers, new.presets, new.risk, new.files, new.scan)
 
 
 _VARIANT_SHOWN = {"level_name": None, "rule": "close", "volume_mult": "2", "volume_lookback": 20,

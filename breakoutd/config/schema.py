@@ -339,7 +339,7 @@ RISK_KEYS: Mapping[str, Spec] = {
     "max_consecutive_losses": Spec(_simple(read_count), nullable=True),
     "on_halt": Spec(_simple(lambda n: OnHalt(_choice(n, _ON_HALT, "an action on a halt")))),
 }
-TOP_KEYS = ("presets", "defaults", "breakouts", "risk")
+TOP_KEYS = ("presets", "defaults", "breakouts", "risk", "scan")
 # Words operators reach for that difflib would not map to our key.
 _SYNONYMS = {
     "stop": "sl", "stop_loss": "sl", "stoploss": "sl", "take_profit": "tp", "target": "tp",

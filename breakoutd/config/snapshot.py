@@ -23,6 +23,7 @@ from breakoutd.config.codec import (
     spec_to_json,
 )
 from breakoutd.config.errors import ConfigError, Problem
+from breakoutd.config.scan_block import scan_from_json, scan_to_json
 from breakoutd.config.watchlist import Watchlist, make_watchlist
 from breakoutd.core.prices import PriceError
 
@@ -45,6 +46,8 @@ def snapshot_json(watchlist: Watchlist) -> str:
         "presets": {name: params_to_json(p) for name, p in watchlist.presets.items()},
         "watchers": [spec_to_json(w) for w in watchlist.watchers],
     }
+    if watchlist.scan is not None:  # absent in snapshots of watchlists without one
+        payload["scan"] = scan_to_json(watchlist.scan)
     return json.dumps(payload, indent=1, sort_keys=True) + "\n"
 
 
@@ -75,9 +78,10 @@ def parse_snapshot(text: str, file: str = "<snapshot>") -> Watchlist:
             raise ValueError(f"format is not {FORMAT!r}")
         watchers = [spec_from_json(w) for w in data["watchers"]]
         presets = {str(k): params_from_json(v) for k, v in data["presets"].items()}
+        scan = scan_from_json(data["scan"]) if data.get("scan") is not None else None
         return make_watchlist(
-            watchers, presets, risk_from_json(data["risk"]), [str(f) for f in data["files"]]
-        )
+            watchers, presets, risk_from_json(data["risk"]), [str(f) for f in data["files"]],
+            scan)
     except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError, PriceError) as exc:
         raise ConfigError([Problem(file, None, "", f"not a config snapshot: {exc!r}")]) from None
 

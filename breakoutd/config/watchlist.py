@@ -16,8 +16,10 @@ from breakoutd.config.errors import ConfigError
 from breakoutd.config.fields import Problems
 from breakoutd.config.management_check import checked_params
 from breakoutd.config.params_check import Layered
+from breakoutd.config.scan_block import resolve_scan, scan_to_json
 from breakoutd.config.schema import Section
 from breakoutd.core.params import RiskLimits, StrategyParams, WatcherSpec
+from breakoutd.core.scan import ScanSettings
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Watchlist:
     presets: Mapping[str, StrategyParams]
     risk: RiskLimits
     files: tuple[str, ...]
+    scan: ScanSettings | None = None  # the market scanner (breakoutd.config.scan_block)
 
     @cached_property
     def digest(self) -> str:
@@ -35,7 +38,7 @@ class Watchlist:
 
         ``breakoutctl check`` never asks: on a large watchlist the digest cost as
         much as reading the file's values."""
-        return compute_digest(self.watchers, self.presets, self.risk)
+        return compute_digest(self.watchers, self.presets, self.risk, self.scan)
 
     def watcher(self, watcher_id: str) -> WatcherSpec | None:
         """The watcher with this id, if any."""
@@ -43,7 +46,8 @@ class Watchlist:
 
 
 def compute_digest(
-    watchers: Sequence[WatcherSpec], presets: Mapping[str, StrategyParams], risk: RiskLimits
+    watchers: Sequence[WatcherSpec], presets: Mapping[str, StrategyParams], risk: RiskLimits,
+    scan: ScanSettings | None = None,
 ) -> str:
     """sha256 of the resolved content: comments, layout and key order do not change it."""
     payload = {
@@ -51,6 +55,8 @@ def compute_digest(
         "presets": {name: params_to_json(p) for name, p in sorted(presets.items())},
         "risk": risk_to_json(risk),
     }
+    if scan is not None:  # absent, the digest is the one written before scanning existed
+        payload["scan"] = scan_to_json(scan)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -60,11 +66,12 @@ def make_watchlist(
     presets: Mapping[str, StrategyParams],
     risk: RiskLimits,
     files: Sequence[str],
+    scan: ScanSettings | None = None,
 ) -> Watchlist:
     """A Watchlist with watchers sorted by id."""
     ordered = tuple(sorted(watchers, key=lambda w: w.id))
     frozen = MappingProxyType(dict(sorted(presets.items())))
-    return Watchlist(ordered, frozen, risk, tuple(files))
+    return Watchlist(ordered, frozen, risk, tuple(files), scan)
 
 
 def _where(section: Section) -> str:
@@ -122,6 +129,7 @@ def assemble(shapes: Sequence[FileShape], files: Sequence[str], problems: Proble
     resolved = {name: checked_params(Layered([s]), problems) for name, s in presets.items()}
     risk = _risk(shapes, problems)
     watchers = _watchers(shapes, presets, problems)
+    scan = resolve_scan([s.scan for s in shapes if s.scan is not None], presets, problems)
     if problems.items:
         raise ConfigError(problems.items)
-    return make_watchlist(watchers, resolved, risk, files)
+    return make_watchlist(watchers, resolved, risk, files, scan)

@@ -152,6 +152,31 @@ class NearMissed(Event, frozen=True, kw_only=True):
     failed_spread: int
 
 
+class ScanCandidate(msgspec.Struct, frozen=True, kw_only=True):
+    """One symbol of a scan: what the broker said of it and what the scan decided."""
+
+    symbol: str
+    rank: int  # the broker scanner's rank, 0 first
+    last: Decimal | None
+    prior_close: Decimal | None
+    gap_pct: Decimal | None
+    volume: int | None
+    spread_pct: Decimal | None
+    score: Decimal | None
+    outcome: str  # armed | armed_before | below_top | filtered
+    reason: str = ""  # why it was filtered out (breakoutd.core.scan)
+
+
+class ScanResult(Event, frozen=True, kw_only=True):
+    """The market scanner ran: every candidate with its score or why it was filtered out."""
+
+    code: str
+    trigger: str  # schedule | start-up | breakoutctl
+    candidates: tuple[ScanCandidate, ...]
+    armed: tuple[str, ...]  # the watcher ids this scan armed (scan:SYMBOL)
+    error: str = ""  # the scan could not run: why (nothing was armed)
+
+
 # --- orders at the broker --------------------------------------------------------
 
 OrderRole = Literal["entry", "take_profit", "stop", "flatten"]
@@ -233,7 +258,8 @@ class StopMoved(Event, frozen=True, kw_only=True):
 
 
 class OrderModified(Event, frozen=True, kw_only=True):
-    """A working order's terms were changed at the broker (the operator's new tp/sl)."""
+    """A working order's terms were changed at the broker (the operator's new tp/sl, or
+    exits grown to a slice's fill: ``reason`` operator or slice)."""
 
     order_ref: str
     role: OrderRole
@@ -272,6 +298,33 @@ class TimeExit(Event, frozen=True, kw_only=True):
     symbol: str
     rule: str
     due_at: int
+
+
+class SliceSent(Event, frozen=True, kw_only=True):
+    """Slice ``number`` of ``count`` of a sliced entry was sent (strategy.md, slices):
+    its own orderRef ``{order_ref}:s{number}``, ``qty`` shares at ``limit`` (None: MKT)."""
+
+    order_ref: str
+    watcher_id: str
+    symbol: str
+    number: int
+    count: int
+    order_id: int
+    qty: int
+    limit: Decimal | None
+    due_at: int
+
+
+class SliceSkipped(Event, frozen=True, kw_only=True):
+    """Slice ``number`` and every later one of a sliced entry will not be sent, and why
+    (``reason``: breaks_exits, no_quote, unfilled, closed, sold, halted, late, failed)."""
+
+    order_ref: str
+    watcher_id: str
+    number: int
+    count: int
+    reason: str
+    detail: str = ""
 
 
 # --- the broker connection and data streams -------------------------------------
@@ -402,7 +455,8 @@ class FlattenSent(Event, frozen=True, kw_only=True):
     """An open position is being sold: its exits cancelled, ``qty`` shares offered.
 
     ``order_type`` is MKT in regular hours, else LMT at the bid minus 0.05 (``limit``);
-    ``reason``: ``halt`` (the kill switch's on_halt: flatten), ``operator`` or ``time_exit``."""
+    ``reason``: ``halt`` (the kill switch's on_halt: flatten), ``operator``, ``time_exit`` or
+    ``unprotected`` (a slice filled after the exits were done)."""
 
     order_ref: str
     watcher_id: str
@@ -435,6 +489,7 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     NearMiss,
     OrderIntent,
     NearMissed,
+    ScanResult,
     OrderSent,
     OrderIdAssigned,
     OrderStatusChanged,
@@ -444,6 +499,8 @@ CORE_EVENTS: tuple[type[Event], ...] = (
     CommissionReported,
     OrderReconciled,
     TimeExit,
+    SliceSent,
+    SliceSkipped,
     ConnectionUp,
     ConnectionLost,
     Reconnecting,

@@ -59,6 +59,9 @@ class EntryBook:
     unpriced: set[str] = field(default_factory=set)  # exec ids without a commission yet
     closed: bool = False  # the trade is over and has been counted
     first_fill_at: int | None = None  # the entry's first execution (max_hold counts from it)
+    trigger_at: int | None = None  # the trigger of its entry (a slice schedule counts from it)
+    slices_sent: set[int] = field(default_factory=set)  # slice numbers sent (SliceSent)
+    slices_over: str | None = None  # why no more slices are sent (SliceSkipped)
 
     @property
     def open_qty(self) -> int:
@@ -304,6 +307,21 @@ def _intent(ledger: DayLedger, e: ev.Event) -> None:
     reference = e.reference if e.reference is not None else e.limit
     ledger.sent(e.order_ref, e.watcher_id, e.symbol, e.qty,
                 to_micros(reference) if reference is not None else 0)
+    ledger.books[e.order_ref].trigger_at = e.trigger_at
+
+
+def _slice_sent(ledger: DayLedger, e: ev.Event) -> None:
+    assert isinstance(e, ev.SliceSent)
+    book = ledger.books.get(e.order_ref)
+    if book is not None:
+        book.slices_sent.add(e.number)
+
+
+def _slice_skipped(ledger: DayLedger, e: ev.Event) -> None:
+    assert isinstance(e, ev.SliceSkipped)
+    book = ledger.books.get(e.order_ref)
+    if book is not None and book.slices_over is None:
+        book.slices_over = e.reason
 
 
 def _fill(ledger: DayLedger, e: ev.Event) -> None:
@@ -345,6 +363,7 @@ _HANDLERS = {
     ev.OrderIntent: _intent, ev.OrderFilled: _fill, ev.CommissionReported: _commission,
     ev.OrderStatusChanged: _status, ev.Halted: _halted,
     ev.Paused: _paused, ev.Resumed: _resumed,
+    ev.SliceSent: _slice_sent, ev.SliceSkipped: _slice_skipped,
 }
 
 

@@ -61,7 +61,9 @@ from breakoutd.daemon.recording import Recording, tapes_dir
 from breakoutd.daemon.reload import watch_forever
 from breakoutd.daemon.reload_notes import reload_notes
 from breakoutd.daemon.runner import WatcherRunner
+from breakoutd.daemon.scanning import Scanning
 from breakoutd.daemon.schedule import SessionScheduler
+from breakoutd.daemon.slices import SliceManager
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
@@ -136,6 +138,8 @@ class Daemon:
         self.refused = False  # the account must not be traded: the daemon stops
         self.controls = Controls(self)
         self.manager = PositionManager(self)  # breakeven, trail and time exits of positions
+        self.scanning = Scanning(self)  # the watchlists' scan: block (watchers scan:SYMBOL)
+        self.slices = SliceManager(self)  # the later slices of sliced entries
         self.held = HeldData(self.market, lambda: self.today.ledger, self.instrument,
                              self.controls.check_trip)
         self.held.on_bar.append(self.manager.on_bar)
@@ -319,12 +323,15 @@ class Daemon:
                                       emit=self.emit, clock=self.clock, ids=self.today,
                                       durability=_TodaysDisk(self))
             self.router.on_fill.append(self.manager.on_fill)
+            self.router.on_fill.append(self.slices.on_fill)
             await self._reconcile()
             self.manager.rebuild()
+            self.slices.rebuild()
             self.supervisor.on_data_lost.append(self.market.resubscribe)
             self.supervisor.on_connected.append(self._on_reconnected)
             self.supervisor.on_halted.append(lambda exc: self._refuse(str(exc), stop))
             self._report_start(await self._plan_arming(self.config.watchers))
+            self._tasks.append(await self.scanning.start(stop))
             self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
             self._start_watching(stop)
@@ -482,6 +489,11 @@ class Daemon:
             failed[spec.id] = f"{spec.id}: {where}: {str(exc) or type(exc).__name__}"
             logger.error("watcher not applied, the others are: {}", failed[spec.id])
 
+    async def arm_scanned(self, specs: Sequence[WatcherSpec]) -> None:
+        """Plan the watchers the market scanner made (breakoutd.daemon.scanning), and show them."""
+        await self._plan_arming(specs)
+        self._show_watchers()
+
     def _report_start(self, failed: dict[str, str]) -> None:
         """Watchers start-up could not arm are left out of the configuration in force."""
         if not failed or self.config is None:
@@ -492,12 +504,6 @@ class Daemon:
 
     async def _plan_one(self, spec: WatcherSpec) -> None:
         """Arm a watcher at its window's start, or at once when its window is open."""
-        slices = spec.params.slices
-        if spec.enabled and slices is not None and slices.count > 1:
-            # Never a single order where the operator asked for pieces: it is not armed.
-            raise OrderRejected(f"slices (count {slices.count}) are modelled by the backtest "
-                                "only; this daemon does not send sliced entries: remove "
-                                "slices to trade it")
         if not spec.enabled or self.store.has_fired(spec.id):
             return
         inst = await self.instrument(spec.symbol)  # raises for a symbol the gateway lacks
@@ -546,8 +552,9 @@ class Daemon:
 
     def _show_watchers(self) -> None:
         assert self.config is not None
-        sessions = {w.id: "+".join(s.value for s in w.params.sessions) for w in self.config.watchers}
-        self.status.set_watcher_specs(self.config.watchers, sessions)
+        watchers = [*self.config.watchers, *self.scanning.specs()]
+        sessions = {w.id: "+".join(s.value for s in w.params.sessions) for w in watchers}
+        self.status.set_watcher_specs(watchers, sessions)
 
     def _last_price(self, symbol: str) -> int | None:
         stream = self.market.stream(symbol)
@@ -578,6 +585,7 @@ class Daemon:
                 self.emit(event)
                 return event
             self.before_reload(new)
+            before = self.config.digest if self.config is not None else ""
             plan = plan_reload(self.config, new)
             self.today.set_limits(new.risk)
             notes = reload_notes(plan, self.store.state.fired, self._unfilled)
@@ -586,8 +594,8 @@ class Daemon:
             self.config = in_force(self.config, new, failed)
             self._show_watchers()
             write_snapshot(snapshot_path(self.var), self.config)
-            event = _reloaded_event(self.clock(), trigger, self.config.digest, plan, failed,
-                                    tuple(n for wid, n in notes if wid not in failed))
+            event = _reloaded_event(self.clock(), trigger, before, self.config.digest, plan,
+                                    failed, tuple(n for wid, n in notes if wid not in failed))
             self.emit(event)
             return event
 
@@ -763,6 +771,7 @@ class Daemon:
             self.refresh_state()
             now = self.clock()
             self.manager.on_clock(now)
+            self.slices.on_clock(now)
             if settled >= self._next_disarm:  # not a walk over every runner each tick
                 for runner in list(self.runners.values()):
                     runner.on_time(settled)
@@ -792,8 +801,10 @@ class Daemon:
         self.levels.forget()
         self.market.forget_instruments()
         self.manager.forget_all()
+        self.slices.forget_all()
         await self._reconcile()
         self.manager.rebuild()
+        self.slices.rebuild()
         await self._plan_arming(self.config.watchers)
         await self.held.update()
         self._set_state(self.engine_state()[0], f"new day {self.day}: {len(self.runners)} armed, "
@@ -838,6 +849,7 @@ class Daemon:
         if tasks:
             await asyncio.wait(tasks, timeout=5)
         await self.controls.cancel_unfilled()  # filled entries keep their exits at the broker
+        await self.slices.cancel_working()
         self.held.release_all()
         if self.recording is not None:
             self.recording.close()
@@ -864,10 +876,14 @@ class Daemon:
 
 
 
-def _reloaded_event(at: int, trigger: str, digest: str, plan: ReloadPlan,
+def _reloaded_event(at: int, trigger: str, before: str, digest: str, plan: ReloadPlan,
                     failed: dict[str, str], notes: tuple[str, ...]) -> ev.ConfigReloaded:
-    """The reload's event: what applied, and what did not."""
-    result = "unchanged" if plan.is_empty() else "partial" if failed else "applied"
+    """The reload's event: what applied, and what did not.
+
+    ``unchanged`` only when nothing in force changed: new risk limits, presets or a
+    scan block apply although no watcher changes."""
+    same = plan.is_empty() and digest == before
+    result = "unchanged" if same else "partial" if failed else "applied"
     return ev.ConfigReloaded(
         at=at, result=result, trigger=trigger, digest=digest,
         added=tuple(w.id for w in plan.added if w.id not in failed),
@@ -915,4 +931,8 @@ class _Port:
         router = self._daemon.router
         if router is None:
             raise OrderRejected("no broker connection yet")
+        slices = self._daemon.slices
+        if slices.slices_entry(plan.watcher_id):
+            slices.send_entry(plan, self._inst.contract, level, announce)
+            return
         router.send_now(plan, self._inst.contract, level, announce)

@@ -71,6 +71,8 @@ def _sent(e: ev.OrderSent) -> str:
 
 
 def _rung(e: ev.OrderStatusChanged | ev.OrderFilled) -> str:
+    if e.role == "entry" and e.rung:
+        return f" slice {e.rung}"
     return f" rung {e.rung}" if e.role == "take_profit" and e.rung else ""
 
 
@@ -113,6 +115,10 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
                             f"volume {e.volume}"
                             + (f" vs mean {e.mean_volume}" if e.mean_volume is not None else "")),
     ev.NearMissed: lambda e: f"{e.watcher_id}: near miss: {describe_near_miss(from_event(e))}",
+    ev.ScanResult: lambda e: (f"scan {e.code} ({e.trigger}): "
+                              + (f"FAILED: {e.error}" if e.error else
+                                 f"{len(e.candidates)} candidates, armed "
+                                 + (", ".join(e.armed) or "nothing new"))),
     ev.OrderIntent: _intent,
     ev.OrderSent: lambda e: _sent(e),
     ev.OrderStatusChanged: lambda e: (f"order #{e.order_id} {e.role}{_rung(e)}: {e.status} "
@@ -129,6 +135,11 @@ _FORMATS: dict[type[ev.Event], Callable[[Any], str]] = {
                              f"stop #{e.order_id}: the last rung sold the position, nothing "
                              f"left to protect"),
     ev.TimeExit: lambda e: f"{e.watcher_id}: time exit ({e.rule}): selling {e.symbol}",
+    ev.SliceSent: lambda e: (f"{e.watcher_id}: slice {e.number}/{e.count} sent #{e.order_id}: "
+                             f"BUY {e.qty} {e.symbol} "
+                             + (f"LMT {e.limit}" if e.limit is not None else "MKT")),
+    ev.SliceSkipped: lambda e: (f"{e.watcher_id}: slice {e.number}/{e.count} and later not "
+                                f"sent ({e.reason})" + (f": {e.detail}" if e.detail else "")),
     ev.OrderReconciled: lambda e: f"{e.watcher_id}: found at the broker ({e.status}, filled {e.filled})",
     ev.ConnectionUp: lambda e: (f"connected to {e.host}:{e.port} as client {e.client_id}, "
                                 f"account {e.account}"),

@@ -130,8 +130,12 @@ class Controls:
     async def sell_on_time(self, book: EntryBook) -> str | None:
         """A position's time exit (``exit_at``, ``max_hold``): sold as a flatten is, reason
         ``time_exit``; None when sent, else why not."""
+        return await self.sell(book, "time_exit")
+
+    async def sell(self, book: EntryBook, reason: str) -> str | None:
+        """Sell one position as a flatten does, for ``reason``; None when sent, else why not."""
         async with self._lock:
-            return await self._flatten_book(book, "time_exit")
+            return await self._flatten_book(book, reason)
 
     def _sale_limit(self, symbol: str, sessions: DaySessions | None) -> int | None:
         """None (MKT) in regular hours; else the bid minus 0.05 on the tick."""

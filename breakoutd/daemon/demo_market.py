@@ -18,6 +18,11 @@ own shape:
 
 Every second has a trade and a quote whose size changes, so quotes stay
 fresh; before its break a symbol trades a few ticks under its level.
+
+With a ``scan:`` block the market also has a gapper for the scanner to find
+(:func:`gapper_rows`): up 20% on the prior day's close before the open, its
+pre-market high breaks at the open on several times the volume (the momentum
+rule), then it climbs through the template's first take-profit.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class _Path:
         self.price = price
         self.dense_end = dense_end
         self.rows: list[Row] = []
+        self.volume = VOLUME  # shares each second trades
 
     def hold(self, until: int, jitter: bool = False) -> None:
         """Trade at the price every second until ``until`` (epoch s, exclusive)."""
@@ -93,7 +99,7 @@ class _Path:
         lo = close if low is None else low
         t = tick(close)
         size = QUOTE_SIZE + 100 * (self.t % 2)  # the quote changes every second: it stays fresh
-        self.rows.append(Row(self.t * NS, self.symbol, lo, hi, lo, close, VOLUME,
+        self.rows.append(Row(self.t * NS, self.symbol, lo, hi, lo, close, self.volume,
                              close - t, size, close + t, size))
         self.t += seconds
 
@@ -210,3 +216,50 @@ def added_symbol_rows(watchers: Sequence[WatcherSpec], symbol: str, now_ns: int,
     lead = lead_watchers(w for w in watchers if w.symbol == symbol).get(symbol)
     levels = [w.level for w in watchers if w.symbol == symbol]
     return symbol_rows(symbol, lead, levels, day, start, start + 5)
+
+
+GAPPER = "GAPGO"  # not a symbol of the example watchlists
+GAPPER_PRIOR_CLOSE = 10 * ONE_DOLLAR
+GAPPER_PREMARKET_HIGH = 12_200_000  # 12.20, printed at 09:20: +22% on the prior close
+BREAK_VOLUME = 5  # the break's shares a second, in multiples of the quiet seconds'
+
+
+def _prior_day(day: dt.date) -> dt.date:
+    before = day - dt.timedelta(days=1)
+    while day_sessions(before) is None:
+        before -= dt.timedelta(days=1)
+    return before
+
+
+def gapper_rows(template: WatcherSpec, day: dt.date) -> list[Row]:
+    """The scanner's gapper: a prior close, a pre-market high, its break at the open.
+
+    The break is scripted from the scan's template: its level is the pre-market
+    high plus ``level_offset``, and after the momentum entry (the 09:30 minute,
+    on ``BREAK_VOLUME`` times the volume) the price climbs past the first
+    take-profit of ``tp_r`` (or a few ticks)."""
+    prior = _prior_day(day)
+    close_at = exchange_ns(prior, dt.time(15, 59)) // NS
+    before = _Path(GAPPER, close_at, GAPPER_PRIOR_CLOSE, close_at + 60)
+    before.hold(close_at + 60)
+    path = _Path(GAPPER, exchange_ns(day, TAPE_START) // NS, 11_800_000,
+                 exchange_ns(day, DENSE_UNTIL) // NS)
+    path.walk_to(GAPPER_PREMARKET_HIGH, 20 * 60)  # 09:00 to 09:20
+    path.walk_to(12_100_000, 60)
+    opens = exchange_ns(day, DEMO_OPEN) // NS
+    path.hold(opens, jitter=True)
+    level = GAPPER_PREMARKET_HIGH + template.params.level_offset
+    t = tick(level)
+    above = _on_tick(level + 8 * t)
+    path.volume = VOLUME * BREAK_VOLUME
+    path.walk_to(above, 5)
+    path.hold(opens + 60 + HOLD)  # the 09:30 minute closes above the level; the entry fills
+    path.volume = VOLUME
+    entry = above + t  # the ask the entry is priced at
+    stop = level - (template.params.sl_below or 0)
+    first = template.params.tp_r[0] if template.params.tp_r else None
+    target = entry + int(first * (entry - stop)) if first is not None and stop > 0 else entry
+    path.walk_to(_on_tick(target) + 2 * t, 12)
+    path.hold(path.t + HOLD)
+    path.quiet(exchange_ns(day, TAPE_END) // NS)
+    return before.rows + path.rows

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from breakoutd.calendar import EXCHANGE_TZ, day_sessions, exchange_date, next_trading_day
 from breakoutd.config import Watchlist, load_watchlists
-from breakoutd.daemon.demo_market import added_symbol_rows, demo_rows
+from breakoutd.daemon.demo_market import added_symbol_rows, demo_rows, gapper_rows
 from breakoutd.daemon.sim_var import PREVIOUS, prepare_sim_var
 from breakoutd.sim import Market, SimGateway
 from breakoutd.tape import synthetic_tape
@@ -59,7 +59,10 @@ async def start_embedded_sim(watchlists: Sequence[Path], seed: int | None = None
     config = load_watchlists(watchlists)
     the_day = day or virtual_day()
     if seed is None:
-        market = Market(demo_rows(config.watchers, the_day))
+        rows = demo_rows(config.watchers, the_day)
+        if config.scan is not None:  # something for the scanner to find
+            rows += gapper_rows(config.scan.template, the_day)
+        market = Market(rows)
     else:
         levels: dict[str, list[int]] = {}
         for w in config.watchers:

@@ -196,7 +196,7 @@ class StatusBoard:
         for n, (symbol, p) in enumerate(held, 1):
             raw, u = lines.line(("position", symbol),
                                 (p.qty, p.cost, self._price_key(symbol),
-                                 _exits_key(exits.get(symbol))),
+                                 _exits_key(exits.get(symbol)), _slices_key(m, symbol)),
                                 self._position, symbol, p, exits)
             positions.append(raw)
             unrealized.append(u)
@@ -329,6 +329,7 @@ class StatusBoard:
                              for o in sorted(tps, key=lambda o: o.rung)],
             "stops": [{"id": o.id, "price": o.stop, "limit": o.limit, "qty": o.qty - o.filled,
                        "rule": o.rule} for o in stops],
+            "slices": self.model.slices_of(symbol),
         }, unrealized
 
     def _pnl(self, unrealized: list[Decimal | None]) -> dict[str, Any]:
@@ -378,6 +379,14 @@ def _exits_key(exits: tuple[list[OrderRow], list[OrderRow]] | None) -> tuple[Any
         return ()
     return tuple((o.id, o.rung, o.role, o.limit, o.stop, o.qty, o.filled)
                  for group in exits for o in group)
+
+
+def _slices_key(m: Any, symbol: str) -> tuple[Any, ...]:
+    """What a position's slices line shows changes with (nothing for an unsliced one)."""
+    if not m.slices:
+        return ()
+    return tuple((row.ref, row.sent, row.sent_qty, row.skipped) for row in m.slices.values()
+                 if row.symbol == symbol)
 
 
 def _order(o: OrderRow) -> dict[str, Any]:

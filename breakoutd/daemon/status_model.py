@@ -73,6 +73,18 @@ class OrderRow:
 
 
 @dataclass(slots=True)
+class SliceRow:
+    """A sliced entry's slices: how many of how many were sent, and why the rest were not."""
+
+    ref: str
+    symbol: str
+    count: int
+    sent: int = 0
+    sent_qty: int = 0
+    skipped: str | None = None  # SliceSkipped's reason
+
+
+@dataclass(slots=True)
 class Position:
     """Shares held in one symbol at their average cost (signed quantity)."""
 
@@ -138,6 +150,7 @@ class StatusModel:
         self.watchers: dict[str, WatcherRow] = {}
         self.orders: dict[tuple[str, str, int], OrderRow] = {}
         self.positions: dict[str, Position] = {}
+        self.slices: dict[str, SliceRow] = {}  # sliced entries by order ref
         # The day's money, entries and halt: the daemon's own ledger code, fed the same events.
         self.ledger = DayLedger(RiskLimits())
         self.broker_realized: dict[str, float] = {}
@@ -159,6 +172,7 @@ class StatusModel:
             ev.ConfigReloaded: self._reloaded, ev.DaemonState: self._daemon_state,
             ev.LevelResolved: self._level_resolved, ev.NearMiss: self._near_miss,
             ev.Halted: self._halted, ev.Resumed: self._resumed,
+            ev.SliceSent: self._slice_sent, ev.SliceSkipped: self._slice_skipped,
         }
 
     @property
@@ -255,15 +269,15 @@ class StatusModel:
     def _trade_over(self, ref: str) -> None:
         """An entered watcher is done when its entry is over and nothing is held."""
         wid = self._ref_watcher.get(ref)
-        entry = self.orders.get((ref, "entry", 0))
+        buys = [o for (r, role, _), o in self.orders.items() if r == ref and role == "entry"]
         row = self.watchers.get(wid) if wid is not None else None
-        if row is None or entry is None or entry.is_open or row.state != "entered":
+        if row is None or not buys or any(o.is_open for o in buys) or row.state != "entered":
             return
-        bought = entry.filled
+        bought = sum(o.filled for o in buys)  # the entry, or each slice sent
         sold = sum(o.filled for (r, role, _), o in self.orders.items() if r == ref and role != "entry")
         if sold >= bought:
             row.state = "done"
-            row.reason = "closed" if bought else f"entry {entry.status}"
+            row.reason = "closed" if bought else f"entry {buys[0].status}"
 
     # --- orders ------------------------------------------------------------------------
 
@@ -318,6 +332,26 @@ class StatusModel:
         o.qty = e.qty
         o.limit = e.limit if e.limit is not None else o.limit
         o.stop = e.stop if e.stop is not None else o.stop
+
+    def _slice_sent(self, e: ev.SliceSent) -> None:
+        row = self.slices.setdefault(e.order_ref, SliceRow(e.order_ref, e.symbol, e.count))
+        row.sent, row.sent_qty = max(row.sent, e.number), row.sent_qty + e.qty
+
+    def _slice_skipped(self, e: ev.SliceSkipped) -> None:
+        row = self.slices.setdefault(e.order_ref, SliceRow(e.order_ref, "", e.count))
+        row.skipped = e.reason
+
+    def slices_of(self, symbol: str) -> list[dict[str, Any]]:
+        """The sliced entries in ``symbol``: slices sent of the count, shares sent and filled."""
+        out = []
+        for row in self.slices.values():
+            if row.symbol != symbol:
+                continue
+            filled = sum(o.filled for (r, role, _), o in self.orders.items()
+                         if r == row.ref and role == "entry")
+            out.append({"ref": row.ref, "count": row.count, "sent": row.sent,
+                        "sent_qty": row.sent_qty, "filled": filled, "skipped": row.skipped})
+        return out
 
     def _commission(self, e: ev.CommissionReported) -> None:
         if abs(e.realized_pnl) < UNSET_DOUBLE:

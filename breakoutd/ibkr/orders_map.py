@@ -4,8 +4,12 @@ IB statuses to ours, and the ladder arithmetic of broker-held exits.
 Order refs (the idempotency key at the broker): the entry carries the plan's
 ``order_ref`` (``bo:YYYYMMDD:session:watcher_id``), take-profit rung *n*
 (1-based) ``{ref}:tp{n}``, the stop ``{ref}:sl`` and the sale that flattens the
-position (the operator's or the kill switch's) ``{ref}:fx``. Watcher ids never contain
-``:`` (the watchlist schema forbids it), so a ref parses back unambiguously.
+position (the operator's or the kill switch's) ``{ref}:fx``. A sliced entry
+(``slices``) has no order with the bare ref: slice *k* is ``{ref}:s{k}``, role
+entry, rung *k* (:mod:`breakoutd.ibkr.slicing`). Watcher ids never contain
+``:`` (the watchlist schema forbids it) but a scanned watcher's ``scan:SYMBOL``
+(breakoutd.core.scan), whose two parts are read as one id, so a ref parses back
+unambiguously.
 
 Exit sizes: the exits are children of the entry in one OCA group of type 2
 ("reduce with block"): every fill of one reduces each sibling by the filled
@@ -51,7 +55,7 @@ class RefParts(NamedTuple):
 
     base: str
     role: OrderRole
-    rung: int  # 1-based take-profit rung; 0 for the entry and the stop
+    rung: int  # 1-based take-profit rung or slice; 0 for an unsliced entry and the stop
 
 
 class PlannedOrder(NamedTuple):
@@ -72,8 +76,8 @@ def child_ref(ref: str, role: OrderRole, rung: int = 0) -> str:
 
 
 def parse_ref(text: str) -> RefParts | None:
-    """Split an orderRef of ours (``bo:day:session:id[:tpN|:sl|:fx]``); None for others."""
-    parts = text.split(":")
+    """Split an orderRef of ours (``bo:day:session:id[:tpN|:sl|:fx|:sK]``); None for others."""
+    parts = _joined_scan_id(text.split(":"))
     if len(parts) not in (4, 5) or parts[0] != "bo" or not all(parts[:4]):
         return None
     base = ":".join(parts[:4])
@@ -86,7 +90,17 @@ def parse_ref(text: str) -> RefParts | None:
         return RefParts(base, FLATTEN, 0)
     if suffix.startswith("tp") and suffix[2:].isdigit() and int(suffix[2:]) >= 1:
         return RefParts(base, TAKE_PROFIT, int(suffix[2:]))
+    if suffix.startswith("s") and suffix[1:].isdigit() and int(suffix[1:]) >= 1:
+        return RefParts(base, ENTRY, int(suffix[1:]))  # slice k of a sliced entry
     return None
+
+
+def _joined_scan_id(parts: list[str]) -> list[str]:
+    """``bo:day:session:scan:SYM...`` with ``scan:SYM`` as the one id part it is."""
+    # A symbol starts with a capital; the suffixes (tpN, sl, fx, sK) are lower case.
+    if len(parts) >= 5 and parts[3] == "scan" and parts[4][:1].isupper():
+        return [*parts[:3], f"scan:{parts[4]}", *parts[5:]]
+    return parts
 
 
 def day_prefix(day: dt.date) -> str:
@@ -119,11 +133,13 @@ def has_exits(plan: OrderPlan) -> bool:
     return bool(plan.rungs) or (plan.stop is not None and plan.stop_limit is not None)
 
 
-def entry_values(plan: OrderPlan, account: str, order_id: int) -> dict[str, Any]:
-    """The parent BUY's attributes; it transmits only when no exits follow it."""
+def entry_values(plan: OrderPlan, account: str, order_id: int,
+                 order_ref: str | None = None) -> dict[str, Any]:
+    """The parent BUY's attributes (``order_ref``: a first slice's, else the plan's); it
+    transmits only when no exits follow it."""
     values: dict[str, Any] = {
         "orderId": order_id, "action": "BUY", "orderType": "MKT", "totalQuantity": plan.qty,
-        "orderRef": plan.order_ref, "tif": plan.tif, "outsideRth": plan.outside_rth,
+        "orderRef": order_ref or plan.order_ref, "tif": plan.tif, "outsideRth": plan.outside_rth,
         "account": account, "transmit": not has_exits(plan)}
     if plan.entry is not EntryKind.MARKET and plan.limit is not None:
         values["orderType"], values["lmtPrice"] = "LMT", to_float(plan.limit)

@@ -4,7 +4,8 @@ Before anything is armed the daemon asks the gateway for every open order
 (``reqAllOpenOrders``: all clients, so an entry placed under another client
 id is still found), today's completed orders (``reqCompletedOrders``) and
 today's executions (``reqExecutions``), and groups them by the entry's ref
-(``bo:YYYYMMDD:session:watcher_id``; exits carry ``:tpN`` / ``:sl``, see
+(``bo:YYYYMMDD:session:watcher_id``; exits carry ``:tpN`` / ``:sl``, the
+slices of a sliced entry ``:sK``, see
 :mod:`breakoutd.ibkr.orders_map`). Each entry found emits ``OrderReconciled``;
 the router then ``adopt``\\ s them so none is ever sent again and their exits
 stay managed.
@@ -196,9 +197,10 @@ def _entry(base: str, symbol: str, orders: dict[object, ReconciledOrder],
     bought = sum(f.qty for f in fills.values() if f.role == ENTRY)
     cost = sum(f.qty * f.price for f in fills.values() if f.role == ENTRY)
     sold = sum(f.qty for f in fills.values() if f.role != ENTRY)
-    parent = next((o for o in listed if o.role == ENTRY), None)
-    if parent is not None:
-        bought = max(bought, parent.filled)  # executions older than the report still count
+    buys = [o for o in listed if o.role == ENTRY]  # the entry, or each slice sent
+    # executions older than the report still count
+    bought = max(bought, sum(o.filled for o in buys))
+    parent = next((o for o in buys if o.live), buys[0] if buys else None)
     status = entry_status(parent.status if parent else "Filled", bought, sold)
     avg = (2 * cost + bought) // (2 * bought) if bought and cost else None
     return ReconciledEntry(order_ref=base, watcher_id=watcher_of(base), symbol=symbol,

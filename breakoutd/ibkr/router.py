@@ -41,6 +41,10 @@ Duplicate orderStatus messages give one ``OrderStatusChanged``; fills come
 from execDetails, once per exec id, as ``OrderFilled``; the commission follows
 as ``CommissionReported``. Errors ride along as the ``detail`` of the next status.
 
+A sliced entry (``slices``) is sent as its first slice's bracket, then one BUY
+per later slice; each slice fill grows the exits, an exit fill cancels the
+slices still working (:mod:`breakoutd.ibkr.slicing`).
+
 Callbacks: ``on_fill`` hooks get ``(entry, OrderFilled)`` for every fill, the
 entry's own (role ``entry``) and its exits' (``take_profit``, ``stop``).
 
@@ -78,6 +82,7 @@ from breakoutd.core.events import (
 from breakoutd.core.ladder import LadderState
 from breakoutd.core.plans import STOP_LIMIT_OFFSET, OrderPlan
 from breakoutd.core.prices import round_to_tick, to_decimal, to_float
+from breakoutd.core.slicing import slice_ref
 from breakoutd.core.stop_rules import modify_due
 from breakoutd.errors import OrderRejected
 from breakoutd.ibkr.convert import price_to_micros
@@ -104,6 +109,7 @@ from breakoutd.ibkr.orders_map import (
 from breakoutd.ibkr.orderwire import OrderTemplates
 from breakoutd.ibkr.readybracket import ReadyBracket, ready_bracket
 from breakoutd.ibkr.reconcile import ReconciledEntry, ReconciledOrder
+from breakoutd.ibkr.slicing import cancel_slices, is_sliced, on_sliced_fill, send_slice, size_exits
 from breakoutd.ibkr.wire.orders import (
     known_fills,
     known_trades,
@@ -215,7 +221,12 @@ class _Book:
     stop_modified_at: int | None = None  # the last raise_stop modify (once a second at most)
 
     def parent(self) -> _Order | None:
-        return self.orders.get((ENTRY, 0))
+        """The entry order: the bare ref's, or a sliced entry's first slice."""
+        return self.orders.get((ENTRY, 0)) or self.orders.get((ENTRY, 1))
+
+    def entry_orders(self) -> list[_Order]:
+        """The entry's BUY orders: the one, or each slice sent."""
+        return [o for (role, _), o in self.orders.items() if role == ENTRY]
 
 
 class OrderRouter:
@@ -288,7 +299,8 @@ class OrderRouter:
         return self.send_now(plan, contract, level)
 
     def send_now(self, plan: OrderPlan, contract: Contract, level: int,
-                 announce: Callable[[], None] | None = None) -> RoutedEntry:
+                 announce: Callable[[], None] | None = None, *,
+                 sliced: bool = False) -> RoutedEntry:
         """:meth:`send` without a trip through the event loop (the decision's hot path).
 
         The parent goes onto the socket first, then its exits, then ib_async's and
@@ -297,7 +309,8 @@ class OrderRouter:
         events go to the journal there. The journal sync and the state save run
         in the next turn of the event loop, or before any other order is sent,
         whichever comes first; a send whose predecessor could not be made
-        durable is refused."""
+        durable is refused. ``sliced``: ``plan`` is the first slice of a sliced entry
+        (its parent's ref ``...:s1``; :mod:`breakoutd.ibkr.slicing` sends the others)."""
         try:
             self.make_durable()
         except OSError as exc:
@@ -310,20 +323,21 @@ class OrderRouter:
         ids = self._next_ids(1 + len(plan.rungs) + (plan.stop is not None))
         self._sent_refs.add(ref)
         ready = self._ready.pop(ref, None)
+        parent_ref = slice_ref(ref, 1) if sliced else None
         try:
-            if ready is not None and ready.fits(plan, contract, self._account,
+            if ready is not None and not sliced and ready.fits(plan, contract, self._account,
                                                 server_version(self._ib)):
                 orders = self._write_ready(ready, plan, ids)
                 entry = entry_values(plan, self._account, ids[0])
                 exits = exit_values(plan, self._account, ids, ids[0])
             else:
-                entry = entry_values(plan, self._account, ids[0])
+                entry = entry_values(plan, self._account, ids[0], parent_ref)
                 orders = [self._write(contract, entry)]
                 exits = exit_values(plan, self._account, ids, ids[0])
                 orders += [self._write(contract, values) for _, _, values in exits]
         except (ConnectionError, OSError) as exc:
             raise OrderRejected(f"{ref}: sending failed ({exc}); it will not be sent again") from exc
-        shapes = [(ENTRY, 0, entry), *exits]
+        shapes = [(ENTRY, 1 if sliced else 0, entry), *exits]
         planned = [PlannedOrder(role, rung, order or Order(**values))
                    for (role, rung, values), order in zip(shapes, orders, strict=True)]
         for p in planned:
@@ -446,7 +460,7 @@ class OrderRouter:
         by_role = {(p.role, p.rung): p.order.orderId for p in planned}
         entry = RoutedEntry(
             order_ref=plan.order_ref, watcher_id=plan.watcher_id, symbol=plan.symbol,
-            parent_id=by_role[(ENTRY, 0)], stop_id=by_role.get((STOP, 0)), level=level,
+            parent_id=planned[0].order.orderId, stop_id=by_role.get((STOP, 0)), level=level,
             take_profit_ids=tuple(by_role[(TAKE_PROFIT, n)] for n in range(1, len(plan.rungs) + 1)))
         book = _Book(entry, prices=tuple(r.price for r in plan.rungs),
                      thresholds=exit_thresholds(plan), stop=plan.stop)
@@ -693,6 +707,8 @@ class OrderRouter:
         if report.execId:
             self._commissions.add(ex.execId)
         self._refresh(o.book)
+        if is_sliced(o.book):
+            on_sliced_fill(self, o)
         for hook in self.on_fill:
             hook(entry, event)
 
@@ -716,9 +732,35 @@ class OrderRouter:
             self._resync_soon()
 
     def _refresh(self, book: _Book) -> None:
-        parent = book.parent()
+        # A slice still working keeps a sliced entry working.
+        parent = next((o for o in book.entry_orders() if o.status not in DONE_STATUSES),
+                      book.parent())
         entry = book.entry
         entry.status = entry_status(parent.status if parent else "", _bought(book), entry.sold)
+
+    # --- slices (breakoutd.ibkr.slicing) ----------------------------------------------
+
+    def send_slice(self, order_ref: str, number: int, qty: int, limit: int | None,
+                   contract: Contract) -> int:
+        """Send slice ``number`` (>= 2) of a sliced entry once; its order id."""
+        return send_slice(self, order_ref, number, qty, limit, contract)
+
+    def slices_sent(self, order_ref: str) -> set[int]:
+        """The slices of a sliced entry sent (also those found at the broker after a restart)."""
+        book = self._books.get(order_ref)
+        if book is None or not is_sliced(book):
+            return set()
+        return {rung for role, rung in book.orders if role == ENTRY}
+
+    def size_exits(self, order_ref: str) -> int:
+        """Grow a sliced entry's exits to what is held (after a restart); orders modified."""
+        book = self._books.get(order_ref)
+        return size_exits(self, book) if book is not None and is_sliced(book) else 0
+
+    def cancel_slices(self, order_ref: str, why: str) -> int:
+        """Cancel the working later slices of an entry (the kill switch, a shutdown)."""
+        book = self._books.get(order_ref)
+        return cancel_slices(self, book, why) if book is not None else 0
 
     # --- ladders ---------------------------------------------------------------------
 
@@ -900,7 +942,7 @@ class OrderRouter:
                 self._adopt(rec, level)
 
     def _adopt(self, rec: ReconciledEntry, level: int | None) -> None:
-        parent = rec.order(ENTRY)
+        parent = rec.order(ENTRY) or rec.order(ENTRY, 1)
         tps = sorted((o for o in rec.orders if o.role == TAKE_PROFIT), key=lambda o: o.rung)
         stop = rec.order(STOP)
         entry = RoutedEntry(
@@ -957,8 +999,7 @@ def _fill_ref(fill: Fill) -> str:
 
 def _bought(book: _Book) -> int:
     """Shares the entry bought: its executions, or the broker's count if that is ahead."""
-    parent = book.parent()
-    reported = parent.last[1] if parent is not None and parent.last is not None else 0
+    reported = sum(o.last[1] for o in book.entry_orders() if o.last is not None)
     return max(book.entry.filled, reported)
 
 

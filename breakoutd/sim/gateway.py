@@ -5,6 +5,12 @@ the virtual clock, and the matching engine. Each replay step applies the rows
 that have become known, in time order; each row goes to the market-data
 subscribers and then to the engine (its prints, then its quote), and the
 engine's events go to the clients that own the orders.
+
+The gateway sits at the top of the sim: it holds its state in one
+:class:`~breakoutd.sim.state.GatewayState`, which it hands to the request
+handlers (:mod:`breakoutd.sim.requests`) and the event router; sessions see
+it only as a :class:`~breakoutd.sim.session.SessionHost`. Nothing below
+imports it.
 """
 
 from __future__ import annotations
@@ -16,63 +22,29 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from breakoutd.calendar import EXCHANGE_TZ, day_sessions, exchange_date, exchange_ns
 from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.clock import CLOCK_NOTICE, VirtualClock, clock_notice
 from breakoutd.sim.contracts import Instruments
 from breakoutd.sim.faults import NOTICES, FaultSpec, FaultState
 from breakoutd.sim.feeds import FeedHub
+from breakoutd.sim.hours import (
+    SESSION_TEXT,
+    SessionOf,
+    next_session_edge,
+    session_name,
+    start_instant,
+)
 from breakoutd.sim.market import Market, Row
-from breakoutd.sim.match_engine import MatchingEngine
-from breakoutd.sim.match_types import EngineEvent
+from breakoutd.sim.matching import EngineEvent, MatchingEngine
 from breakoutd.sim.pacing import HistoryPacing
 from breakoutd.sim.requests import dispatch
-from breakoutd.sim.routing import EventRouter
+from breakoutd.sim.routing import route
 from breakoutd.sim.session import MAX_BUFFERED, RATE_LIMIT, ClientSession
+from breakoutd.sim.state import Client, GatewayState
 from breakoutd.sim.stats import LatencyStats
 
 log = logging.getLogger("breakoutd.sim")
-DEFAULT_OPEN = dt.time(9, 30)
-_SESSION_TEXT = {"premarket": "pre-market session open", "rth": "regular session open",
-                 "afterhours": "after-hours session open", None: "market closed"}
-
-
-def session_name(instant_ns: int) -> str | None:
-    """The session in force at an instant: premarket, rth, afterhours, or None."""
-    try:
-        sessions = day_sessions(exchange_date(instant_ns))
-    except ValueError:
-        return None
-    found = sessions.session_at(instant_ns) if sessions else None
-    return found.value if found else None
-
-
-class SessionOf:
-    """``session_name`` remembering the last second asked about.
-
-    The engine asks on every quote and print, and most asks fall in the same second.
-    """
-
-    def __init__(self) -> None:
-        self._second: int | None = None
-        self._name: str | None = None
-
-    def __call__(self, instant_ns: int) -> str | None:
-        second = instant_ns // NS
-        if second != self._second:
-            self._second, self._name = second, session_name(instant_ns)
-        return self._name
-
-
-def start_instant(market: Market, start: dt.datetime | dt.time | None,
-                  day: dt.date | None) -> int:
-    """The virtual start: a datetime (naive = exchange time), or a time on ``day``."""
-    if isinstance(start, dt.datetime):
-        local = start if start.tzinfo else start.replace(tzinfo=EXCHANGE_TZ)
-        return int(local.timestamp() * 1e6) * 1000
-    the_day = day or market.day or dt.date.today()
-    return exchange_ns(the_day, start or DEFAULT_OPEN)
 
 
 class SimGateway:
@@ -86,11 +58,8 @@ class SimGateway:
                  max_buffered: int = MAX_BUFFERED, quiet_bars: bool = True) -> None:
         """``quiet_bars``: send, as IB does, a volume-0 bar at the last price for a
         5-second (realtime) or historical interval without trades."""
-        self.market = market
         self.host = host
         self._requested_port = port
-        self.account = account
-        self.md_lines = md_lines
         self.rate_limit = rate_limit
         self.max_buffered = max_buffered
         # Real time of receipt and writes (rate limit, latency stats); tests may pin it.
@@ -99,33 +68,80 @@ class SimGateway:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         self._speed = None if manual_clock else speed
-        # Frozen until start(), so virtual time begins at ``start`` when clients can connect.
-        self.clock = VirtualClock(start_instant(market, start, day), speed, manual=True)
-        self.instruments = Instruments(market.symbols)
-        self.feeds = FeedHub(market, quiet_bars=quiet_bars)
-        self.history_pacing = HistoryPacing()
         self._processing_ns: int | None = None
-        self.engine = self._new_engine()
-        self.faults = FaultState()
-        self.stats = LatencyStats()
+        # Frozen until start(), so virtual time begins at ``start`` when clients can connect.
+        clock = VirtualClock(start_instant(market, start, day), speed, manual=True)
+        self._clock = clock  # engine_now's: the engine reads it before the state exists
+        self.state = GatewayState(
+            account=account, md_lines=md_lines, clock=clock, market=market,
+            instruments=Instruments(market.symbols), feeds=FeedHub(market, quiet_bars=quiet_bars),
+            history_pacing=HistoryPacing(), engine=self._new_engine(account),
+            faults=FaultState(), stats=LatencyStats())
+        # Every connection, also before its handshake (state.clients has the started ones).
         self.sessions: set[ClientSession] = set()
-        self.clients: dict[int, ClientSession] = {}
-        self.account_subs: set[ClientSession] = set()
-        self.position_subs: set[ClientSession] = set()
-        self.multi_subs: dict[tuple[ClientSession, int], None] = {}
-        self.router = EventRouter(self)
         self._scheduled = sorted((f for f in faults), key=lambda f: f.at_ns or 0)
         self._server: asyncio.Server | None = None
         self._port = 0
         self._replay: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self._reopen: asyncio.Task[None] | None = None
         self.preroll_rows = market.preroll(self.clock.now_ns())
         self._session = session_name(self.clock.now_ns())
 
-    def _new_engine(self) -> MatchingEngine:
-        return MatchingEngine(clock=self.engine_now, sessions=SessionOf(),
-                              account=self.account, cash=self._cash)
+    def _new_engine(self, account: str) -> MatchingEngine:
+        return MatchingEngine(clock=self.engine_now, sessions=SessionOf(), account=account,
+                              cash=self._cash)
+
+    # --- the state, as tests and the daemon's sim mode read it ------------------
+
+    @property
+    def market(self) -> Market:
+        """The replayed market."""
+        return self.state.market
+
+    @property
+    def clock(self) -> VirtualClock:
+        """The virtual clock."""
+        return self.state.clock
+
+    @property
+    def engine(self) -> MatchingEngine:
+        """The matching engine (a new one after ``restart(keep_state=False)``)."""
+        return self.state.engine
+
+    @property
+    def feeds(self) -> FeedHub:
+        """The market-data subscriptions."""
+        return self.state.feeds
+
+    @property
+    def faults(self) -> FaultState:
+        """What the injected faults have set, and which have fired."""
+        return self.state.faults
+
+    @property
+    def stats(self) -> LatencyStats:
+        """Bar-to-order latency records."""
+        return self.state.stats
+
+    @property
+    def clients(self) -> dict[int, Client]:
+        """The started connections by clientId."""
+        return self.state.clients
+
+    @property
+    def account(self) -> str:
+        """The account the gateway manages."""
+        return self.state.account
+
+    @account.setter
+    def account(self, account: str) -> None:
+        # A test logs the gateway into another account; clients learn it on reconnecting.
+        self.state.account = account
+
+    @property
+    def ack_delay_ms(self) -> float:
+        """How long order acknowledgements are held back (the delay fault), in ms."""
+        return self.state.faults.ack_delay_ms
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -140,7 +156,7 @@ class SimGateway:
 
     def engine_now(self) -> int:
         """The engine's clock: the instant being replayed, else the virtual clock."""
-        return self._processing_ns if self._processing_ns is not None else self.clock.now_ns()
+        return self._processing_ns if self._processing_ns is not None else self._clock.now_ns()
 
     async def start(self) -> None:
         """Start listening and, unless the clock is manual, replaying."""
@@ -196,7 +212,7 @@ class SimGateway:
     def add_symbol(self, rows: list[Row]) -> None:
         """Serve a symbol the market did not have, from these rows on (see Market.add_symbol)."""
         self.market.add_symbol(rows)
-        self.instruments = Instruments(self.market.symbols)
+        self.state.instruments = Instruments(self.market.symbols)
         self.wake()
 
     # --- sessions -------------------------------------------------------------
@@ -209,22 +225,23 @@ class SimGateway:
     def session_closed(self, session: ClientSession) -> None:
         """A client went away: free its clientId and drop its subscriptions."""
         self.sessions.discard(session)
-        if session.client_id is not None and self.clients.get(session.client_id) is session:
-            del self.clients[session.client_id]
-        dropped = self.feeds.drop_session(session)
-        self.account_subs.discard(session)
-        self.position_subs.discard(session)
-        for key in [k for k in self.multi_subs if k[0] is session]:
-            del self.multi_subs[key]
+        state = self.state
+        if session.client_id is not None and state.clients.get(session.client_id) is session:
+            del state.clients[session.client_id]
+        dropped = state.feeds.drop_session(session)
+        state.account_subs.discard(session)
+        state.position_subs.discard(session)
+        for key in [k for k in state.multi_subs if k[0] is session]:
+            del state.multi_subs[key]
         log.info("client %s disconnected (%s)%s", session.client_id, session.peer,
                  f", {dropped} subscriptions dropped" if dropped else "")
 
     def claim_client_id(self, session: ClientSession, client_id: int) -> bool:
         """Register a client id for a session; False when another live session has it."""
-        holder = self.clients.get(client_id)
+        holder = self.state.clients.get(client_id)
         if holder is not None and holder is not session and not holder.closed:
             return False
-        self.clients[client_id] = session
+        self.state.clients[client_id] = session
         return True
 
     def next_order_id(self, client_id: int) -> int:
@@ -234,11 +251,11 @@ class SimGateway:
     def dispatch(self, session: ClientSession, fields: list[str], received_ns: int) -> None:
         """Handle one request of a ready client."""
         session.last_received_ns = received_ns
-        dispatch(self, session, fields)
+        dispatch(self.state, session, fields)
 
     def wake(self) -> None:
         """Make the replay loop recompute when it must next run."""
-        self._wake.set()
+        self.state.wake_replay.set()
 
     # --- replay -----------------------------------------------------------------
 
@@ -250,12 +267,13 @@ class SimGateway:
             except Exception:  # a bug must not freeze the market for everyone
                 log.exception("replay step at %s failed", out.ib_time(now))
             delay = self.clock.real_seconds_until(self._next_wake(now))
-            self._wake.clear()
+            wake = self.state.wake_replay
+            wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(delay, 1.0))
+                await asyncio.wait_for(wake.wait(), min(delay, 1.0))
 
     def _next_wake(self, now: int) -> int:
-        candidates = [now + 60 * NS, _next_session_edge(now)]
+        candidates = [now + 60 * NS, next_session_edge(now)]
         for value in (self.market.next_due(), self.feeds.next_wake(now),
                       self._scheduled[0].at_ns if self._scheduled else None):
             if value is not None:
@@ -329,19 +347,21 @@ class SimGateway:
         session = session_name(now)
         if session != self._session:
             self._session = session
-            log.info("%s at %s", _SESSION_TEXT.get(session, "market closed"), out.ib_time(now))
+            log.info("%s at %s", SESSION_TEXT.get(session, "market closed"), out.ib_time(now))
 
     def _replay_row(self, row: Row) -> None:
-        change = self.market.apply(row)
-        self.feeds.on_row(row, change)
-        events = self.engine.on_row(row.time, row.symbol, row.open, row.high, row.low, row.close,
-                                    row.volume, row.bid, row.bid_size, row.ask, row.ask_size)
-        self.emit(events)
+        state = self.state  # the hot path: one lookup per row, not one per part
+        change = state.market.apply(row)
+        state.feeds.on_row(row, change)
+        events = state.engine.on_row(row.time, row.symbol, row.open, row.high, row.low, row.close,
+                                     row.volume, row.bid, row.bid_size, row.ask, row.ask_size)
+        if events:
+            route(state, events)
 
     def emit(self, events: list[EngineEvent]) -> None:
         """Send engine events to the clients that should see them."""
         if events:
-            self.router.emit(events)
+            route(self.state, events)
 
     # --- faults -------------------------------------------------------------------
 
@@ -391,7 +411,7 @@ class SimGateway:
             self.drop_connections()
             self.feeds.drop_all()
             if not keep_state:
-                self.engine = self._new_engine()
+                self.state.engine = self._new_engine(self.account)
                 self._seed_engine_quotes()
             else:
                 self.engine.restore(self.engine.snapshot())
@@ -442,15 +462,3 @@ class SimGateway:
         """Send market data for a symbol again."""
         self.feeds.stalled.discard(symbol.upper())
 
-
-def _next_session_edge(now: int) -> int:
-    """The next session start or end after ``now`` (for DAY order expiry)."""
-    try:
-        sessions = day_sessions(exchange_date(now))
-    except ValueError:
-        sessions = None
-    if sessions is not None:
-        for edge in (*sessions.premarket, *sessions.rth, *sessions.afterhours):
-            if edge > now:
-                return edge
-    return now + 3600 * NS

@@ -8,7 +8,7 @@ bars are the rows' own 1-second OHLCV bars, aggregated with the core's
 builds from the same tape.
 
 How a 1-second OHLC row becomes trade prints is the matching engine's rule
-(``match_book.row_prints``: open, low, high, close, repeats dropped); the
+(``matching.book.row_prints``: open, low, high, close, repeats dropped); the
 tick-by-tick feed sends the very same prints, so what a client sees trade is
 what orders were matched against.
 """
@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from breakoutd.calendar import exchange_date
 from breakoutd.core.bars import NS, Bar, BarAggregator
-from breakoutd.sim import match_book
+from breakoutd.sim.matching import book
 from breakoutd.tape import Tape, TapeRow, iter_rows, read_tapes, synthetic_tape
 
 Row = TapeRow  # one tape row: prices in micro-dollars, None when empty
@@ -34,7 +34,7 @@ def row_prints(row: Row) -> list[tuple[int, int]]:
     """The (price, size) trade prints a row stands for: the matching engine's own."""
     if row.close is None or row.open is None or row.low is None or row.high is None:
         return []
-    return match_book.row_prints(row.open, row.high, row.low, row.close, row.volume)
+    return book.row_prints(row.open, row.high, row.low, row.close, row.volume)
 
 
 def row_bar(row: Row) -> Bar:

@@ -14,7 +14,7 @@ from breakoutd.calendar import EXCHANGE_TZ, IB_TIME_ZONE_ID
 from breakoutd.core.bars import NS, Bar
 from breakoutd.sim.contracts import contract_fields, primary_exchange_for
 from breakoutd.sim.market import AggBar
-from breakoutd.sim.match_types import ExecutionEvent, OrderStatusEvent, SimOrder
+from breakoutd.sim.matching.values import ExecutionEvent, OrderStatusEvent, SimOrder
 from breakoutd.sim.wire import price_text
 
 Fields = list[object]

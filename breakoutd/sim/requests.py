@@ -5,34 +5,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from breakoutd.sim import outgoing as out
 from breakoutd.sim import requests_account as acct
 from breakoutd.sim import requests_market as mkt
 from breakoutd.sim import requests_orders as orders
 from breakoutd.sim import scanner
+from breakoutd.sim.state import Client, GatewayState
 from breakoutd.sim.wire import FieldReader, MessageError
 
-if TYPE_CHECKING:
-    from breakoutd.sim.gateway import SimGateway
-    from breakoutd.sim.session import ClientSession
-
 log = logging.getLogger("breakoutd.sim")
-Handler = Callable[["SimGateway", "ClientSession", FieldReader], None]
+Handler = Callable[[GatewayState, Client, FieldReader], None]
 # IB's "Error processing request" (322): what ibapi reports as 503 is its own
 # "TWS is out of date", which would send a user upgrading a gateway.
 UNSUPPORTED_CODE = 322
 
 
-def _ignore(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def _ignore(state: GatewayState, client: Client, r: FieldReader) -> None:
     """Requests that need no answer from the sim (e.g. setServerLogLevel)."""
 
 
-def market_rule(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def market_rule(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqMarketRule (91): US stocks tick 0.0001 below $1 and 0.01 from $1."""
     rule_id = r.integer("marketRuleId")
-    session.send([93, rule_id, 2, 0, "0.0001", 1, "0.01"])
+    client.send([93, rule_id, 2, 0, "0.0001", 1, "0.01"])
 
 
 HANDLERS: dict[int, tuple[str, Handler]] = {
@@ -110,7 +106,7 @@ _REQ_ID_POS = {1: 2, 2: 2, 3: 1, 4: 2, 7: 2, 9: 2, 20: 1, 22: 1, 23: 2, 25: 2, 5
                76: 2, 87: 1, 97: 1, 98: 1}
 
 
-def dispatch(gw: SimGateway, session: ClientSession, fields: list[str]) -> None:
+def dispatch(state: GatewayState, client: Client, fields: list[str]) -> None:
     """Run the handler of one client message; every failure gets an error reply."""
     try:
         msg_id = int(fields[0]) if fields else -1
@@ -118,22 +114,22 @@ def dispatch(gw: SimGateway, session: ClientSession, fields: list[str]) -> None:
         msg_id = -1
     entry = HANDLERS.get(msg_id)
     if entry is None:
-        _decline(session, msg_id, fields)
+        _decline(client, msg_id, fields)
         return
     name, handler = entry
     try:
-        handler(gw, session, FieldReader(fields))
+        handler(state, client, FieldReader(fields))
     except MessageError as exc:
-        log.warning("client %s: malformed %s: %s", session.client_id, name, exc)
-        session.send(out.error(_req_id_at(fields, _REQ_ID_POS.get(msg_id)), 320,
+        log.warning("client %s: malformed %s: %s", client.client_id, name, exc)
+        client.send(out.error(_req_id_at(fields, _REQ_ID_POS.get(msg_id)), 320,
                                f"Server error when reading an API client request: {exc}"))
     except Exception as exc:  # a bug must not take the gateway down
-        log.exception("client %s: %s failed", session.client_id, name)
-        session.send(out.error(_req_id_at(fields, _REQ_ID_POS.get(msg_id)), 320,
+        log.exception("client %s: %s failed", client.client_id, name)
+        client.send(out.error(_req_id_at(fields, _REQ_ID_POS.get(msg_id)), 320,
                                f"Server error when processing {name}: {exc!r}"))
 
 
-def _decline(session: ClientSession, msg_id: int, fields: list[str]) -> None:
+def _decline(client: Client, msg_id: int, fields: list[str]) -> None:
     known = UNSUPPORTED.get(msg_id)
     if known is not None:
         name, pos = known
@@ -144,5 +140,5 @@ def _decline(session: ClientSession, msg_id: int, fields: list[str]) -> None:
         text = (f"Error processing request.-'sim' : cause - The simulated gateway does not "
                 f"know message id {fields[0] if fields else '(empty message)'}.")
         req_id = -1
-    log.info("client %s: %s", session.client_id, text)
-    session.send(out.error(req_id, UNSUPPORTED_CODE, text))
+    log.info("client %s: %s", client.client_id, text)
+    client.send(out.error(req_id, UNSUPPORTED_CODE, text))

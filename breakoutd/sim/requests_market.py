@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from breakoutd.calendar import exchange_date
 from breakoutd.core.bars import NS
@@ -18,11 +17,8 @@ from breakoutd.sim.history import (
     parse_end,
 )
 from breakoutd.sim.pacing import HistoryRequest
+from breakoutd.sim.state import Client, GatewayState
 from breakoutd.sim.wire import FieldReader
-
-if TYPE_CHECKING:
-    from breakoutd.sim.gateway import SimGateway
-    from breakoutd.sim.session import ClientSession
 
 log = logging.getLogger("breakoutd.sim")
 NO_SECURITY = "No security definition has been found for the request"
@@ -33,132 +29,132 @@ DUPLICATE_HISTORY = ("Error processing request.-'bX' : cause - Duplicate ticker 
                      "historical data query")
 
 
-def duplicate(gw: SimGateway, session: ClientSession, req_id: int,
+def duplicate(state: GatewayState, client: Client, req_id: int,
               text: str = DUPLICATE_TICKER) -> bool:
     """True (and error 322 sent) when ``req_id`` already streams for this client.
 
     IB refuses the second request and keeps the first stream, which the
     client's cancel then ends.
     """
-    if not gw.feeds.holds(session, req_id):
+    if not state.feeds.holds(client, req_id):
         return False
-    session.send(out.error(req_id, 322, text))
-    log.info("client %s: duplicate request id %d refused (322)", session.client_id, req_id)
+    client.send(out.error(req_id, 322, text))
+    log.info("client %s: duplicate request id %d refused (322)", client.client_id, req_id)
     return True
 
 
-def _resolve(gw: SimGateway, session: ClientSession, req_id: int, r: FieldReader) -> str | None:
+def _resolve(state: GatewayState, client: Client, req_id: int, r: FieldReader) -> str | None:
     spec = read_contract(r)
-    symbol = gw.instruments.resolve(spec)
+    symbol = state.instruments.resolve(spec)
     if symbol is None:
-        session.send(out.error(req_id, 200, NO_SECURITY))
-        log.info("client %s: unknown contract %s (req %d)", session.client_id,
+        client.send(out.error(req_id, 200, NO_SECURITY))
+        log.info("client %s: unknown contract %s (req %d)", client.client_id,
                  spec.symbol or spec.con_id, req_id)
     return symbol
 
 
-def contract_details(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def contract_details(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqContractDetails (9) -> contractDetails (10) and its end (52)."""
     r.skip()  # version
     req_id = r.integer("reqId")
-    symbol = _resolve(gw, session, req_id, r)
+    symbol = _resolve(state, client, req_id, r)
     if symbol is None:
         return
-    now = gw.clock.now_ns()
-    state = gw.market.states[symbol]
-    session.send(contract_details_message(req_id, symbol, exchange_date(now),
-                                          state.last or state.ask or 0))
-    session.send(out.contract_details_end(req_id))
+    now = state.clock.now_ns()
+    symbol_state = state.market.states[symbol]
+    client.send(contract_details_message(req_id, symbol, exchange_date(now),
+                                          symbol_state.last or symbol_state.ask or 0))
+    client.send(out.contract_details_end(req_id))
 
 
-def mkt_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def mkt_data(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqMktData (1): a snapshot, or a stream of ticks while subscribed."""
     r.skip()  # version
     req_id = r.integer("reqId")
-    symbol = _resolve(gw, session, req_id, r)
+    symbol = _resolve(state, client, req_id, r)
     if symbol is None:
         return
     if r.flag("deltaNeutral"):
         r.skip(3)
     r.text("genericTickList")
     snapshot = r.flag("snapshot")
-    state = gw.market.states[symbol]
+    symbol_state = state.market.states[symbol]
     if snapshot or r.flag("regulatorySnapshot"):
-        for msg in quote_snapshot(req_id, state):
-            session.send_md(symbol, msg)
-        session.send(out.tick_snapshot_end(req_id))
+        for msg in quote_snapshot(req_id, symbol_state):
+            client.send_md(symbol, msg)
+        client.send(out.tick_snapshot_end(req_id))
         return
-    if duplicate(gw, session, req_id) or not _line_available(gw, session, req_id):
+    if duplicate(state, client, req_id) or not _line_available(state, client, req_id):
         return
-    gw.feeds.add(Sub(session, req_id, symbol, "quotes"))
-    log.info("client %s: streaming quotes for %s (req %d)", session.client_id, symbol, req_id)
-    if not gw.feeds.paused and symbol not in gw.feeds.stalled:
-        for msg in quote_snapshot(req_id, state):
-            session.send_md(symbol, msg)
+    state.feeds.add(Sub(client, req_id, symbol, "quotes"))
+    log.info("client %s: streaming quotes for %s (req %d)", client.client_id, symbol, req_id)
+    if not state.feeds.paused and symbol not in state.feeds.stalled:
+        for msg in quote_snapshot(req_id, symbol_state):
+            client.send_md(symbol, msg)
 
 
-def _line_available(gw: SimGateway, session: ClientSession, req_id: int) -> bool:
-    if gw.feeds.lines_in_use() < gw.md_lines:
+def _line_available(state: GatewayState, client: Client, req_id: int) -> bool:
+    if state.feeds.lines_in_use() < state.md_lines:
         return True
-    session.send(out.error(req_id, 101, f"Max number of tickers has been reached "
-                           f"({gw.md_lines} market data lines)."))
-    log.info("client %s: market data line limit (%d) reached", session.client_id, gw.md_lines)
+    client.send(out.error(req_id, 101, f"Max number of tickers has been reached "
+                           f"({state.md_lines} market data lines)."))
+    log.info("client %s: market data line limit (%d) reached", client.client_id, state.md_lines)
     return False
 
 
-def cancel_mkt_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def cancel_mkt_data(state: GatewayState, client: Client, r: FieldReader) -> None:
     """cancelMktData (2)."""
     r.skip()
-    _cancel(gw, session, r.integer("reqId"), "quotes")
+    _cancel(state, client, r.integer("reqId"), "quotes")
 
 
-def _cancel(gw: SimGateway, session: ClientSession, req_id: int, kind: str) -> None:
-    if gw.feeds.cancel(session, req_id, kind):
-        log.info("client %s: cancelled %s (req %d)", session.client_id, kind, req_id)
+def _cancel(state: GatewayState, client: Client, req_id: int, kind: str) -> None:
+    if state.feeds.cancel(client, req_id, kind):
+        log.info("client %s: cancelled %s (req %d)", client.client_id, kind, req_id)
     else:
-        session.send(out.error(req_id, 300, f"Can't find EId with tickerId:{req_id}"))
+        client.send(out.error(req_id, 300, f"Can't find EId with tickerId:{req_id}"))
 
 
-def realtime_bars(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def realtime_bars(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqRealTimeBars (50): 5-second TRADES bars as they close."""
     r.skip()  # version
     req_id = r.integer("reqId")
-    symbol = _resolve(gw, session, req_id, r)
+    symbol = _resolve(state, client, req_id, r)
     if symbol is None:
         return
     bar_size, what, use_rth = r.integer("barSize"), r.text("whatToShow"), r.flag("useRTH")
     if bar_size != 5 or what.upper() != "TRADES":
-        session.send(out.error(req_id, 420, f"Invalid Real-time Query: the sim serves 5-second "
+        client.send(out.error(req_id, 420, f"Invalid Real-time Query: the sim serves 5-second "
                                f"TRADES bars only (got {bar_size} s {what})"))
         return
-    if duplicate(gw, session, req_id):
+    if duplicate(state, client, req_id):
         return
-    now = gw.clock.now_ns()
-    gw.feeds.add(Sub(session, req_id, symbol, "rtbars", use_rth=use_rth,
+    now = state.clock.now_ns()
+    state.feeds.add(Sub(client, req_id, symbol, "rtbars", use_rth=use_rth,
                      next_bucket=now - now % REALTIME_BAR_NS))
-    gw.wake()
-    log.info("client %s: realtime bars for %s (req %d)", session.client_id, symbol, req_id)
+    state.wake_replay.set()
+    log.info("client %s: realtime bars for %s (req %d)", client.client_id, symbol, req_id)
 
 
-def cancel_realtime_bars(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def cancel_realtime_bars(state: GatewayState, client: Client, r: FieldReader) -> None:
     """cancelRealTimeBars (51)."""
     r.skip()
-    _cancel(gw, session, r.integer("reqId"), "rtbars")
+    _cancel(state, client, r.integer("reqId"), "rtbars")
 
 
-def historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def historical_data(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqHistoricalData (20): bars from the tape, optionally kept up to date."""
     req_id = r.integer("reqId")
-    symbol = _resolve(gw, session, req_id, r)
+    symbol = _resolve(state, client, req_id, r)
     if symbol is None:
         return
     r.skip()  # includeExpired
     end_text, size_text, duration_text = r.text("endDateTime"), r.text("barSize"), r.text("duration")
     use_rth, what, format_date = r.flag("useRTH"), r.text("whatToShow"), r.integer("formatDate", 1)
     keep = r.flag("keepUpToDate")
-    if duplicate(gw, session, req_id, DUPLICATE_HISTORY):
+    if duplicate(state, client, req_id, DUPLICATE_HISTORY):
         return
-    now = gw.clock.now_ns()
+    now = state.clock.now_ns()
     try:
         if what.upper() != "TRADES":
             raise HistoryError(f"whatToShow={what} is not served by the sim (TRADES only)")
@@ -168,107 +164,108 @@ def historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> N
         end = parse_end(end_text, now)
         start = end - parse_duration(duration_text)
     except HistoryError as exc:
-        session.send(out.error(req_id, 162, f"Historical Market Data Service error message:{exc}"))
+        client.send(out.error(req_id, 162, f"Historical Market Data Service error message:{exc}"))
         return
     request = HistoryRequest(symbol, end_text, duration_text, size_text, what.upper(), use_rth)
-    refusal = gw.history_pacing.refusal(request, size, now)
+    refusal = state.history_pacing.refusal(request, size, now)
     if refusal is not None:
-        session.send(out.error(req_id, 162, refusal))
-        log.info("client %s: history for %s refused: %s", session.client_id, symbol, refusal)
+        client.send(out.error(req_id, 162, refusal))
+        log.info("client %s: history for %s refused: %s", client.client_id, symbol, refusal)
         return
-    bars = history_bars(gw.market, symbol, start, end, size, use_rth, gw.feeds.quiet_bars)
-    session.send_md(symbol, out.historical_data(req_id, out.ib_time(start), out.ib_time(end),
+    bars = history_bars(state.market, symbol, start, end, size, use_rth, state.feeds.quiet_bars)
+    client.send_md(symbol, out.historical_data(req_id, out.ib_time(start), out.ib_time(end),
                                                 bars, format_date), bar=True)
-    log.info("client %s: %d bars of %s for %s%s (req %d)", session.client_id, len(bars),
+    log.info("client %s: %d bars of %s for %s%s (req %d)", client.client_id, len(bars),
              size_text, symbol, ", kept up to date" if keep else "", req_id)
     if keep:
         if size >= 86_400 * NS:
-            session.send(out.error(req_id, 162, "Historical Market Data Service error message:"
+            client.send(out.error(req_id, 162, "Historical Market Data Service error message:"
                                    "keepUpToDate is served for intraday bars only"))
             return
-        gw.feeds.add(Sub(session, req_id, symbol, "bars", use_rth=use_rth, size_ns=size,
+        state.feeds.add(Sub(client, req_id, symbol, "bars", use_rth=use_rth, size_ns=size,
                          format_date=format_date))
 
 
 QUOTE_SHOWS = ("BID", "ASK", "MIDPOINT", "BID_ASK")
 
 
-def head_timestamp(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def head_timestamp(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqHeadTimeStamp (87): the earliest data of the tape, as IB's head timestamp.
 
     TRADES gives the first trade (in regular hours with useRTH), the quote
     kinds the first quote; formatDate 2 answers epoch seconds, 1 exchange time.
     """
     req_id = r.integer("reqId")
-    symbol = _resolve(gw, session, req_id, r)
+    symbol = _resolve(state, client, req_id, r)
     if symbol is None:
         return
     r.skip()  # includeExpired
     use_rth, what, format_date = r.flag("useRTH"), r.text("whatToShow").upper(), r.integer(
         "formatDate", 1)
-    now = gw.clock.now_ns()
+    now = state.clock.now_ns()
     if what == "TRADES":
-        bars = gw.market.bars_between(symbol, 0, now)
+        bars = state.market.bars_between(symbol, 0, now)
         starts = [b.start for b in bars if not use_rth or in_rth(b.start)]
         first = starts[0] if starts else None
     elif what in QUOTE_SHOWS:
-        first = gw.market.states[symbol].first_quote
+        first = state.market.states[symbol].first_quote
         first = first if first is not None and first < now else None
     else:
-        session.send(out.error(req_id, 321, f"Error validating request.-'bX' : cause - "
+        client.send(out.error(req_id, 321, f"Error validating request.-'bX' : cause - "
                                f"whatToShow={what} is not one of TRADES, {', '.join(QUOTE_SHOWS)}"))
         return
     if first is None:
-        session.send(out.error(req_id, 162, "Historical Market Data Service error message:"
+        client.send(out.error(req_id, 162, "Historical Market Data Service error message:"
                                "HMDS query returned no data"))
         return
-    session.send([88, req_id, str(first // NS) if format_date == 2 else out.ib_time(first)])
+    client.send([88, req_id, str(first // NS) if format_date == 2 else out.ib_time(first)])
 
 
-def cancel_historical_data(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def cancel_historical_data(state: GatewayState, client: Client, r: FieldReader) -> None:
     """cancelHistoricalData (25): ends keepUpToDate updates."""
     r.skip()
     req_id = r.integer("reqId")
-    if gw.feeds.cancel(session, req_id, "bars"):
-        log.info("client %s: cancelled bars (req %d)", session.client_id, req_id)
+    if state.feeds.cancel(client, req_id, "bars"):
+        log.info("client %s: cancelled bars (req %d)", client.client_id, req_id)
 
 
-def tick_by_tick(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def tick_by_tick(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqTickByTickData (97): every print, or every quote change."""
     req_id = r.integer("reqId")
-    symbol = _resolve(gw, session, req_id, r)
+    symbol = _resolve(state, client, req_id, r)
     if symbol is None:
         return
     tick_type = r.text("tickType")
     if tick_type not in TICK_TYPES:
-        session.send(out.error(req_id, 10189, f"Failed to request tick-by-tick data: "
+        client.send(out.error(req_id, 10189, f"Failed to request tick-by-tick data: "
                                f"tick type {tick_type!r} is not one of {', '.join(TICK_TYPES)}"))
         return
-    if duplicate(gw, session, req_id) or not _line_available(gw, session, req_id):
+    if duplicate(state, client, req_id) or not _line_available(state, client, req_id):
         return
-    gw.feeds.add(Sub(session, req_id, symbol, "ticks", tick_type=tick_type))
-    state = gw.market.states[symbol]
-    if tick_type == "BidAsk" and state.bid is not None and state.ask is not None:
-        session.send_md(symbol, out.tick_by_tick_bid_ask(
-            req_id, gw.clock.now_ns() // NS, state.bid, state.ask, state.bid_size, state.ask_size))
-    log.info("client %s: tick-by-tick %s for %s (req %d)", session.client_id, tick_type,
+    state.feeds.add(Sub(client, req_id, symbol, "ticks", tick_type=tick_type))
+    symbol_state = state.market.states[symbol]
+    if tick_type == "BidAsk" and symbol_state.bid is not None and symbol_state.ask is not None:
+        client.send_md(symbol, out.tick_by_tick_bid_ask(
+            req_id, state.clock.now_ns() // NS, symbol_state.bid, symbol_state.ask,
+            symbol_state.bid_size, symbol_state.ask_size))
+    log.info("client %s: tick-by-tick %s for %s (req %d)", client.client_id, tick_type,
              symbol, req_id)
 
 
-def cancel_tick_by_tick(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def cancel_tick_by_tick(state: GatewayState, client: Client, r: FieldReader) -> None:
     """cancelTickByTickData (98)."""
-    _cancel(gw, session, r.integer("reqId"), "ticks")
+    _cancel(state, client, r.integer("reqId"), "ticks")
 
 
-def current_time(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def current_time(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqCurrentTime (49): the virtual clock."""
-    session.send(out.current_time(gw.clock.now_ns()))
+    client.send(out.current_time(state.clock.now_ns()))
 
 
-def market_data_type(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def market_data_type(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqMarketDataType (59): the sim's data is always live (type 1)."""
     r.skip()
     kind = r.integer("marketDataType")
     if kind != 1:
         log.info("client %s asked for market data type %d; the sim serves live data",
-                 session.client_id, kind)
+                 client.client_id, kind)

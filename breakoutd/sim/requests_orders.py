@@ -6,15 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
 
 from breakoutd.calendar import EXCHANGE_TZ
 from breakoutd.core.bars import NS
 from breakoutd.core.prices import format_price, to_micros
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import con_id_for, read_contract
-from breakoutd.sim.match_types import SimOrder
+from breakoutd.sim.matching.values import SimOrder
 from breakoutd.sim.requests_market import NO_SECURITY
+from breakoutd.sim.routing import route
+from breakoutd.sim.state import Client, GatewayState
 from breakoutd.sim.versions import (
     ADVANCED_ORDER_REJECT,
     AUTO_CANCEL_PARENT,
@@ -25,10 +26,6 @@ from breakoutd.sim.versions import (
     POST_TO_ATS,
 )
 from breakoutd.sim.wire import FieldReader, MessageError
-
-if TYPE_CHECKING:
-    from breakoutd.sim.gateway import SimGateway
-    from breakoutd.sim.session import ClientSession
 
 log = logging.getLogger("breakoutd.sim")
 _MICRO = Decimal("0.000001")
@@ -141,110 +138,110 @@ def _read_peg_offsets(r: FieldReader, order_type: str, exchange: str) -> None:
         r.skip(2)  # midOffsetAtWhole, midOffsetAtHalf
 
 
-def place_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def place_order(state: GatewayState, client: Client, r: FieldReader) -> None:
     """placeOrder (3): a new order or a modify, handed to the matching engine."""
-    terms = _Terms(r, session.version)
+    terms = _Terms(r, client.version)
     oid = terms.order_id
-    symbol = gw.instruments.resolve(terms.spec)
+    symbol = state.instruments.resolve(terms.spec)
     if symbol is None:
-        session.send_order_msg(out.error(oid, 200, NO_SECURITY))
+        client.send_order_msg(out.error(oid, 200, NO_SECURITY))
         return
-    gw.stats.record_order(session, oid, symbol, session.last_received_ns)
-    problem = _refusal(gw, terms)
+    state.stats.record_order(client, oid, symbol, client.last_received_ns)
+    problem = _refusal(state, terms)
     if problem is not None:
         code, text = problem
-        log.info("client %s order %d refused: %s", session.client_id, oid, text)
-        session.send_order_msg(out.error(oid, code, text))
+        log.info("client %s order %d refused: %s", client.client_id, oid, text)
+        client.send_order_msg(out.error(oid, code, text))
         return
-    assert session.client_id is not None
+    assert client.client_id is not None
     if terms.outside_rth and terms.order_type in RTH_ONLY_TYPES:
         # IB ignores the flag for these types on US stocks, says so, and goes on.
-        session.send_order_msg(out.error(oid, 2109, OUTSIDE_RTH_IGNORED))
+        client.send_order_msg(out.error(oid, 2109, OUTSIDE_RTH_IGNORED))
         terms.outside_rth = False
     order = SimOrder(
-        client_id=session.client_id, order_id=oid, symbol=symbol, con_id=con_id_for(symbol),
+        client_id=client.client_id, order_id=oid, symbol=symbol, con_id=con_id_for(symbol),
         action=terms.action, total_qty=int(terms.qty), order_type=terms.order_type,
         lmt_price=terms.lmt, aux_price=terms.aux, tif=terms.tif,
         outside_rth=terms.outside_rth, order_ref=terms.order_ref, parent_id=terms.parent_id,
         transmit=terms.transmit, oca_group=terms.oca_group, oca_type=terms.oca_type,
-        account=terms.account or gw.account)
-    log.info("client %s order %d: %s %d %s %s%s%s tif=%s%s%s%s", session.client_id, oid,
+        account=terms.account or state.account)
+    log.info("client %s order %d: %s %d %s %s%s%s tif=%s%s%s%s", client.client_id, oid,
              order.action, order.total_qty, symbol, order.order_type,
              f" lmt {format_price(order.lmt_price)}" if order.lmt_price is not None else "",
              f" aux {format_price(order.aux_price)}" if order.aux_price is not None else "",
              order.tif, " outsideRth" if order.outside_rth else "",
              f" parent={order.parent_id}" if order.parent_id else "",
              f" ref={order.order_ref!r}" if order.order_ref else "")
-    gw.emit(gw.engine.place(order))
+    route(state, state.engine.place(order))
 
 
-def _refusal(gw: SimGateway, terms: _Terms) -> tuple[int, str] | None:
+def _refusal(state: GatewayState, terms: _Terms) -> tuple[int, str] | None:
     if terms.what_if:
         return 322, ("Error processing request.-'sim' : cause - The simulated gateway does not "
                      "support what-if orders")
-    if terms.account and terms.account != gw.account:
-        return 201, f"Order rejected - reason:account {terms.account} is not {gw.account}"
+    if terms.account and terms.account != state.account:
+        return 201, f"Order rejected - reason:account {terms.account} is not {state.account}"
     if terms.qty != int(terms.qty):
         return 10243, "Fractional-sized order cannot be placed via API."
     return None
 
 
-def cancel_order(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def cancel_order(state: GatewayState, client: Client, r: FieldReader) -> None:
     """cancelOrder (4)."""
     r.skip()
     order_id = r.integer("orderId")
-    assert session.client_id is not None
-    log.info("client %s cancels order %d", session.client_id, order_id)
-    gw.emit(gw.engine.cancel(session.client_id, order_id))
+    assert client.client_id is not None
+    log.info("client %s cancels order %d", client.client_id, order_id)
+    route(state, state.engine.cancel(client.client_id, order_id))
 
 
-def global_cancel(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def global_cancel(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqGlobalCancel (58): every live order of every client."""
-    log.info("client %s: global cancel", session.client_id)
-    gw.emit(gw.engine.cancel_all())
+    log.info("client %s: global cancel", client.client_id)
+    route(state, state.engine.cancel_all())
 
 
-def _send_open_orders(gw: SimGateway, session: ClientSession, client_id: int | None) -> None:
-    for order, status in gw.engine.open_orders(client_id):
-        session.send(out.open_order(order, status))
-        ev = gw.engine.order_status(order.client_id, order.order_id)
+def _send_open_orders(state: GatewayState, client: Client, client_id: int | None) -> None:
+    for order, status in state.engine.open_orders(client_id):
+        client.send(out.open_order(order, status))
+        ev = state.engine.order_status(order.client_id, order.order_id)
         if ev is not None:
-            session.send(out.order_status(ev))
-    session.send(out.open_order_end())
+            client.send(out.order_status(ev))
+    client.send(out.open_order_end())
 
 
-def open_orders(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def open_orders(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqOpenOrders (5): this client's live orders."""
-    _send_open_orders(gw, session, session.client_id)
+    _send_open_orders(state, client, client.client_id)
 
 
-def all_open_orders(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def all_open_orders(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqAllOpenOrders (16): every client's live orders."""
-    _send_open_orders(gw, session, None)
+    _send_open_orders(state, client, None)
 
 
-def auto_open_orders(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def auto_open_orders(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqAutoOpenOrders (15): binds manual TWS orders, of which the sim has none."""
     r.skip()
     log.info("client %s: auto open orders %s (no manual orders in the sim)",
-             session.client_id, "on" if r.flag("autoBind") else "off")
+             client.client_id, "on" if r.flag("autoBind") else "off")
 
 
-def completed_orders(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def completed_orders(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqCompletedOrders (99): today's filled, cancelled and inactive orders."""
     last_exec: dict[tuple[int, int], int] = {}
-    for ex, _ in gw.engine.executions():
+    for ex, _ in state.engine.executions():
         last_exec[(ex.client_id, ex.order_id)] = ex.time_ns
-    now = gw.clock.now_ns()
-    for order, status in gw.engine.completed_orders():
-        ev = gw.engine.order_status(order.client_id, order.order_id)
+    now = state.clock.now_ns()
+    for order, status in state.engine.completed_orders():
+        ev = state.engine.order_status(order.client_id, order.order_id)
         filled = ev.filled if ev is not None else 0
         done = last_exec.get((order.client_id, order.order_id), now)
-        session.send(out.completed_order(order, status, filled, done))
-    session.send(out.completed_orders_end())
+        client.send(out.completed_order(order, status, filled, done))
+    client.send(out.completed_orders_end())
 
 
-def executions(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def executions(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqExecutions (7): today's executions of the account matching the filter."""
     r.skip()
     req_id = r.integer("reqId")
@@ -252,8 +249,8 @@ def executions(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
     symbol, _sec_type, _exchange, side = r.text("symbol"), r.text("secType"), r.text(
         "exchange"), r.text("side")
     # IB delivers only the executions since midnight: the day's, also after a restart.
-    since_ns = max(_filter_time(since), _midnight(gw.clock.now_ns()))
-    for ex, commission in gw.engine.executions():
+    since_ns = max(_filter_time(since), _midnight(state.clock.now_ns()))
+    for ex, commission in state.engine.executions():
         if client_id and ex.client_id != client_id:
             continue
         if (account and ex.account != account) or (symbol and ex.symbol != symbol.upper()):
@@ -262,10 +259,10 @@ def executions(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
             continue
         if ex.time_ns < since_ns:
             continue
-        session.send(out.exec_details(req_id, ex))
-        session.send(out.commission_report(commission.exec_id, commission.commission,
+        client.send(out.exec_details(req_id, ex))
+        client.send(out.commission_report(commission.exec_id, commission.commission,
                                            commission.currency, commission.realized_pnl))
-    session.send(out.exec_details_end(req_id))
+    client.send(out.exec_details_end(req_id))
 
 
 def _midnight(instant_ns: int) -> int:
@@ -287,7 +284,7 @@ def _filter_time(text: str) -> int:
     return int(local.replace(tzinfo=EXCHANGE_TZ).timestamp()) * NS
 
 
-def next_ids(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def next_ids(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqIds (8) -> nextValidId."""
-    assert session.client_id is not None
-    session.send(out.next_valid_id(gw.engine.next_valid_id(session.client_id)))
+    assert client.client_id is not None
+    client.send(out.next_valid_id(state.engine.next_valid_id(client.client_id)))

@@ -10,11 +10,10 @@ are dropped: the state stays in the engine and is sent again on request.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from breakoutd.core.prices import format_price
 from breakoutd.sim import outgoing as out
-from breakoutd.sim.match_types import (
+from breakoutd.sim.matching.values import (
     AccountChanged,
     CommissionEvent,
     EngineEvent,
@@ -25,72 +24,67 @@ from breakoutd.sim.match_types import (
     PositionChanged,
 )
 from breakoutd.sim.requests_account import send_account_multi, send_account_values, send_portfolio
-
-if TYPE_CHECKING:
-    from breakoutd.sim.gateway import SimGateway
+from breakoutd.sim.state import GatewayState
 
 log = logging.getLogger("breakoutd.sim")
 
 
-class EventRouter:
-    """Routes the matching engine's events to client sessions."""
+def route(state: GatewayState, events: list[EngineEvent]) -> None:
+    """Send engine events to the clients that should see them."""
+    for ev in events:
+        if isinstance(ev, OpenOrderEvent):
+            _to_client(state, ev.order.client_id, out.open_order(ev.order, ev.status))
+        elif isinstance(ev, OrderStatusEvent):
+            _order_status(state, ev)
+        elif isinstance(ev, ExecutionEvent):
+            _execution(state, ev)
+        elif isinstance(ev, CommissionEvent):
+            owner = state.exec_owner.get(ev.exec_id)
+            if owner is not None:
+                _to_client(state, owner, out.commission_report(
+                    ev.exec_id, ev.commission, ev.currency, ev.realized_pnl))
+        elif isinstance(ev, OrderErrorEvent):
+            log.info("client %d order %d: error %d %s", ev.client_id, ev.order_id, ev.code,
+                     ev.message)
+            _to_client(state, ev.client_id, out.error(ev.order_id, ev.code, ev.message))
+        elif isinstance(ev, PositionChanged):
+            _position_changed(state, ev)
+        elif isinstance(ev, AccountChanged):
+            _account_changed(state)
 
-    def __init__(self, gateway: SimGateway) -> None:
-        self.gw = gateway
-        self._exec_owner: dict[str, int] = {}
 
-    def emit(self, events: list[EngineEvent]) -> None:
-        """Send engine events to the clients that should see them."""
-        for ev in events:
-            if isinstance(ev, OpenOrderEvent):
-                self._to_client(ev.order.client_id, out.open_order(ev.order, ev.status))
-            elif isinstance(ev, OrderStatusEvent):
-                self._order_status(ev)
-            elif isinstance(ev, ExecutionEvent):
-                self._execution(ev)
-            elif isinstance(ev, CommissionEvent):
-                owner = self._exec_owner.get(ev.exec_id)
-                if owner is not None:
-                    self._to_client(owner, out.commission_report(
-                        ev.exec_id, ev.commission, ev.currency, ev.realized_pnl))
-            elif isinstance(ev, OrderErrorEvent):
-                log.info("client %d order %d: error %d %s", ev.client_id, ev.order_id, ev.code,
-                         ev.message)
-                self._to_client(ev.client_id, out.error(ev.order_id, ev.code, ev.message))
-            elif isinstance(ev, PositionChanged):
-                self._position_changed(ev)
-            elif isinstance(ev, AccountChanged):
-                self._account_changed()
+def _to_client(state: GatewayState, client_id: int, fields: list[object]) -> None:
+    client = state.clients.get(client_id)
+    if client is not None:
+        client.send_order_msg(fields)
 
-    def _to_client(self, client_id: int, fields: list[object]) -> None:
-        session = self.gw.clients.get(client_id)
-        if session is not None:
-            session.send_order_msg(fields)
 
-    def _order_status(self, ev: OrderStatusEvent) -> None:
-        log.info("client %d order %d: %s filled %d remaining %d%s", ev.client_id, ev.order_id,
-                 ev.status, ev.filled, ev.remaining,
-                 f" avg {format_price(ev.avg_fill_price)}" if ev.filled else "")
-        msg = out.order_status(ev)
-        self._to_client(ev.client_id, msg)
-        if self.gw.faults.duplicate_status:
-            self._to_client(ev.client_id, msg)
+def _order_status(state: GatewayState, ev: OrderStatusEvent) -> None:
+    log.info("client %d order %d: %s filled %d remaining %d%s", ev.client_id, ev.order_id,
+             ev.status, ev.filled, ev.remaining,
+             f" avg {format_price(ev.avg_fill_price)}" if ev.filled else "")
+    msg = out.order_status(ev)
+    _to_client(state, ev.client_id, msg)
+    if state.faults.duplicate_status:
+        _to_client(state, ev.client_id, msg)
 
-    def _execution(self, ev: ExecutionEvent) -> None:
-        self._exec_owner[ev.exec_id] = ev.client_id
-        log.info("fill: client %d order %d %s %d %s @ %s (exec %s)", ev.client_id, ev.order_id,
-                 ev.side, ev.shares, ev.symbol, format_price(ev.price), ev.exec_id)
-        self._to_client(ev.client_id, out.exec_details(-1, ev))
 
-    def _position_changed(self, ev: PositionChanged) -> None:
-        for session in self.gw.position_subs:
-            session.send(out.position(self.gw.account, ev.symbol, ev.qty, ev.avg_cost))
-        for session in self.gw.account_subs:
-            send_portfolio(self.gw, session, ev.symbol)
+def _execution(state: GatewayState, ev: ExecutionEvent) -> None:
+    state.exec_owner[ev.exec_id] = ev.client_id
+    log.info("fill: client %d order %d %s %d %s @ %s (exec %s)", ev.client_id, ev.order_id,
+             ev.side, ev.shares, ev.symbol, format_price(ev.price), ev.exec_id)
+    _to_client(state, ev.client_id, out.exec_details(-1, ev))
 
-    def _account_changed(self) -> None:
-        for session in self.gw.account_subs:
-            send_account_values(self.gw, session)
-        for session, req_id in self.gw.multi_subs:
-            send_account_multi(self.gw, session, req_id)
 
+def _position_changed(state: GatewayState, ev: PositionChanged) -> None:
+    for client in state.position_subs:
+        client.send(out.position(state.account, ev.symbol, ev.qty, ev.avg_cost))
+    for client in state.account_subs:
+        send_portfolio(state, client, ev.symbol)
+
+
+def _account_changed(state: GatewayState) -> None:
+    for client in state.account_subs:
+        send_account_values(state, client)
+    for client, req_id in state.multi_subs:
+        send_account_multi(state, client, req_id)

@@ -19,17 +19,14 @@ unknown code is answered as IB does, with error 162, and no data.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from breakoutd.calendar import exchange_date, exchange_ns
 from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import con_id_for
+from breakoutd.sim.state import Client, GatewayState
 from breakoutd.sim.wire import FieldReader
-
-if TYPE_CHECKING:
-    from breakoutd.sim.gateway import SimGateway
-    from breakoutd.sim.session import ClientSession
 
 CODES = ("TOP_PERC_GAIN", "HOT_BY_VOLUME", "MOST_ACTIVE")
 MAX_ROWS = 50
@@ -55,9 +52,9 @@ class Candidate(NamedTuple):
     hot: float
 
 
-def scanner_parameters(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def scanner_parameters(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqScannerParameters (24)."""
-    session.send([19, 1, _PARAMETERS_XML])
+    client.send([19, 1, _PARAMETERS_XML])
 
 
 def _optional(r: FieldReader, what: str) -> float | None:
@@ -65,7 +62,7 @@ def _optional(r: FieldReader, what: str) -> float | None:
     return None if value is None or value >= 1e300 else value
 
 
-def scanner_subscription(gw: SimGateway, session: ClientSession, r: FieldReader) -> None:
+def scanner_subscription(state: GatewayState, client: Client, r: FieldReader) -> None:
     """reqScannerSubscription (22): one ranked answer from the data so far."""
     req_id = r.integer("reqId")
     rows = r.integer("numberOfRows", -1)
@@ -74,21 +71,21 @@ def scanner_subscription(gw: SimGateway, session: ClientSession, r: FieldReader)
     above, below = _optional(r, "abovePrice"), _optional(r, "belowPrice")
     above_volume = r.integer("aboveVolume", -1)
     if code not in CODES:
-        session.send(out.error(req_id, 162, "Historical Market Data Service error message:"
+        client.send(out.error(req_id, 162, "Historical Market Data Service error message:"
                                f"Scanner type {code!r} is not supported (served: "
                                f"{', '.join(CODES)})"))
         return
-    found = [c for c in candidates(gw) if _passes(c, above, below, above_volume)]
+    found = [c for c in candidates(state) if _passes(c, above, below, above_volume)]
     found.sort(key=_ORDER[code])
     count = MAX_ROWS if rows <= 0 else min(rows, MAX_ROWS)
     out_fields: list[object] = [20, 3, req_id, len(found[:count])]
     for rank, c in enumerate(found[:count]):
         out_fields += [rank, con_id_for(c.symbol), c.symbol, "STK", "", 0.0, "", "SMART",
                        "USD", c.symbol, "NMS", c.symbol, "", "", "", ""]
-    session.send(out_fields)
+    client.send(out_fields)
 
 
-def cancel_scanner_subscription(gw: SimGateway, session: ClientSession,
+def cancel_scanner_subscription(state: GatewayState, client: Client,
                                 r: FieldReader) -> None:
     """cancelScannerSubscription (23): the sim's answer is a snapshot, nothing keeps running."""
 
@@ -106,16 +103,16 @@ _ORDER = {
 }
 
 
-def candidates(gw: SimGateway) -> list[Candidate]:
+def candidates(state: GatewayState) -> list[Candidate]:
     """Every symbol that printed today by the virtual instant, with its numbers."""
-    now = gw.clock.now_ns()
+    now = state.clock.now_ns()
     day_start = exchange_ns(exchange_date(now), dt.time(0, 0))
     out_list = []
-    for symbol in gw.market.symbols:
-        today = gw.market.bars_between(symbol, day_start, now)
+    for symbol in state.market.symbols:
+        today = state.market.bars_between(symbol, day_start, now)
         if not today:
             continue
-        before = gw.market.bars_between(symbol, 0, day_start)
+        before = state.market.bars_between(symbol, 0, day_start)
         reference = before[-1].close if before else today[0].open
         volume = sum(b.volume for b in today)
         recent = sum(b.volume for b in today if b.start >= now - HOT_WINDOW)

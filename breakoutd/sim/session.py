@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.versions import for_version
@@ -29,9 +29,6 @@ from breakoutd.sim.wire import (
     parse_version_range,
 )
 
-if TYPE_CHECKING:
-    from breakoutd.sim.gateway import SimGateway
-
 log = logging.getLogger("breakoutd.sim")
 
 MAX_BUFFERED = 64 << 20
@@ -42,14 +39,54 @@ FARM_NOTICES = (
     (2158, "Sec-def data farm connection is OK:secdefnj"),
 )
 
-Handler = Callable[["ClientSession", FieldReader, int], None]
+
+
+class SessionHost(Protocol):
+    """What a connection needs of its gateway, and all it may use of it.
+
+    The gateway is one (structurally); a session never sees the market, the
+    engine or the other clients, only these.
+    """
+
+    rate_limit: int  # messages per second a client may send
+    max_buffered: int  # bytes queued for a client before it is dropped
+    monotonic_ns: Callable[[], int]  # real time of receipt and writes
+
+    @property
+    def account(self) -> str:
+        """The managed account, sent at startApi."""
+
+    @property
+    def ack_delay_ms(self) -> float:
+        """How long order acknowledgements are held back, in ms."""
+
+    def now_ns(self) -> int:
+        """The virtual clock, for the handshake's time."""
+
+    def clock_message(self) -> out.Fields:
+        """The clock notice, sent after the handshake."""
+
+    def session_opened(self, session: ClientSession) -> None:
+        """A connection was made."""
+
+    def session_closed(self, session: ClientSession) -> None:
+        """A connection went away."""
+
+    def claim_client_id(self, session: ClientSession, client_id: int) -> bool:
+        """Take a clientId; False when another live connection has it."""
+
+    def next_order_id(self, client_id: int) -> int:
+        """The nextValidId for a client."""
+
+    def dispatch(self, session: ClientSession, fields: list[str], received_ns: int) -> None:
+        """Handle one request of a started client."""
 
 
 class ClientSession(asyncio.Protocol):
     """The sim's side of one API connection."""
 
-    def __init__(self, gateway: SimGateway) -> None:
-        self.gw = gateway
+    def __init__(self, host: SessionHost) -> None:
+        self.host = host
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.client_id: int | None = None
@@ -77,18 +114,18 @@ class ClientSession(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.gw.session_opened(self)
+        self.host.session_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection and whatever was queued for it."""
         self.closed = True
         self.transport = None
         self._out.clear()
-        self.gw.session_closed(self)
+        self.host.session_closed(self)
 
     def data_received(self, data: bytes) -> None:
         """Frame the bytes and handle each complete message."""
-        received_ns = self.gw.monotonic_ns()
+        received_ns = self.host.monotonic_ns()
         try:
             self._buffer.feed_raw(data)
             if self._stage == "prefix" and not self._take_prefix():
@@ -120,7 +157,7 @@ class ClientSession(asyncio.Protocol):
         elif self._stage == "start":
             self._start_api(fields)
         elif self._within_rate(received_ns, fields):
-            self.gw.dispatch(self, fields, received_ns)
+            self.host.dispatch(self, fields, received_ns)
 
     def _handshake(self, fields: list[str]) -> None:
         try:
@@ -137,7 +174,7 @@ class ClientSession(asyncio.Protocol):
             self.abort()
             return
         self.version = version
-        now = self.gw.clock.now_ns()
+        now = self.host.now_ns()
         self.send_now([version, out.ib_time(now)])
         log.info("client %s offers API versions %d..%d: serving %d", self.peer, low, high,
                  version)
@@ -154,7 +191,7 @@ class ClientSession(asyncio.Protocol):
             log.warning("client %s: %s; closing", self.peer, exc)
             self.abort()
             return
-        if not self.gw.claim_client_id(self, client_id):
+        if not self.host.claim_client_id(self, client_id):
             log.warning("client %s: clientId %d is already in use; refusing", self.peer, client_id)
             self.send(out.error(-1, 326, "Unable to connect as the client id is already in "
                                 "use. Retry with a unique client id."))
@@ -163,20 +200,20 @@ class ClientSession(asyncio.Protocol):
         self.client_id = client_id
         self._stage = "ready"
         self.ready = True
-        self.send(out.managed_accounts(self.gw.account))
-        self.send(out.next_valid_id(self.gw.next_order_id(client_id)))
+        self.send(out.managed_accounts(self.host.account))
+        self.send(out.next_valid_id(self.host.next_order_id(client_id)))
         for code, text in FARM_NOTICES:
             self.send(out.error(-1, code, text))
-        self.send(self.gw.clock_message())  # after the handshake, like every notice
+        self.send(self.host.clock_message())  # after the handshake, like every notice
         log.info("client %d connected from %s", client_id, self.peer)
 
     def _within_rate(self, received_ns: int, fields: list[str]) -> bool:
         recent = self._recent
         while recent and received_ns - recent[0] >= 1_000_000_000:
             recent.popleft()
-        if len(recent) >= self.gw.rate_limit:
+        if len(recent) >= self.host.rate_limit:
             self.send(out.error(-1, 100, f"Max rate of messages per second has been exceeded:"
-                                f"max={self.gw.rate_limit} rec={len(recent) + 1} (message "
+                                f"max={self.host.rate_limit} rec={len(recent) + 1} (message "
                                 f"{fields[0] if fields else '?'} ignored)"))
             return False
         recent.append(received_ns)
@@ -203,7 +240,7 @@ class ClientSession(asyncio.Protocol):
 
     def send_order_msg(self, fields: list[object]) -> None:
         """Queue an order acknowledgement, held back while acks are delayed."""
-        delay_ms = self.gw.faults.ack_delay_ms
+        delay_ms = self.host.ack_delay_ms
         if delay_ms <= 0 and not self._delayed:
             self.send(fields)
             return
@@ -244,7 +281,7 @@ class ClientSession(asyncio.Protocol):
             return
         data = b"".join(self._out)
         self._out.clear()
-        now = self.gw.monotonic_ns()  # before the write: latencies include its syscall
+        now = self.host.monotonic_ns()  # before the write: latencies include its syscall
         self.transport.write(data)
         if self._pending_md:
             for symbol, bar in self._pending_md.items():
@@ -252,7 +289,7 @@ class ClientSession(asyncio.Protocol):
                 if bar:
                     self.bar_written[symbol] = now
             self._pending_md.clear()
-        if self.transport.get_write_buffer_size() > self.gw.max_buffered:
+        if self.transport.get_write_buffer_size() > self.host.max_buffered:
             log.warning("client %s is not reading (%d bytes queued); dropping it",
                         self.client_id, self.transport.get_write_buffer_size())
             self.abort()

@@ -208,3 +208,22 @@ def test_a_moved_stop_shows_its_rule(tmp_path: Path, capsys: pytest.CaptureFixtu
                      stop_limit=Decimal("190.08"), qty=100, rule="breakeven"))
     assert status(tmp_path) == 0
     assert "sl 190.10/190.08x100 (breakeven)" in capsys.readouterr().out
+
+
+def test_a_sliced_position_shows_its_slices_sent_and_filled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = "bo:20260309:rth:AAPL@190"
+    events: list[ev.Event] = []
+    for n, qty in ((1, 34), (2, 33)):
+        events.append(ev.SliceSent(at=NOW_NS, order_ref=ref, watcher_id="AAPL@190",
+                                   symbol="AAPL", number=n, count=3, order_id=10 + n, qty=qty,
+                                   limit=Decimal("190.10"), due_at=NOW_NS))
+        events.append(ev.OrderFilled(at=NOW_NS, order_ref=ref, role="entry", rung=n,
+                                     order_id=10 + n, exec_id=f"e{n}", symbol="AAPL",
+                                     side="BOT", qty=qty, price=Decimal("190.10"), cum_qty=qty))
+    events.append(ev.SliceSkipped(at=NOW_NS, order_ref=ref, watcher_id="AAPL@190", number=3,
+                                  count=3, reason="breaks_exits"))
+    write_status(tmp_path, *events)
+    assert status(tmp_path) == 0
+    assert "slices 2/3 sent, 67 filled (no more: breaks_exits)" in capsys.readouterr().out

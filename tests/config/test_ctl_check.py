@@ -22,7 +22,9 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_check_summarises_a_valid_configuration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(REPO / "watchlists")]) == 0
-    assert capsys.readouterr().out == "ok: 2 files, 5 watchers (1 disabled), 3 presets\n"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "ok: 3 files, 5 watchers (1 disabled), 4 presets"
+    assert out[1].startswith("scan: TOP_PERC_GAIN at 08:30, 09:00, 09:25: top 2 of 20")
 
 
 def test_check_defaults_to_the_watchlists_directory(
@@ -33,7 +35,7 @@ def test_check_defaults_to_the_watchlists_directory(
     assert capsys.readouterr().out == "watchlists: no such file or directory\n"
     shutil.copytree(REPO / "watchlists", tmp_path / "watchlists")
     assert main(["check"]) == 0
-    assert capsys.readouterr().out.startswith("ok: 2 files, 5 watchers")
+    assert capsys.readouterr().out.startswith("ok: 3 files, 5 watchers")
 
 
 def test_check_reads_paths_from_the_environment(
@@ -59,7 +61,7 @@ def test_check_prints_every_problem_of_every_file_in_order(
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
         "lists/a.yaml:2: breakouts[0].qty: expected a whole number, got 1.5",
-        "lists/a.yaml:3: extra: unknown key 'extra'; expected one of: presets, defaults, breakouts, risk",
+        "lists/a.yaml:3: extra: unknown key 'extra'; expected one of: presets, defaults, breakouts, risk, scan",
         "lists/b.yaml:2: breakouts[0].sl: 6 must be below level 5",
     ]
     assert captured.err == "3 problems found\n"

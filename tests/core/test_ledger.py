@@ -117,3 +117,22 @@ def test_the_journal_s_events_rebuild_the_ledger_and_an_execution_counts_once() 
     assert one.realized == -23 * USD  # (4.79 - 5.00) x 100 less two 1.00 commissions
     assert one.consecutive_losses == 1 and one.halted == "consecutive_losses"
     assert one.entries == 1 and one.slots == 0
+
+
+def test_the_ledger_keeps_a_sliced_entrys_trigger_and_the_slices_sent_from_the_journal() -> None:
+    ref = "bo:d:rth:a"
+    ledger = DayLedger(RiskLimits())
+    ledger.apply(ev.OrderIntent(
+        at=5, watcher_id="a", order_ref=ref, kind="close", trigger_at=5, symbol="SYM", qty=100,
+        entry="limit_at_ask", limit=Decimal("5.00"), take_profits=(), take_profit_qtys=(),
+        stop=None, stop_limit=None, outside_rth=False, tif="DAY", reference=Decimal("5.00")))
+    for n in (1, 2):
+        ledger.apply(ev.SliceSent(at=5 + n, order_ref=ref, watcher_id="a", symbol="SYM",
+                                  number=n, count=3, order_id=n, qty=34 if n == 1 else 33,
+                                  limit=Decimal("5.00"), due_at=5 + n))
+    book = ledger.books[ref]
+    assert (book.trigger_at, book.slices_sent, book.slices_over) == (5, {1, 2}, None)
+    for reason in ("breaks_exits", "late"):  # the first reason holds
+        ledger.apply(ev.SliceSkipped(at=9, order_ref=ref, watcher_id="a", number=3, count=3,
+                                     reason=reason))
+    assert book.slices_over == "breaks_exits"

@@ -82,6 +82,7 @@ class Run:
 async def running_daemon(rows: list[Row], watchlist: str, var: Path, start: str = "09:29:50",
                          day: dt.date = DAY, manual_clock: bool = True,
                          clock: str = "gateway", data_latency: float = 0.0,
+                         gateway: SimGateway | None = None,
                          **sim_kwargs: Any) -> AsyncIterator[Run]:
     """Gateway + daemon on a watchlist text, armed and running.
 
@@ -92,13 +93,16 @@ async def running_daemon(rows: list[Row], watchlist: str, var: Path, start: str 
     clock notice, as beside ``breakoutd sim`` (``broker``). ``data_latency``: the
     daemon's clock (``gateway``) runs that many seconds ahead of the gateway's, so what
     the gateway sends at an instant reaches the daemon after it, as over a real network.
+    ``gateway``: a gateway already started (``rows`` and the sim's settings unused), which
+    outlives the daemon, for a restart against the same broker.
     """
     wl = var / "watchlists"
     wl.mkdir(parents=True, exist_ok=True)
     (wl / "test.yaml").write_text(watchlist)
-    gw = SimGateway(Market(rows), port=0, start=dt.time.fromisoformat(start), day=day,
-                    manual_clock=manual_clock, **sim_kwargs)
-    await gw.start()
+    gw = gateway or SimGateway(Market(rows), port=0, start=dt.time.fromisoformat(start), day=day,
+                               manual_clock=manual_clock, **sim_kwargs)
+    if gateway is None:
+        await gw.start()
     events = Events()
     stop = asyncio.Event()
     lead = round(data_latency * NS)
@@ -119,4 +123,5 @@ async def running_daemon(rows: list[Row], watchlist: str, var: Path, start: str 
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 15)
-        await gw.stop()
+        if gateway is None:
+            await gw.stop()

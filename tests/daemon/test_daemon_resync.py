@@ -21,7 +21,7 @@ import pytest
 from breakoutd.core import events as ev
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Market, Row, SimGateway
-from breakoutd.sim.orders import SimOrder
+from breakoutd.sim.matching import SimOrder
 from breakoutd.sim.session import ClientSession
 from tests.daemon.daemonkit import DAY, Run, at, px, running_daemon
 from tests.daemon.test_daemon_restart import at_the_broker, read_until, reap, start_daemon

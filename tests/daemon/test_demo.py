@@ -87,7 +87,8 @@ def _check_the_demo_day(journal: list[dict[str, Any]]) -> None:
                and j["event"] in ("Confirmed", "FastTriggered", "Rejected", "OrderFilled"))
     intents = {j["watcher_id"]: j for j in _of(journal, "OrderIntent")}
     # An entry by the close rule (the ladder) and one by the fast rule (the bracket).
-    assert [c["watcher_id"] for c in _of(journal, "Confirmed")] == ["ACME@4.50", "PENNY@0.85"]
+    assert [c["watcher_id"] for c in _of(journal, "Confirmed")
+            if not c["watcher_id"].startswith("scan:")] == ["ACME@4.50", "PENNY@0.85"]
     assert [f["watcher_id"] for f in _of(journal, "FastTriggered")][0] == "DEMO@10.00"
     assert (intents["ACME@4.50"]["kind"], intents["DEMO@10.00"]["kind"]) == ("close", "fast")
     # In the order it happened: through the level, the fast rule, then its orders.
@@ -107,11 +108,34 @@ def _check_the_demo_day(journal: list[dict[str, Any]]) -> None:
     penny = _of(journal, "OrderFilled", symbol="PENNY")
     assert [(f["role"], f["qty"]) for f in penny] == [("entry", 2000), ("stop", 2000)]
     assert _d(penny[0]["price"]) < 1 and _d(penny[1]["price"]) < _d("0.8150")
+    _check_the_scanned_gapper(journal)
     # A rejection, with its reason.
     rejected = _of(journal, "Rejected")
     assert [(r["watcher_id"], r["reason"]) for r in rejected] == [("GAPR@20.00", "chased")]
     assert "above level 20.00 + max_chase 0.10" in rejected[0]["detail"]
     assert not _of(journal, "OrderSent", symbol="GAPR")
+
+
+def _check_the_scanned_gapper(journal: list[dict[str, Any]]) -> None:
+    """The scanner finds the gapper; its pre-market high breaks on volume: a momentum entry."""
+    (scan,) = _of(journal, "ScanResult")
+    assert (scan["trigger"], scan["armed"]) == ("start-up", ["scan:GAPGO"])  # 09:25 had passed
+    verdicts = {c["symbol"]: c for c in scan["candidates"]}
+    assert verdicts["GAPGO"]["outcome"] == "armed"
+    assert _d(verdicts["GAPGO"]["gap_pct"]) >= 20  # 12.09 or 12.10 on the prior close 10.00
+    assert {verdicts[s]["reason"] for s in ("DEMO", "ACME", "GAPR")} == {"on_watchlist"}
+    (level,) = _of(journal, "LevelResolved", watcher_id="scan:GAPGO")
+    assert (level["name"], _d(level["raw"]), _d(level["price"])) == (
+        "premarket_high", _d("12.20"), _d("12.22"))
+    (confirmed,) = _of(journal, "Confirmed", watcher_id="scan:GAPGO")
+    assert confirmed["kind"] == "momentum"
+    assert confirmed["at"] == exchange_ns(DAY, dt.time(9, 31))
+    (intent,) = _of(journal, "OrderIntent", watcher_id="scan:GAPGO")
+    # 100 / (12.31 - 11.92) = 256 shares; the take-profit at 1R.
+    assert (intent["kind"], intent["qty"], _d(intent["stop"])) == ("momentum", 256, _d("11.92"))
+    assert [_d(p) for p in intent["take_profits"]] == [_d("12.70")]
+    fills = _of(journal, "OrderFilled", symbol="GAPGO")
+    assert [(f["role"], f["qty"]) for f in fills] == [("entry", 256), ("take_profit", 256)]
 
 
 def _watchlists(tmp_path: Path) -> Path:
@@ -148,7 +172,8 @@ def test_a_second_run_in_the_same_var_shows_the_demo_again(tmp_path: Path) -> No
     where, events = asyncio.run(asyncio.wait_for(_demo_run(lists, var), 60))
     assert where.endswith(f"(the previous run's in {var / 'previous'})")
     second = _journal(var)
-    assert len(_of(second, "WatcherStarted")) == 4  # armed again: nothing fired yet today
+    # Armed again: nothing fired yet today (the scanned gapper is a fifth).
+    assert len(_of(second, "WatcherStarted")) == 4 + 1
     _check_the_demo_day(second)
     # The first run's files are kept aside, whole; status is this run's alone.
     assert _journal(var / "previous") == first

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from breakoutd.core import events as ev
+from breakoutd.daemon.console import describe
 from breakoutd.daemon.journal import read_journal
 from breakoutd.sim import Row
 from tests.daemon.daemonkit import DAY, Run, at, px, running_daemon
@@ -132,21 +133,71 @@ def test_max_hold_sells_at_the_fill_plus_the_duration(tmp_path: Path) -> None:
     run(body())
 
 
-def test_a_sliced_entry_is_not_armed_rather_than_sent_whole(tmp_path: Path) -> None:
-    watchlist = managed("    slices: {count: 3, every: 10}\n") + (
-        "  - symbol: OTHER\n    level: 20.00\n    qty: 10\n")
+def test_a_3_slice_entry_sends_three_orders_with_three_refs_and_exits_cover_the_fills(
+    tmp_path: Path
+) -> None:
+    # BUY 34 LMT 10.03 at 09:31:00 (the bracket, its exits sized 34), then 33 at
+    # 09:31:10 and 33 at 09:31:20 at the ask in force then (10.03, then 10.11 from
+    # 09:31:15): each fill grows the exits.
+    rows = ramp("09:29:50", 40, "9.95") + ramp("09:30:30", 45, "10.02") + ramp(
+        "09:31:15", 35, "10.10")
 
     async def body() -> None:
-        rows = sorted(entry_rows() + ramp("09:29:50", 80, "19.00", "OTHER"),
-                      key=lambda x: (x.time, x.symbol))
-        async with running_daemon(rows, watchlist, tmp_path) as r:
+        async with running_daemon(rows, managed("    slices: {count: 3, every: 10}\n"),
+                                  tmp_path) as r:
             e = r.events
-            (partial,) = [c for c in e.of(ev.ConfigReloaded) if c.result == "partial"]
-            assert len(partial.failed) == 1 and "DEMO@10.00" in partial.failed[0]
-            assert "does not send sliced entries" in partial.failed[0]
-            assert {w.watcher_id for w in e.of(ev.WatcherStarted)} == {"OTHER@20.00"}
-            await r.step(75)
-            assert not e.of(ev.OrderSent)
+            await filled(r)
+            first = [s for s in e.of(ev.OrderSent) if s.role in ("stop", "take_profit")]
+            assert sorted((s.role, s.qty) for s in first) == [("stop", 34), ("take_profit", 34)]
+            await r.step(30, until=lambda: sum(f.qty for f in e.of(ev.OrderFilled)
+                                               if f.role == "entry") == 100
+                         and len([m for m in e.of(ev.OrderModified) if m.reason == "slice"]) == 4)
+            sent = [(s.number, s.qty, s.limit) for s in e.of(ev.SliceSent)]
+            assert sent == [(1, 34, Decimal("10.03")), (2, 33, Decimal("10.03")),
+                            (3, 33, Decimal("10.11"))]
+            buys = [(s.rung, s.qty, s.transmit) for s in e.of(ev.OrderSent) if s.role == "entry"]
+            assert buys == [(1, 34, False), (2, 33, True), (3, 33, True)]
+            await settle(r, lambda: sim_stop(r.gw).total_qty == 100)
+            refs = [o.order_ref for o, _ in r.gw.engine.open_orders(None)
+                    + r.gw.engine.completed_orders() if o.order_ref.startswith(REF)]
+            assert sorted(refs) == sorted([f"{REF}:s1", f"{REF}:s2", f"{REF}:s3", f"{REF}:tp1",
+                                           f"{REF}:sl"])  # three slices, three refs, once each
+            (tp,) = [o for o, _ in r.gw.engine.open_orders(None) if o.order_ref == f"{REF}:tp1"]
+            assert (tp.total_qty, sim_stop(r.gw).total_qty) == (100, 100)  # what has filled
+            assert sim_stop(r.gw).aux_price == px("9.80")  # one stop, where it was
+            assert [m.qty for m in e.of(ev.OrderModified)] == [67, 67, 100, 100]
+            assert r.gw.engine.positions()["DEMO"][0] == 100
+            (pos,) = r.daemon.status.snapshot()["positions"]
+            assert [(s["count"], s["sent"], s["sent_qty"], s["filled"], s["skipped"])
+                    for s in pos["slices"]] == [(3, 3, 100, 100, None)]
+            third = e.of(ev.SliceSent)[2]
+            assert describe(third) == (
+                f"DEMO@10.00: slice 3/3 sent #{third.order_id}: BUY 33 DEMO LMT 10.11")
+            assert await r.finish() == 0
+        journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
+        assert [j["number"] for j in journal if j["event"] == "SliceSent"] == [1, 2, 3]
+
+    run(body())
+
+
+def test_a_slice_that_would_break_the_exits_is_not_sent_nor_later_ones(tmp_path: Path) -> None:
+    # At 09:31:10 the ask is 10.80, at the take-profit: slices 2 and 3 are not sent.
+    rows = entry_rows() + ramp("09:31:05", 3, "10.50") + ramp("09:31:08", 30, "10.79")
+
+    async def body() -> None:
+        async with running_daemon(rows, managed("    slices: {count: 3, every: 10}\n"),
+                                  tmp_path) as r:
+            e = r.events
+            await filled(r)
+            await r.step(25, until=lambda: bool(e.of(ev.SliceSkipped)))
+            (skipped,) = e.of(ev.SliceSkipped)
+            assert (skipped.number, skipped.count, skipped.reason) == (2, 3, "breaks_exits")
+            await r.step(12)
+            assert [s.number for s in e.of(ev.SliceSent)] == [1]
+            assert [s.rung for s in e.of(ev.OrderSent) if s.role == "entry"] == [1]
+            assert sim_stop(r.gw).total_qty == 34
+            (pos,) = r.daemon.status.snapshot()["positions"]
+            assert pos["slices"][0]["skipped"] == "breaks_exits"
             assert await r.finish() == 0
 
     run(body())

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from breakoutd.daemon.journal import read_journal
@@ -283,3 +284,81 @@ def test_a_fill_the_daemon_never_heard_of_counts_max_hold_from_its_execution(
     assert (due["rule"], due["due_at"]) == ("max_hold", at("09:31:10"))
     assert due["at"] < restart + 10 * 10**9
     assert [j["reason"] for j in journal if j["event"] == "FlattenSent"] == ["time_exit"]
+
+
+SLICED = """\
+breakouts:
+  - symbol: DEMO
+    level: 10.00
+    qty: 100
+    tp: 10.80
+    sl: 9.80
+    breakeven: 1
+    slices: {count: 3, every: 10}
+"""
+
+
+def sliced_rows() -> list:  # type: ignore[type-arg]
+    # BUY 34 LMT 10.03 at 09:31:00 fills (R 0.23); 10.30 from 09:31:00 is past 1R: the
+    # stop goes to 10.03. Slices 2 (09:31:10) and 3 (09:31:20) buy 33 each at 10.31;
+    # the R of the average fill is never reached again, so the stop stays at 10.03.
+    return ramp("09:30:00", 50, "9.95") + ramp("09:30:50", 10, "10.02") + ramp(
+        "09:31:00", 80, "10.30")
+
+
+def test_kill_9_in_the_middle_of_a_sliced_entry_sends_no_slice_twice(tmp_path: Path) -> None:
+    (tmp_path / "wl").mkdir()
+    (tmp_path / "wl" / "w.yaml").write_text(SLICED)
+
+    async def body() -> None:
+        gw = SimGateway(Market(sliced_rows()), port=0, start=dt.time(9, 30, 55), day=DAY)
+        await gw.start()
+        procs: list[asyncio.subprocess.Process] = []
+
+        def stop_at_sim() -> list[tuple[int, int]]:
+            return [(o.aux_price, o.total_qty) for o, _ in gw.engine.open_orders(None)
+                    if o.order_ref == f"{REF}:sl"]
+
+        async def until(predicate: Callable[[], bool]) -> None:
+            for _ in range(400):
+                if predicate():
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError("timed out")
+        try:
+            first = await start_daemon(tmp_path, gw.port)
+            procs.append(first)
+            await read_until(first, "slice 2/3 sent")
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+            second = await start_daemon(tmp_path, gw.port)
+            procs.append(second)
+            await read_until(second, "daemon running")
+            # Where the first daemon put it, and sized to what the broker has filled.
+            await until(lambda: stop_at_sim() == [(px("10.03"), 67)])
+            await read_until(second, "slice 3/3 sent")
+            second.send_signal(signal.SIGKILL)
+            await second.wait()
+            third = await start_daemon(tmp_path, gw.port)
+            procs.append(third)
+            await read_until(third, "daemon running")
+            await until(lambda: stop_at_sim() == [(px("10.03"), 100)])
+            third.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(third.wait(), 30) == 0
+            orders = gw.engine.open_orders(None) + gw.engine.completed_orders()
+            refs = sorted(o.order_ref for o, _ in orders if o.order_ref.startswith(REF))
+            assert refs == sorted([f"{REF}:s1", f"{REF}:s2", f"{REF}:s3", f"{REF}:tp1",
+                                   f"{REF}:sl"])  # no slice sent twice, nor the bracket
+            assert gw.engine.positions()["DEMO"][0] == 100
+            assert stop_at_sim() == [(px("10.03"), 100)]  # the stop where it was
+        finally:
+            await reap(procs)
+            await gw.stop()
+
+    asyncio.run(asyncio.wait_for(body(), 120))
+    journal = read_journal(tmp_path / "journal" / DAY.isoformat() / "events.jsonl")
+    assert [j["number"] for j in journal if j["event"] == "SliceSent"] == [1, 2, 3]
+    assert not [j for j in journal if j["event"] == "SliceSkipped"]
+    moves = [j for j in journal if j["event"] == "StopMoved"]
+    assert [(m["rule"], m["stop"]) for m in moves] == [("breakeven", 10.03)]  # not again
+    assert sum(1 for j in journal if j["event"] == "OrderIntent") == 1

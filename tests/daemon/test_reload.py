@@ -125,6 +125,21 @@ def test_a_burst_of_saves_applies_once_and_sighup_reloads(tmp_path: Path) -> Non
     asyncio.run(asyncio.wait_for(body(), 60))
 
 
+def test_a_save_that_only_changes_the_risk_limits_applies_them(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_daemon(market(), BASE, tmp_path) as r:
+            wl = tmp_path / "watchlists" / "test.yaml"
+            runners = dict(r.daemon.runners)
+            save_by_rename(wl, BASE + "risk:\n  max_positions: 1\n")
+            rel = await reloaded(r, 1)
+            assert (rel.result, rel.added, rel.removed, rel.changed) == ("applied", (), (), ())
+            assert r.daemon.today.ledger.limits.max_positions == 1
+            assert r.daemon.runners == runners  # no watcher was touched
+            assert await r.finish() == 0
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
 def test_a_save_that_changes_nothing_sends_nothing_to_the_broker(tmp_path: Path) -> None:
     async def body() -> None:
         async with running_daemon(market(), BASE, tmp_path) as r:

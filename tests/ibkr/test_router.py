@@ -21,7 +21,7 @@ from breakoutd.core.plans import OrderPlan, Quote, order_ref, plan_order
 from breakoutd.daemon.state import StateStore
 from breakoutd.ibkr.router import DuplicateOrderError, OrderRouter
 from breakoutd.sim import Market, Row, SimGateway
-from breakoutd.sim.orders import SimOrder
+from breakoutd.sim.matching import SimOrder
 from tests.factories import spec
 from tests.sim.simkit import DAY, at, connect, px, row, run, sim, stock, sync, until
 

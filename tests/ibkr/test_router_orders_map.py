@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan, Rung
+from breakoutd.core.slicing import slice_ref
 from breakoutd.ibkr.orders_map import (
     ENTRY,
     STOP,
@@ -21,6 +22,7 @@ from breakoutd.ibkr.orders_map import (
     plan_to_orders,
     rebuild_ladder,
 )
+from breakoutd.ibkr.slicing import slice_order
 from tests.factories import px
 
 REF = "bo:20260309:rth:abc-1"
@@ -154,3 +156,22 @@ def test_the_ladder_matches_the_broker_and_rebuilds_from_it(qtys: list[int],
     assert (rebuilt.stop, rebuilt.stop_qty) == (ladder.stop, ladder.stop_qty)
     assert [f >= q for f, q in zip(rebuilt.filled, rebuilt.qtys, strict=True)] == [
         f >= q for f, q in zip(ladder.filled, ladder.qtys, strict=True)]
+
+
+def test_slice_refs_parse_back_as_entry_orders_with_their_number() -> None:
+    assert parse_ref(slice_ref(REF, 1)) == RefParts(REF, ENTRY, 1)
+    assert parse_ref(slice_ref(REF, 12)) == RefParts(REF, ENTRY, 12)
+    for foreign in (f"{REF}:s0", f"{REF}:s", f"{REF}:sx", f"{REF}:s1:tp1"):
+        assert parse_ref(foreign) is None
+
+
+def test_a_later_slice_is_one_buy_of_its_own_with_the_entrys_terms() -> None:
+    o = slice_order(REF, 2, 33, px("10.11"), order_id=12, tif="DAY", outside_rth=True,
+                    account="DU1")
+    assert (o.orderRef, o.action, o.orderType, o.totalQuantity, o.lmtPrice) == (
+        f"{REF}:s2", "BUY", "LMT", 33, 10.11)
+    assert (o.transmit, o.parentId, o.ocaGroup, o.tif, o.outsideRth, o.account) == (
+        True, 0, "", "DAY", True, "DU1")
+    market = slice_order(REF, 3, 33, None, order_id=13, tif="DAY", outside_rth=False,
+                         account="DU1")
+    assert (market.orderType, market.orderRef) == ("MKT", f"{REF}:s3")

@@ -26,7 +26,7 @@ from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.errors import OrderRejected
 from breakoutd.ibkr.router import DuplicateOrderError, OrderRouter
 from breakoutd.sim import SimGateway
-from breakoutd.sim.orders import SimOrder
+from breakoutd.sim.matching import SimOrder
 from tests.factories import spec
 from tests.ibkr.test_router import SYMBOL, Events, rising_market
 from tests.sim.simkit import DAY, at, connect, px, run, sim, stock, sync

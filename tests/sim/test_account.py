@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from breakoutd.sim.account import Account, CommissionSchedule, format_money
-from breakoutd.sim.orders import MatchingEngine, SimOrder
+from breakoutd.sim.matching import MatchingEngine, SimOrder
+from breakoutd.sim.matching.account import Account, CommissionSchedule, format_money
 from tests.factories import at, px
 
 FEES = CommissionSchedule()

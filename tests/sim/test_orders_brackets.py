@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from breakoutd.sim.orders import (
+from breakoutd.sim.matching import (
     CommissionEvent,
     ExecutionEvent,
     MatchingEngine,

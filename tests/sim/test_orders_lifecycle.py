@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from breakoutd.calendar import day_sessions
-from breakoutd.sim.orders import (
+from breakoutd.sim.matching import (
     ExecutionEvent,
     MatchingEngine,
     OpenOrderEvent,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from breakoutd.sim.match_book import row_prints
-from breakoutd.sim.orders import (
+from breakoutd.sim.matching import (
     ExecutionEvent,
     MatchingEngine,
     OrderStatusEvent,
     SimOrder,
 )
+from breakoutd.sim.matching.book import row_prints
 from tests.factories import ManualClock, at, px
 
 

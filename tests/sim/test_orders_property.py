@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from breakoutd.sim.orders import MatchingEngine, SimOrder
+from breakoutd.sim.matching import MatchingEngine, SimOrder
 from tests.factories import at
 
 CENT = 10_000

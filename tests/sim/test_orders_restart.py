@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from breakoutd.sim.orders import ExecutionEvent, MatchingEngine, SimOrder
+from breakoutd.sim.matching import ExecutionEvent, MatchingEngine, SimOrder
 from tests.factories import at, px
 
 

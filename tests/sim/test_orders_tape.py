@@ -12,8 +12,8 @@ import pytest
 from breakoutd.calendar import day_sessions, exchange_ns
 from breakoutd.core.bars import NS
 from breakoutd.core.prices import to_micros
-from breakoutd.sim.match_book import row_prints
-from breakoutd.sim.orders import ExecutionEvent, MatchingEngine, OrderStatusEvent, SimOrder
+from breakoutd.sim.matching import ExecutionEvent, MatchingEngine, OrderStatusEvent, SimOrder
+from breakoutd.sim.matching.book import row_prints
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 TAPE = DATA / "tapes" / "BAC_20131007.csv.gz"

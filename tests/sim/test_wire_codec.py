@@ -13,7 +13,7 @@ from breakoutd.core.bars import MINUTE, NS, Bar
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import con_id_for, contract_details_message
 from breakoutd.sim.market import AggBar
-from breakoutd.sim.match_types import ExecutionEvent, OrderStatusEvent, SimOrder
+from breakoutd.sim.matching.values import ExecutionEvent, OrderStatusEvent, SimOrder
 from breakoutd.sim.wire import (
     MAX_FRAME,
     FieldReader,

@@ -14,7 +14,7 @@ import pytest
 
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import contract_details_message
-from breakoutd.sim.match_types import ExecutionEvent, OrderStatusEvent, SimOrder
+from breakoutd.sim.matching.values import ExecutionEvent, OrderStatusEvent, SimOrder
 from breakoutd.sim.requests_orders import _Terms
 from breakoutd.sim.versions import for_version
 from breakoutd.sim.wire import SERVER_VERSION, FieldReader, FrameBuffer, field_text

@@ -1,7 +1,7 @@
 """Order life at the simulated gateway: acknowledgement, holding, sessions, cancels.
 
 The state and bookkeeping half of the matching engine (the matching half and
-the public interface are in :mod:`breakoutd.sim.match_engine`). As at IBKR:
+the public interface are in :mod:`breakoutd.sim.matching.engine`). As at IBKR:
 
 - ``transmit=False`` orders are held silently until an order of their group
   (the parent and its children) arrives with ``transmit=True``; then the whole
@@ -30,9 +30,9 @@ from dataclasses import replace
 
 from breakoutd.core.bars import NS
 from breakoutd.core.prices import tick_size, to_micros
-from breakoutd.sim.account import Account, CommissionSchedule
-from breakoutd.sim.match_book import OrderRecord, Quote
-from breakoutd.sim.match_types import (
+from breakoutd.sim.matching.account import Account, CommissionSchedule
+from breakoutd.sim.matching.book import OrderRecord, Quote
+from breakoutd.sim.matching.values import (
     CANCELLED,
     FILLED,
     INACTIVE,

@@ -2,9 +2,9 @@
 
 Pure and synchronous: the virtual clock and the session of an instant are
 injected; every public call returns the events it caused, in the order a real
-gateway sends them. Pricing rules are in :mod:`breakoutd.sim.match_book`, the
+gateway sends them. Pricing rules are in :mod:`breakoutd.sim.matching.book`, the
 life of an order (holding, sessions, cancels, OCA) in
-:mod:`breakoutd.sim.match_lifecycle`.
+:mod:`breakoutd.sim.matching.lifecycle`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import copy
 
 from breakoutd.core.bars import NS
 from breakoutd.core.prices import to_float
-from breakoutd.sim.account import PortfolioItem
-from breakoutd.sim.match_book import (
+from breakoutd.sim.matching.account import PortfolioItem
+from breakoutd.sim.matching.book import (
     OrderRecord,
     Quote,
     quote_fill,
@@ -23,8 +23,8 @@ from breakoutd.sim.match_book import (
     take_from_quote,
     trades_through,
 )
-from breakoutd.sim.match_lifecycle import REJECTED, Events, OrderLifecycle
-from breakoutd.sim.match_types import (
+from breakoutd.sim.matching.lifecycle import REJECTED, Events, OrderLifecycle
+from breakoutd.sim.matching.values import (
     FILLED,
     SUBMITTED,
     AccountChanged,

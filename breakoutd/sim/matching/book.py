@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from breakoutd.sim.match_types import DONE_STATES, SimOrder
+from breakoutd.sim.matching.values import DONE_STATES, SimOrder
 
 
 @dataclass
