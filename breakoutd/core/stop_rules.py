@@ -69,7 +69,9 @@ def resume_stop(params: StrategyParams, fill: int, initial: int, held: int,
 
     The prints since the fill are not kept, but each journalled move (oldest
     first) proves one: a trail move to S was asked by a print of at least
-    ``S + D`` less half a tick, a breakeven move by one at ``fill + X * R``.
+    ``S + D`` less half a tick, a breakeven move by one at ``fill + X * R``
+    with the fill of then (at least S less half a tick, when later slices have
+    moved the average since).
     The highest of those is the highest print since the fill from then on, so
     a trail goes on from where it was, never lower, and a move the broker does
     not show (lost with the process) is asked for again at the next print.
@@ -80,7 +82,9 @@ def resume_stop(params: StrategyParams, fill: int, initial: int, held: int,
         if rule is StopRule.TRAIL and params.trail is not None:
             highest = max(highest, price + params.trail - tick_size(price) // 2)
         elif rule is StopRule.BREAKEVEN and params.breakeven is not None:
-            highest = max(highest, r_threshold(fill, fill - initial, params.breakeven))
+            # The fill then: today's, unless later fills (slices) moved its average.
+            then = fill if round_to_tick(fill) == price else price - tick_size(price) // 2
+            highest = max(highest, r_threshold(then, max(then - initial, 0), params.breakeven))
     rule = next((r for p, r in reversed(moves) if p == held), StopRule.INITIAL)
     return ManagedStop(fill, initial, highest, held, rule)
 

@@ -149,6 +149,10 @@ def test_a_breakeven_move_vouches_for_its_1r_print_after_a_restart() -> None:
     lost = resume_stop(params, px("5.10"), px("4.90"), px("4.90"), moves)
     assert lost.rule is StopRule.INITIAL  # the broker still holds the initial stop
     assert on_print(params, lost, px("5.00")).stop == px("5.10")
+    # Later slices raised the average to 5.20: the 1R print of then (5.295 at least)
+    # is not the new average's 1R (5.50), so breakeven does not move again.
+    resumed = resume_stop(params, px("5.20"), px("4.90"), px("5.10"), moves)
+    assert on_print(params, resumed, px("5.25")).stop == px("5.10")
 
 
 @given(
