@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_tape.py
 	$(BIN)/python tests/bench/bench_backtest.py
+	$(BIN)/python tests/bench/bench_jobs.py
 	$(BIN)/python tests/bench/bench_sim.py
 	$(BIN)/python tests/bench/bench_latency.py
 	$(BIN)/python tests/bench/bench_reload.py

@@ -82,9 +82,20 @@ def _xnys():  # type: ignore[no-untyped-def]
         return exchange_calendars.get_calendar("XNYS", start="2000-01-01")
 
 
+_given: dict[dt.date, DaySessions | None] = {}
+
+
+def given_sessions(days: Iterable[tuple[dt.date, DaySessions | None]]) -> None:
+    """Days whose sessions another process took from the calendar (a parallel backtest's
+    parent gives each unit its own): this process then need not load it."""
+    _given.update(days)
+
+
 @lru_cache(maxsize=4096)
 def day_sessions(day: dt.date) -> DaySessions | None:
     """The sessions of ``day``, or None when the exchange is closed all day."""
+    if day in _given:
+        return _given[day]
     cal = _xnys()
     if day < cal.first_session.date() or day > cal.last_session.date():
         raise ValueError(f"{day} is outside the exchange calendar's range")

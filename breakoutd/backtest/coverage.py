@@ -8,7 +8,7 @@ backtest says which results are only the tape's end, not the market's.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from breakoutd.calendar import EXCHANGE_TZ, day_sessions, exchange_date, watcher_window
 from breakoutd.core.bars import NS
@@ -24,14 +24,22 @@ def _et(instant_ns: int) -> str:
 
 def coverage_warnings(tape: Tape, watchers: Iterable[WatcherSpec]) -> list[str]:
     """One line per enabled watcher whose symbol or window the tapes do not cover."""
+    spans = {s: (int(st.time[0]), int(st.time[-1])) for s, st in tape.symbols.items() if len(st)}
+    return span_warnings(spans, watchers)
+
+
+def span_warnings(spans: Mapping[str, tuple[int, int]], watchers: Iterable[WatcherSpec]
+                  ) -> list[str]:
+    """The warnings of :func:`coverage_warnings` from each symbol's first and last instant
+    (what an index of the tapes knows without their rows)."""
     warnings = []
     for spec in sorted((w for w in watchers if w.enabled), key=lambda w: w.id):
-        st = tape.symbols.get(spec.symbol)
-        if st is None or not len(st):
+        span = spans.get(spec.symbol)
+        if span is None:
             warnings.append(f"warning: {spec.id}: no tape has {spec.symbol}; its result is "
                             f"only that nothing traded")
             continue
-        first, last = int(st.time[0]), int(st.time[-1])
+        first, last = span
         sessions = day_sessions(exchange_date(first))
         window = watcher_window(spec, sessions) if sessions is not None else None
         if window is None:

@@ -39,7 +39,8 @@ def tape_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def _midnight_ns(day: dt.date) -> int:
+def midnight_ns(day: dt.date) -> int:
+    """The instant the exchange day ``day`` starts, epoch ns."""
     return int(dt.datetime.combine(day, dt.time(), EXCHANGE_TZ).timestamp()) * NS
 
 
@@ -52,7 +53,7 @@ def split_days(tape: Tape) -> list[tuple[dt.date, Tape]]:
     """The tape cut at exchange midnights, one Tape per day that has rows."""
     out = []
     for day in tape.dates():
-        lo, hi = _midnight_ns(day), _midnight_ns(day + dt.timedelta(days=1))
+        lo, hi = midnight_ns(day), midnight_ns(day + dt.timedelta(days=1))
         cut = {s: _slice(st, lo, hi) for s, st in tape.symbols.items()}
         out.append((day, Tape({s: st for s, st in cut.items() if len(st)}, tape.sources)))
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -79,18 +79,21 @@ def run_backtest(
     prior: Tape | None = None,
     prefilter: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    day: dt.date | None = None,
 ) -> BacktestResult:
     """Replay ``tape`` through the core for every enabled watcher.
 
     ``prior`` is the previous trading day's tape, for ``prior_high`` and
-    ``prior_close`` levels (without it they are ``no_level``)."""
+    ``prior_close`` levels (without it they are ``no_level``). ``day`` names
+    the day when the tape may hold none of it: a part of a day's backtest run
+    on its own (``breakoutd.backtest.jobs``) whose symbols did not trade."""
     dates = _tape_days(tape)
-    if len(dates) > 1:
+    if len(dates) > 1 or (day is not None and dates and dates != [day]):
         shown = ", ".join(d.isoformat() for d in dates)
         raise BacktestError(f"the tapes cover several days ({shown}); backtest one day at a time")
-    if not dates:
+    if not dates and day is None:
         raise BacktestError("the tapes hold no rows")
-    day = dates[0]
+    day = day if day is not None else dates[0]
     sessions = day_sessions(day)
     series = {sym: SymbolSeries(st) for sym, st in tape.symbols.items()}
     specs = sorted((w for w in watchers if w.enabled), key=lambda w: w.id)
@@ -103,8 +106,9 @@ def run_backtest(
         if progress is not None:
             progress(n, len(specs))
     replay = None
-    if risk is not None and risk != RiskLimits():
-        results, replay = _apply_risk(results, risk, series)
+    if limits_set(risk):
+        assert risk is not None
+        results, replay = apply_risk(results, risk, series)
     evaluations = sum(r.evaluated for r in results)
     return BacktestResult(day, tuple(results), tape.rows, evaluations, replay)
 
@@ -265,9 +269,17 @@ def _as_array(values: tuple[int, ...]) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
 
-def _apply_risk(results: list[WatcherResult], limits: RiskLimits,
-                series: dict[str, SymbolSeries]) -> tuple[list[WatcherResult], RiskReplay]:
-    """The portfolio limits, decided by the day ledger over the entries in time order."""
+def limits_set(risk: RiskLimits | None) -> bool:
+    """Whether ``risk`` limits anything (else the day ledger is not replayed)."""
+    return risk is not None and risk != RiskLimits()
+
+
+def apply_risk(results: list[WatcherResult], limits: RiskLimits,
+               series: Mapping[str, SymbolSeries]) -> tuple[list[WatcherResult], RiskReplay]:
+    """The portfolio limits, decided by the day ledger over the entries in time order.
+
+    ``results`` are a day's watchers each simulated alone, in id order; only
+    this step couples them (``breakoutd.backtest.jobs`` runs it per day)."""
     entered = []
     for r in results:
         if r.outcome == "entered":

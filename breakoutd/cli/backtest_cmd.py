@@ -8,16 +8,20 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from breakoutd.backtest import BacktestError
+from breakoutd.backtest import BacktestError, BacktestResult
 from breakoutd.backtest.coverage import coverage_warnings
 from breakoutd.backtest.days import read_days, run_backtest_days, tape_files
 from breakoutd.backtest.report import table, total_line
-from breakoutd.config import ConfigError, load_watchlists
+from breakoutd.config import ConfigError, Watchlist, load_watchlists
 from breakoutd.core.params import WatcherSpec
 from breakoutd.report.backtest_json import json_lines_with_trades
 from breakoutd.report.sources import preset_names
 from breakoutd.tape import Tape, TapeError, read_tapes
+
+if TYPE_CHECKING:
+    from breakoutd.backtest.workers import Runner
 
 
 def add_backtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,7 +40,24 @@ def add_backtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--watchlist", type=Path, action="append", required=True, metavar="PATH",
                    help="a watchlist file or directory; repeat for more")
     p.add_argument("--json", action="store_true", help="one JSON object per watcher, by id, with its trade")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                       help="run the days and symbols of --tape in N worker processes "
+                            "(the same output as one)")
+    where.add_argument("--dask", metavar="ADDRESS",
+                       help="run them on the Dask cluster whose scheduler is at ADDRESS "
+                            "(tcp://host:8786); its workers must see the tape paths")
     p.set_defaults(func=run_backtest_cmd)
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return n
 
 
 class _Progress:
@@ -89,20 +110,60 @@ def _warn_coverage(days: list[tuple[dt.date, Tape]], watchers: Sequence[WatcherS
             print(warning if len(days) == 1 else f"{day}: {warning}", file=sys.stderr)
 
 
+def _in_one_process(args: argparse.Namespace, watchlist: Watchlist,
+                    progress: _Progress | None) -> list[BacktestResult]:
+    if args.synthetic is not None:
+        tape = _synthetic(args.synthetic, args.date, watchlist)
+        days = [(tape.dates()[0], tape)] if tape.rows else []
+    else:
+        days = read_days(args.tape)
+    _warn_coverage(days, watchlist.watchers)
+    prior = read_tapes(tape_files(args.prior_tape)) if args.prior_tape else None
+    return run_backtest_days(days, watchlist.watchers, watchlist.risk, prior=prior,
+                             progress=progress)
+
+
+def _runner(args: argparse.Namespace) -> Runner | None:
+    """Where the work goes: None for this process (one job, or the synthetic day)."""
+    if args.synthetic is not None:
+        return None
+    if args.dask is not None:
+        from breakoutd.backtest.workers import DaskRunner
+
+        return DaskRunner(args.dask)
+    if args.jobs > 1:
+        from breakoutd.backtest.workers import ProcessRunner
+
+        return ProcessRunner(args.jobs)
+    return None
+
+
+def _results(args: argparse.Namespace, progress: _Progress | None
+             ) -> tuple[Watchlist, list[BacktestResult]]:
+    runner = _runner(args)  # first: local workers start while the watchlists load
+    if runner is None:
+        watchlist = load_watchlists(args.watchlist)
+        return watchlist, _in_one_process(args, watchlist, progress)
+    from breakoutd.backtest.workers import run_backtest_jobs
+
+    try:
+        watchlist = load_watchlists(args.watchlist)
+        return watchlist, run_backtest_jobs(runner, args.tape, watchlist.watchers,
+                                            watchlist.risk, prior=args.prior_tape, warn=_warn,
+                                            progress=progress)
+    finally:
+        runner.close()
+
+
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def run_backtest_cmd(args: argparse.Namespace) -> int:
     """Run the backtest, one day at a time, and print JSON lines or the tables."""
     try:
-        watchlist = load_watchlists(args.watchlist)
-        if args.synthetic is not None:
-            tape = _synthetic(args.synthetic, args.date, watchlist)
-            days = [(tape.dates()[0], tape)] if tape.rows else []
-        else:
-            days = read_days(args.tape)
-        _warn_coverage(days, watchlist.watchers)
-        prior = read_tapes(tape_files(args.prior_tape)) if args.prior_tape else None
         progress = None if args.json else _Progress()
-        results = run_backtest_days(days, watchlist.watchers, watchlist.risk, prior=prior,
-                                    progress=progress)
+        watchlist, results = _results(args, progress)
         if progress is not None:
             progress.close()
     except ConfigError as exc:

@@ -10,6 +10,7 @@ ledger gives the backtest's trades by the same code as the live journals'.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast, get_args
 
 from breakoutd.backtest.engine import BacktestResult, WatcherResult
 from breakoutd.backtest.fills import ExitFill
@@ -39,9 +40,9 @@ def backtest_trades(result: BacktestResult, presets: Mapping[str, str] | None = 
 def entry_events(r: WatcherResult) -> list[ev.Event]:
     """The events of one simulated entry and its exits."""
     plan, f, spec = r.plan, r.fills, r.spec
-    assert plan is not None and f is not None and r.kind in ("close", "fast")
+    assert plan is not None and f is not None and r.kind in get_args(ev.TriggerKind)
     ref = plan.order_ref
-    kind: ev.TriggerKind = "fast" if r.kind == "fast" else "close"
+    kind = cast(ev.TriggerKind, r.kind)
     out: list[ev.Event] = [
         ev.WatcherStarted(at=f.entry_at, watcher_id=spec.id, symbol=spec.symbol,
                           level=to_decimal(spec.level), session_day="", disarm_at=f.entry_at),

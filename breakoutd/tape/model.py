@@ -39,6 +39,10 @@ class TapeError(ValueError):
         self.column = column
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[TapeError], tuple[str, int | None, str, str]]:
+        # Raised in a worker process of a parallel backtest, it crosses back by pickle.
+        return (type(self), (self.path, self.line, self.column, self.reason))
+
 
 class TapeRow(NamedTuple):
     """One tape row; prices in micro-dollars, None where the field is empty."""
