@@ -63,6 +63,32 @@ def start_stop(fill: int, initial: int) -> ManagedStop:
     return ManagedStop(fill, initial, 0, initial, StopRule.INITIAL)
 
 
+def resume_stop(params: StrategyParams, fill: int, initial: int, held: int,
+                moves: list[StopProposal]) -> ManagedStop:
+    """The stop after a restart: where the broker holds it, and what the moves vouch for.
+
+    The prints since the fill are not kept, but each journalled move (oldest
+    first) proves one: a trail move to S was asked by a print of at least
+    ``S + D`` less half a tick, a breakeven move by one at ``fill + X * R``
+    with the fill of then (at least S less half a tick, when later slices have
+    moved the average since).
+    The highest of those is the highest print since the fill from then on, so
+    a trail goes on from where it was, never lower, and a move the broker does
+    not show (lost with the process) is asked for again at the next print.
+    The rule is the last move's at the broker's price, else the initial stop's.
+    """
+    highest = 0
+    for price, rule in moves:
+        if rule is StopRule.TRAIL and params.trail is not None:
+            highest = max(highest, price + params.trail - tick_size(price) // 2)
+        elif rule is StopRule.BREAKEVEN and params.breakeven is not None:
+            # The fill then: today's, unless later fills (slices) moved its average.
+            then = fill if round_to_tick(fill) == price else price - tick_size(price) // 2
+            highest = max(highest, r_threshold(then, max(then - initial, 0), params.breakeven))
+    rule = next((r for p, r in reversed(moves) if p == held), StopRule.INITIAL)
+    return ManagedStop(fill, initial, highest, held, rule)
+
+
 def r_threshold(fill: int, risk: int, multiple: Decimal) -> int:
     """The lowest whole-micro print at or above ``fill + multiple * R``."""
     exact = Decimal(fill) + multiple * Decimal(risk)

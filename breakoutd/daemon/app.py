@@ -432,7 +432,11 @@ class Daemon:
         assert self.router is not None
         found = await reconcile(self.ib, self.day, self.clock, self.emit)
         assert self.config is not None
-        self.router.adopt(found, levels={s.id: s.level for s in self.config.watchers})
+        # An entered named-level watcher is not armed again: its level is the one
+        # resolved before the restart (none known: the router's stand-in).
+        levels = {s.id: s.level for s in map(self.todays_spec, self.config.watchers)
+                  if s.level_name is None or s.level > 0}
+        self.router.adopt(found, levels=levels)
         self._journal_missed_fills(found.values())
         for entry in found.values():
             # Sent, but the daemon stopped before recording it: the broker remembers.
@@ -440,10 +444,18 @@ class Daemon:
                 self.store.mark_fired(entry.watcher_id,
                                       FiredEntry(entry.order_ref, self.clock(), "entered"))
 
+    def todays_spec(self, spec: WatcherSpec) -> WatcherSpec:
+        """The watcher as it trades today: a named level as resolved (``LevelResolved``,
+        also before a restart) with its ``sl_below`` stop; else as configured."""
+        level = self.today.levels.get(spec.id) if spec.level_name is not None else None
+        return resolved_spec(spec, level) if level is not None else spec
+
     def _journal_missed_fills(self, found: Iterable[ReconciledEntry]) -> None:
         """Fills that happened while the daemon was down reach the journal now.
 
-        The ledger, rebuilt from the journal, knows every execution journalled so far."""
+        The ledger, rebuilt from the journal, knows every execution journalled so far.
+        Each is dated when it executed (the broker's time), not now: ``max_hold``
+        counts from the first fill, also one made while the daemon was down."""
         ledger = self.today.ledger
         for entry in found:
             cum = 0
@@ -451,8 +463,10 @@ class Daemon:
                 cum += f.qty if f.role == "entry" else 0
                 if ledger.has_execution(f.exec_id):
                     continue
+                now = self.clock()
                 self.emit(ev.OrderFilled(
-                    at=self.clock(), order_ref=entry.order_ref, role=f.role,
+                    at=min(f.time_ns, now) if f.time_ns else now,
+                    order_ref=entry.order_ref, role=f.role,
                     rung=f.rung, order_id=f.order_id, exec_id=f.exec_id, symbol=entry.symbol,
                     side=f.side, qty=f.qty, price=to_decimal(f.price),
                     cum_qty=cum if f.role == "entry" else f.qty, commission=f.commission))

@@ -11,9 +11,13 @@ a flatten is (``TimeExit``, then ``FlattenSent`` with reason ``time_exit``).
 Restart-safe: nothing here is the truth. After a restart the stop is where
 the broker holds it (the router adopts it), the first fill's time comes from
 the day ledger (folded from the journal), and a sale found at the broker
-(``OrderRouter.sale_sent``) is never sent again. The highest print since the
-fill starts over from the next bar: a trail then only rises from where the
-stop already is.
+(``OrderRouter.sale_sent``) is never sent again. The prints since the fill
+are not kept: the highest print is the one the journal's stop moves of the
+position vouch for (:func:`breakoutd.core.stop_rules.resume_stop`; a trail
+move to S was asked by a print near S + D), then every bar after the restart;
+so a trail goes on from where it was and never lower. A named level and its
+``sl_below`` stop (R) are the ones resolved today (``LevelResolved``, kept
+across a restart by the trading day).
 """
 
 from __future__ import annotations
@@ -29,7 +33,15 @@ from breakoutd.calendar import exchange_ns
 from breakoutd.core import events as ev
 from breakoutd.core.bars import Bar
 from breakoutd.core.params import WatcherSpec
-from breakoutd.core.stop_rules import ManagedStop, StopRule, on_ladder_stop, on_print
+from breakoutd.core.prices import to_micros
+from breakoutd.core.stop_rules import (
+    ManagedStop,
+    StopProposal,
+    StopRule,
+    on_ladder_stop,
+    on_print,
+    resume_stop,
+)
 from breakoutd.core.time_exits import NS_PER_SECOND, TimeExit, time_exit
 from breakoutd.ibkr.router import RoutedEntry
 
@@ -83,21 +95,29 @@ class PositionManager:
         spec = d.config.watcher(entry.watcher_id) if d.config is not None else None
         if spec is None or not spec.params.manages_position or d.router is None:
             return
+        spec = d.todays_spec(spec)  # a named level as resolved: sl_below's stop, R
         m = self._positions.get(entry.order_ref)
         if m is None:
             m = self._positions[entry.order_ref] = _Managed(entry.order_ref, spec)
             m.selling = d.router.sale_sent(entry.order_ref)
+            m.announced = entry.order_ref in d.today.time_exits  # TimeExit once, restarts too
         held = d.router.stop_of(entry.order_ref)
         avg, initial = entry.avg_price, spec.sl
         if avg is not None and initial is not None and initial < avg and held is not None:
-            m.stop = ManagedStop(avg, initial, 0, held, StopRule.INITIAL) if m.stop is None \
-                else m.stop._replace(fill=avg)
+            m.stop = resume_stop(spec.params, avg, initial, held, self._moves(entry.order_ref)) \
+                if m.stop is None else m.stop._replace(fill=avg)
         if m.due is None:
             book = d.today.ledger.books.get(entry.order_ref)
             first = book.first_fill_at if book is not None and book.first_fill_at else d.clock()
             m.due = time_exit(spec.params, first, exchange_ns(d.day, dt.time(0)))
             if m.due is not None:
                 self._next_due = min(self._next_due, m.due.at)
+
+    def _moves(self, order_ref: str) -> list[StopProposal]:
+        """The position's stop moves journalled today (before a restart too), oldest first."""
+        rules = {r.value: r for r in StopRule}
+        return [StopProposal(to_micros(m.stop), rules[m.rule])
+                for m in self._d.today.stop_moves.get(order_ref, []) if m.rule in rules]
 
     # --- the stop rules --------------------------------------------------------------
 

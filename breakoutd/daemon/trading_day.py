@@ -7,7 +7,11 @@ positions, unfilled entries, P&L, losing streak, halt and pause). The ledger
 is a fold of the day's events: it is fed every event the daemon emits, and at
 start-up it is rebuilt by folding the day's journal, before reconciliation
 adds what the broker did while the daemon was down and before anything is
-armed. The runner and the router see it through small interfaces
+armed. Beside the ledger the same fold keeps what a restart cannot ask the
+broker for: each named level as it was resolved (``LevelResolved``: an
+entered watcher is not armed again, yet its exits and status need its level)
+and each position's stop moves (``StopMoved``: the rule that put the stop
+there, and what the trail had seen), and which time exits were announced. The runner and the router see it through small interfaces
 (:class:`breakoutd.daemon.runner.EntryGate`, :class:`breakoutd.ibkr.router.OrderIds`).
 """
 
@@ -23,6 +27,7 @@ from breakoutd.core import events as ev
 from breakoutd.core.ledger import DayLedger, Trip, disk_rejection
 from breakoutd.core.params import RiskLimits
 from breakoutd.core.plans import OrderPlan, Rejection
+from breakoutd.core.prices import to_micros
 from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.errors import OperationalError
@@ -46,15 +51,24 @@ class TradingDay:
                 "today are found at the broker by their orderRef, but watchers rejected "
                 "today would be armed again") from None
         self.ledger = DayLedger(limits)
+        self.levels: dict[str, int] = {}  # watcher id -> its named level today, micros
+        self.stop_moves: dict[str, list[ev.StopMoved]] = {}  # entry ref -> its stop moves
+        self.time_exits: set[str] = set()  # entry refs whose time exit was announced
 
     def rebuild(self, journal: Iterable[ev.Event]) -> None:
         """Fold the day's journal so far (its events, in order) into the ledger."""
         for e in journal:
-            self.ledger.apply(e)
+            self.observe(e)
 
     def observe(self, event: ev.Event) -> None:
         """Fold one event the daemon emitted."""
         self.ledger.apply(event)
+        if isinstance(event, ev.LevelResolved):
+            self.levels[event.watcher_id] = to_micros(event.price)
+        elif isinstance(event, ev.StopMoved):
+            self.stop_moves.setdefault(event.order_ref, []).append(event)
+        elif isinstance(event, ev.TimeExit):
+            self.time_exits.add(event.order_ref)
 
     def set_limits(self, limits: RiskLimits) -> None:
         """The risk limits of a reloaded configuration."""

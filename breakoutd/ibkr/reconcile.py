@@ -35,6 +35,7 @@ from breakoutd.ibkr.orders_map import (
 )
 
 T = TypeVar("T")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class ReconciledFill:
     qty: int
     price: int
     commission: float | None
+    time_ns: int = 0  # when it executed (the broker's time, whole seconds); 0: not said
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +177,15 @@ def _fill(fill: Fill, parts: RefParts, commissions: dict[str, Any]) -> Reconcile
         order_id=ex.orderId, perm_id=ex.permId, side=ex.side, qty=int(ex.shares),
         price=price_to_micros(ex.price) or 0,
         commission=report.commission if report is not None and report.execId else None,
+        time_ns=_epoch_ns(ex.time),
     )
+
+
+def _epoch_ns(when: object) -> int:
+    """An execution's time as epoch ns (0 for none: ib_async's default is the epoch)."""
+    if not isinstance(when, dt.datetime) or when.tzinfo is None:
+        return 0
+    return (when - _EPOCH) // dt.timedelta(microseconds=1) * 1000
 
 
 def _entry(base: str, symbol: str, orders: dict[object, ReconciledOrder],

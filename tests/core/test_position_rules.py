@@ -20,11 +20,13 @@ from breakoutd.core.slicing import (
 from breakoutd.core.stop_rules import (
     MODIFY_INTERVAL_NS,
     ManagedStop,
+    StopProposal,
     StopRule,
     breakeven_proposal,
     modify_due,
     on_ladder_stop,
     on_print,
+    resume_stop,
     start_stop,
     trail_proposal,
 )
@@ -125,6 +127,62 @@ def test_the_stop_never_moves_down_and_stays_on_the_tick(
         if new.rule is StopRule.TRAIL and trail is not None:
             assert new.stop == round_to_tick(new.highest - trail)
         state = new
+
+
+def test_after_a_restart_a_trail_goes_on_from_its_journalled_moves_never_lower() -> None:
+    params = StrategyParams(trail=px("0.15"))
+    moves = [StopProposal(px("4.95"), StopRule.TRAIL), StopProposal(px("5.05"), StopRule.TRAIL)]
+    state = resume_stop(params, px("5.00"), px("4.80"), px("5.05"), moves)  # 5.10, 5.20 seen
+    assert (state.stop, state.rule, state.highest) == (px("5.05"), StopRule.TRAIL, px("5.195"))
+    after = [on_print(params, state, px(p)) for p in ("5.12", "5.20", "5.31")]
+    assert [s.stop for s in after] == [px("5.05"), px("5.05"), px("5.16")]
+    # The last move did not reach the broker (the process died with it): asked for again.
+    lost = resume_stop(params, px("5.00"), px("4.80"), px("4.95"), moves)
+    assert lost.rule is StopRule.TRAIL and on_print(params, lost, px("5.01")).stop == px("5.05")
+    fresh = resume_stop(params, px("5.00"), px("4.80"), px("4.80"), [])
+    assert fresh == start_stop(px("5.00"), px("4.80"))
+
+
+def test_a_breakeven_move_vouches_for_its_1r_print_after_a_restart() -> None:
+    params = StrategyParams(breakeven=Decimal(1))
+    moves = [StopProposal(px("5.10"), StopRule.BREAKEVEN)]
+    lost = resume_stop(params, px("5.10"), px("4.90"), px("4.90"), moves)
+    assert lost.rule is StopRule.INITIAL  # the broker still holds the initial stop
+    assert on_print(params, lost, px("5.00")).stop == px("5.10")
+    # Later slices raised the average to 5.20: the 1R print of then (5.295 at least)
+    # is not the new average's 1R (5.50), so breakeven does not move again.
+    resumed = resume_stop(params, px("5.20"), px("4.90"), px("5.10"), moves)
+    assert on_print(params, resumed, px("5.25")).stop == px("5.10")
+
+
+@given(
+    fill=st.integers(min_value=200, max_value=10_000).map(lambda c: c * 10_000),
+    risk=st.integers(min_value=1, max_value=100).map(lambda c: c * 10_000),
+    prints=st.lists(st.integers(min_value=-3000, max_value=3000), max_size=40),
+    split=st.integers(min_value=0, max_value=40),
+    breakeven=st.none() | st.sampled_from([Decimal("0.5"), Decimal(1)]),
+    trail=st.none() | st.integers(min_value=1, max_value=50).map(lambda c: c * 10_000),
+    after=st.none() | st.sampled_from([Decimal(0), Decimal(1)]),
+)
+def test_a_restart_anywhere_moves_the_stop_as_an_uninterrupted_run_does(
+    fill: int, risk: int, prints: list[int], split: int, breakeven: Decimal | None,
+    trail: int | None, after: Decimal | None,
+) -> None:
+    params = StrategyParams(breakeven=breakeven, trail=trail,
+                            trail_after=after if trail is not None else None)
+    prices = [max(fill + step * 1000, 10_000) for step in prints]
+    state = start_stop(fill, fill - risk)
+    moves: list[StopProposal] = []
+    for price in prices[:split]:
+        new = on_print(params, state, price)
+        if new.stop != state.stop:
+            moves.append(StopProposal(new.stop, new.rule))
+        state = new
+    resumed = resume_stop(params, fill, fill - risk, state.stop, moves)
+    assert (resumed.stop, resumed.rule) == (state.stop, state.rule)
+    for price in prices[split:]:
+        state, resumed = on_print(params, state, price), on_print(params, resumed, price)
+        assert (resumed.stop, resumed.rule) == (state.stop, state.rule)
 
 
 def test_tp_r_and_sl_below_prices_are_on_the_tick() -> None:
