@@ -28,8 +28,9 @@ from breakoutd.core.bars import NS
 from breakoutd.core.levels import armed_after_known, resolved_spec
 from breakoutd.core.near_miss import NearMiss
 from breakoutd.core.params import RiskLimits, Rule, Session, WatcherSpec
-from breakoutd.core.plans import OrderPlan, Rejection, order_ref, plan_order
+from breakoutd.core.plans import OrderPlan, Rejection, plan_order
 from breakoutd.core.prices import to_micros
+from breakoutd.core.refs import order_ref
 from breakoutd.core.watcher import Decision, Expiry, WatcherMachine
 from breakoutd.tape import Tape
 

@@ -76,11 +76,6 @@ class Rejection(NamedTuple):
     limit: int | None = None
 
 
-def order_ref(day: str, session: str, watcher_id: str) -> str:
-    """The deterministic, once-only key of a watcher's entry at the broker."""
-    return f"bo:{day}:{session}:{watcher_id}"
-
-
 def split_ladder(qty: int, splits: tuple[Decimal, ...], rungs: int) -> tuple[int, ...]:
     """Shares per rung: ``floor(qty * part)``, the remainder to the first rung."""
     if splits:

@@ -16,8 +16,9 @@ from typing import Protocol
 from breakoutd.core import events as ev
 from breakoutd.core.bars import NS, Bar
 from breakoutd.core.near_miss import NearMiss, NearMissTally
-from breakoutd.core.plans import OrderPlan, PlanTemplate, Quote, Rejection, order_ref
+from breakoutd.core.plans import OrderPlan, PlanTemplate, Quote, Rejection
 from breakoutd.core.prices import to_decimal
+from breakoutd.core.refs import order_ref
 from breakoutd.core.variants import NearMiss as BarNearMiss
 from breakoutd.core.watcher import Expiry, Trigger, WatcherMachine, WatcherState
 from breakoutd.daemon.state import FiredEntry

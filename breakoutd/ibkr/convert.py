@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from breakoutd.core.bars import NS
 from breakoutd.core.ledger import UNSET_DOUBLE
-from breakoutd.core.prices import MICROS_PER_DOLLAR
+from breakoutd.core.prices import MICROS_PER_DOLLAR, to_decimal
 
 
 def price_to_micros(value: float | Decimal | None) -> int | None:
@@ -21,6 +21,12 @@ def price_to_micros(value: float | Decimal | None) -> int | None:
     if not 0 < number < UNSET_DOUBLE:  # also nan
         return None
     return round(number * MICROS_PER_DOLLAR)
+
+
+def price_to_decimal(value: float | Decimal | None) -> Decimal | None:
+    """A price from IB as the exact dollars events carry (via micro-dollars); None when unset."""
+    micros = price_to_micros(value)
+    return None if micros is None else to_decimal(micros)
 
 
 def size_to_int(value: float | None) -> int | None:

@@ -6,7 +6,7 @@ id is still found), today's completed orders (``reqCompletedOrders``) and
 today's executions (``reqExecutions``), and groups them by the entry's ref
 (``bo:YYYYMMDD:session:watcher_id``; exits carry ``:tpN`` / ``:sl``, the
 slices of a sliced entry ``:sK``, see
-:mod:`breakoutd.ibkr.orders_map`). Each entry found emits ``OrderReconciled``;
+:mod:`breakoutd.core.refs`). Each entry found emits ``OrderReconciled``;
 the router then ``adopt``\\ s them so none is ever sent again and their exits
 stay managed.
 """
@@ -22,17 +22,11 @@ from typing import Any, TypeVar
 from ib_async import IB, ExecutionFilter, Fill, Trade
 
 from breakoutd.core.events import DONE_STATUSES, Event, OrderReconciled, OrderRole
+from breakoutd.core.refs import ENTRY, RefParts, day_prefix, parse_ref, watcher_of
 from breakoutd.errors import TemporaryError
 from breakoutd.ibkr.convert import price_to_micros
-from breakoutd.ibkr.orders_map import (
-    ENTRY,
-    RefParts,
-    day_prefix,
-    entry_status,
-    parse_ref,
-    watcher_of,
-    whole_shares,
-)
+from breakoutd.ibkr.order_book import entry_status
+from breakoutd.ibkr.orders_map import whole_shares
 
 T = TypeVar("T")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -111,7 +105,7 @@ async def reconcile(ib: IB, day: dt.date, clock: Callable[[], int],
     completed = await _ask(ib.reqCompletedOrdersAsync(False), timeout, "completed orders")
     fills = await _ask(ib.reqExecutionsAsync(ExecutionFilter()), timeout, "executions")
     commissions = {f.execution.execId: f.commissionReport for f in ib.fills()}
-    found = collect_entries(day_prefix(day), open_trades, completed, fills, commissions)
+    found = collect_entries(day_prefix(f"{day:%Y%m%d}"), open_trades, completed, fills, commissions)
     for entry in found.values():
         emit(OrderReconciled(at=clock(), order_ref=entry.order_ref, watcher_id=entry.watcher_id,
                              status=entry.status, filled=entry.bought))

@@ -14,7 +14,7 @@ trail (each at most once a second), N prices that drift apart when a move of
 one is refused or lost with the connection, and N OCA groups, of which none
 knows the others' fills, so a take-profit and the stops of other slices could
 sell the same shares. One stop and one take-profit in one group keep the
-reduce-with-block rule of :mod:`breakoutd.ibkr.orders_map`: whatever fills,
+reduce-with-block rule of :mod:`breakoutd.core.ladder`: whatever fills,
 no sell exceeds what is held.
 
 Exits sized to what has filled: after every execution of a slice the
@@ -35,28 +35,23 @@ them with the exits, as every working order of the entry.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ib_async import Contract, Order
 from loguru import logger
 
 from breakoutd.core.events import DONE_STATUSES, OrderModified
-from breakoutd.core.prices import to_decimal, to_float
+from breakoutd.core.prices import to_float
+from breakoutd.core.refs import ENTRY, STOP, TAKE_PROFIT
 from breakoutd.core.slicing import slice_ref
 from breakoutd.errors import OrderRejected
-from breakoutd.ibkr.convert import price_to_micros
-from breakoutd.ibkr.orders_map import (
-    ENTRY,
-    STOP,
-    TAKE_PROFIT,
-    PlannedOrder,
-    order_sent_event,
-)
+from breakoutd.ibkr.convert import price_to_decimal
+from breakoutd.ibkr.orders_map import PlannedOrder, order_sent_event
 from breakoutd.ibkr.wire.requests import client_id
 
 if TYPE_CHECKING:
-    from breakoutd.ibkr.router import OrderRouter, _Book, _Order
+    from breakoutd.ibkr.order_book import EntryBook, TrackedOrder
+    from breakoutd.ibkr.router import OrderRouter
 
 
 def slice_order(order_ref: str, number: int, qty: int, limit: int | None, *, order_id: int,
@@ -82,66 +77,58 @@ def send_slice(router: OrderRouter, order_ref: str, number: int, qty: int,
     except OSError as exc:
         raise OrderRejected(f"{order_ref}: the journal and state of the last order are not "
                             f"on disk ({exc}); slice {number} not sent") from exc
-    book = router._book(order_ref)
+    book = router.book.require(order_ref)
     first = book.orders.get((ENTRY, 1))
     if first is None or number < 2:
         raise OrderRejected(f"{order_ref}: not a sliced entry, or no slice {number}")
     ref = slice_ref(order_ref, number)
     if (ENTRY, number) in book.orders:
         raise OrderRejected(f"{ref}: already sent; not sending it again")
-    router._refuse_duplicate(ref)
-    if not router._ib.isConnected():
+    router.sender.refuse_duplicate(ref)
+    if not router.ib.isConnected():
         raise OrderRejected(f"{ref}: not connected to the gateway, nothing sent")
-    order_id = router._next_ids(1)[0]
-    router._sent_refs.add(ref)
+    order_id = router.sender.next_ids(1)[0]
+    router.sender.sent_refs.add(ref)
     order = slice_order(order_ref, number, qty, limit, order_id=order_id, tif=first.tif,
-                        outside_rth=first.outside_rth, account=router._account)
-    router._track(book, ENTRY, number, order_id, client_id(router._ib), first.outside_rth,
-                  first.tif)
+                        outside_rth=first.outside_rth, account=router.sender.account)
+    router.book.track(book, ENTRY, number, order_id, client_id(router.ib), first.outside_rth,
+                      first.tif)
     try:
-        router._ib.placeOrder(contract, order)
+        router.ib.placeOrder(contract, order)
     except (ConnectionError, OSError) as exc:
         raise OrderRejected(f"{ref}: sending failed ({exc}); it will not be sent again") from exc
-    if router._ids is not None:
-        router._ids.note_order_id(order_id)
+    router.sender.note_id(order_id)
     entry = book.entry
-    router._emit(order_sent_event(router._clock(), order_ref, entry.symbol,
-                                  PlannedOrder(ENTRY, number, order)))
-    router._durable_soon()
+    router.emit(order_sent_event(router.clock(), order_ref, entry.symbol,
+                                 PlannedOrder(ENTRY, number, order)))
+    router.sender.durable_soon()
     return order_id
 
 
 def first_take_profit(router: OrderRouter, order_ref: str) -> int | None:
     """The price of the entry's (first) take-profit as last sent, if it has one."""
-    book = router._books.get(order_ref)
+    book = router.book.get(order_ref)
     return book.prices[0] if book is not None and book.prices else None
 
 
 def exits_done(router: OrderRouter, order_ref: str) -> bool:
     """True when the entry was sent with exits and none of them is working any more."""
-    book = router._books.get(order_ref)
+    book = router.book.get(order_ref)
     exits = [o for (role, _), o in book.orders.items() if role in (TAKE_PROFIT, STOP)] \
         if book is not None else []
     return bool(exits) and all(o.status in DONE_STATUSES for o in exits)
 
 
-def is_sliced(book: _Book) -> bool:
-    """True for an entry sent in slices (its first order is ``...:s1``)."""
-    return (ENTRY, 1) in book.orders
-
-
-def size_exits(router: OrderRouter, book: _Book) -> int:
+def size_exits(router: OrderRouter, book: EntryBook) -> int:
     """Grow the take-profit and the stop to cover what is held; the orders modified."""
-    from breakoutd.ibkr.router import _bought
-
-    held = _bought(book) - book.entry.sold
+    held = book.bought() - book.entry.sold
     if held <= 0:
         return 0
     modified = 0
     for (role, _), o in list(book.orders.items()):
         if role not in (TAKE_PROFIT, STOP) or o.status in DONE_STATUSES:
             continue
-        trade = router._trade(o)
+        trade = router.changes.trade(o)
         if trade is None:
             logger.warning("{}: the {} {} is not known to this connection; it is sized to "
                            "the {} shares held after the next resync", book.entry.order_ref,
@@ -153,42 +140,34 @@ def size_exits(router: OrderRouter, book: _Book) -> int:
         lmt = aux = None
         if role == STOP and book.stop_wanted is not None:  # the price decided, not a lost one
             aux, lmt = book.stop_wanted
-        if router._modify(o, qty=want, lmt=lmt, aux=aux) is None:
+        if router.changes.modify(o, qty=want, lmt=lmt, aux=aux) is None:
             continue
         modified += 1
         order = trade.order
-        router._emit(OrderModified(
-            at=router._clock(), order_ref=book.entry.order_ref, role=role,  # type: ignore[arg-type]
-            rung=o.rung, order_id=o.order_id, qty=want,
-            limit=_dec(order.lmtPrice), stop=_dec(order.auxPrice) if role == STOP else None,
-            reason="slice"))
+        router.emit(OrderModified(
+            at=router.clock(), order_ref=book.entry.order_ref, role=o.role, rung=o.rung,
+            order_id=o.order_id, qty=want, limit=price_to_decimal(order.lmtPrice),
+            stop=price_to_decimal(order.auxPrice) if role == STOP else None, reason="slice"))
     return modified
 
 
-def cancel_slices(router: OrderRouter, book: _Book, why: str) -> int:
+def cancel_slices(router: OrderRouter, book: EntryBook, why: str) -> int:
     """Cancel the later slices still working (not the first: the exits' parent)."""
     cancelled = 0
     for (role, rung), o in book.orders.items():
         if role != ENTRY or rung < 2 or o.status in DONE_STATUSES:
             continue
-        trade = router._trade(o)
-        if trade is None or o.client_id != client_id(router._ib):
+        if router.changes.trade(o) is None or not router.changes.mine(o):
             continue
         logger.info("{}: cancelling slice {} ({})", book.entry.order_ref, rung, why)
-        router._durable_or_logged()
-        router._ib.cancelOrder(trade.order)
+        router.changes.cancel(o)
         cancelled += 1
     return cancelled
 
 
-def on_sliced_fill(router: OrderRouter, o: _Order) -> None:
+def on_sliced_fill(router: OrderRouter, o: TrackedOrder) -> None:
     """A fill of a sliced entry's order: a slice's grows the exits, an exit's ends the slices."""
     if o.role == ENTRY:
         size_exits(router, o.book)
     elif o.role in (TAKE_PROFIT, STOP):
         cancel_slices(router, o.book, f"the {o.role} filled")
-
-
-def _dec(value: float | Decimal | None) -> Decimal | None:
-    micros = price_to_micros(value)
-    return None if micros is None else to_decimal(micros)

@@ -7,8 +7,8 @@ from decimal import Decimal
 from breakoutd.config import load_watchlist_text
 from breakoutd.core.params import WatcherSpec
 from breakoutd.core.prices import to_micros
+from breakoutd.core.refs import parse_ref, watcher_of
 from breakoutd.core.scan import CandidateData, ScanSettings, evaluate, scanned_spec, score, to_arm
-from breakoutd.ibkr.orders_map import parse_ref, watcher_of
 
 TEMPLATE = """\
 scan:

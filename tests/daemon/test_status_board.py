@@ -20,7 +20,7 @@ from breakoutd.daemon.journal import Journal
 from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
 from breakoutd.daemon.status_view import LINES_PER_STEP
-from breakoutd.ibkr.orders_map import entry_status
+from breakoutd.ibkr.order_book import entry_status
 
 T0 = int(dt.datetime(2026, 3, 9, 13, 30, tzinfo=dt.UTC).timestamp()) * NS  # 09:30 ET
 REF = "bo:20260309:rth:AAPL@190"

@@ -21,7 +21,8 @@ from ib_async.util import UNSET_DOUBLE, UNSET_INTEGER
 from ib_async.wrapper import Wrapper
 
 from breakoutd.core.params import EntryKind
-from breakoutd.core.plans import OrderPlan, Quote, order_ref, plan_order
+from breakoutd.core.plans import OrderPlan, Quote, plan_order
+from breakoutd.core.refs import order_ref
 from breakoutd.ibkr.orders_map import entry_values, exit_values
 from breakoutd.ibkr.orderwire import OrderTemplates, wire_text
 from breakoutd.ibkr.readybracket import ready_bracket

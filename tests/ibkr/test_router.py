@@ -17,7 +17,8 @@ from ib_async import IB
 
 from breakoutd.core import events as ev
 from breakoutd.core.bars import NS
-from breakoutd.core.plans import OrderPlan, Quote, order_ref, plan_order
+from breakoutd.core.plans import OrderPlan, Quote, plan_order
+from breakoutd.core.refs import order_ref
 from breakoutd.daemon.state import StateStore
 from breakoutd.ibkr.router import DuplicateOrderError, OrderRouter
 from breakoutd.sim import Market, Row, SimGateway

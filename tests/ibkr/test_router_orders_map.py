@@ -6,22 +6,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from breakoutd.core.ladder import credit_rungs, ladder_for, rebuild_ladder
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan, Rung
+from breakoutd.core.refs import ENTRY, STOP, TAKE_PROFIT, RefParts, child_ref, parse_ref
 from breakoutd.core.slicing import slice_ref
-from breakoutd.ibkr.orders_map import (
-    ENTRY,
-    STOP,
-    TAKE_PROFIT,
-    RefParts,
-    child_ref,
-    credit_rungs,
-    entry_status,
-    ladder_for,
-    parse_ref,
-    plan_to_orders,
-    rebuild_ladder,
-)
+from breakoutd.ibkr.order_book import entry_status
+from breakoutd.ibkr.orders_map import plan_to_orders
 from breakoutd.ibkr.slicing import slice_order
 from tests.factories import px
 

@@ -20,7 +20,8 @@ from ib_async import IB, Contract, Order
 
 from breakoutd.core import events as ev
 from breakoutd.core.params import EntryKind
-from breakoutd.core.plans import OrderPlan, Quote, order_ref, plan_order
+from breakoutd.core.plans import OrderPlan, Quote, plan_order
+from breakoutd.core.refs import order_ref
 from breakoutd.daemon.disk import DiskWorker
 from breakoutd.daemon.state import FiredEntry, StateStore
 from breakoutd.errors import OrderRejected
@@ -175,7 +176,7 @@ def test_a_watcher_s_bracket_written_ahead_reaches_the_broker_as_ib_async_would_
                     plan = make_plan(wid, **sent)
                     if ahead:  # armed: the plan at the level; triggered at the ask
                         router.prepare(contract, make_plan(wid, **{**sent, "ask": "9.60"}))
-                        lookups = PlaceOrderCalls(router._templates, monkeypatch, "message")
+                        lookups = PlaceOrderCalls(router.sender.templates, monkeypatch, "message")
                     before = calls.count
                     router.send_now(plan, contract, LEVEL)
                     assert calls.count == before + (0 if ahead else len(received_shape(plan)))
