@@ -13,7 +13,7 @@ from loguru import logger
 
 from breakoutd.daemon.console import setup_console
 from breakoutd.errors import OperationalError
-from breakoutd.ibkr.clock import BrokerClock
+from breakoutd.ibkr.broker_clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
 
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")

@@ -18,7 +18,7 @@ from breakoutd.core import events as ev
 from breakoutd.daemon.console import setup_console
 from breakoutd.daemon.notify import SystemdNotifier
 from breakoutd.errors import OperationalError
-from breakoutd.ibkr.clock import BrokerClock
+from breakoutd.ibkr.broker_clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
 
 if TYPE_CHECKING:

@@ -69,10 +69,10 @@ from breakoutd.daemon.status import StatusBoard, status_path
 from breakoutd.daemon.status_replay import journal_events
 from breakoutd.daemon.trading_day import TradingDay
 from breakoutd.errors import OperationalError, OrderRejected, TemporaryError
-from breakoutd.ibkr.clock import BrokerClock, host_seconds, sync_clock
+from breakoutd.ibkr.broker_clock import BrokerClock, host_seconds, sync_clock
 from breakoutd.ibkr.connection import ConnectionSupervisor, unless_stopped
 from breakoutd.ibkr.history import minute_trade_bars
-from breakoutd.ibkr.market import Instrument, MarketData
+from breakoutd.ibkr.market_data import Instrument, MarketData
 from breakoutd.ibkr.reconcile import ReconciledEntry, reconcile
 from breakoutd.ibkr.router import OrderRouter
 from breakoutd.ibkr.settings import BrokerSettings

@@ -15,7 +15,7 @@ from loguru import logger
 
 from breakoutd.core.bars import Bar
 from breakoutd.core.ledger import DayLedger
-from breakoutd.ibkr.market import Instrument, MarketData
+from breakoutd.ibkr.market_data import Instrument, MarketData
 
 _NEVER_URGENT = 2**62  # marks can wait for the end of a read: no level to act at
 

@@ -19,10 +19,10 @@ from loguru import logger
 from breakoutd.core import events as ev
 from breakoutd.core.bars import Bar
 from breakoutd.errors import TemporaryError
-from breakoutd.ibkr.clock import BrokerClock, sync_clock
+from breakoutd.ibkr.broker_clock import BrokerClock, sync_clock
 from breakoutd.ibkr.connecting import unless_stopped
 from breakoutd.ibkr.connection import ConnectionSupervisor
-from breakoutd.ibkr.market import MarketData
+from breakoutd.ibkr.market_data import MarketData
 from breakoutd.ibkr.settings import BrokerSettings
 
 from .recording import Recording, tapes_dir

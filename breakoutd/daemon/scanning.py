@@ -43,7 +43,7 @@ from breakoutd.core.scan import (
 )
 from breakoutd.daemon.levels_live import prior_sessions
 from breakoutd.daemon.status_replay import journal_events
-from breakoutd.ibkr.clock import host_seconds
+from breakoutd.ibkr.broker_clock import host_seconds
 from breakoutd.ibkr.scanner import (
     ScannedContract,
     Snapshot,

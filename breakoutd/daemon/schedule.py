@@ -28,7 +28,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from breakoutd.calendar import EXCHANGE_TZ
 from breakoutd.core.bars import NS
-from breakoutd.ibkr.clock import clock_rate
+from breakoutd.ibkr.broker_clock import clock_rate
 
 MISFIRE_GRACE = 30
 REPLAN_AT = dt.time(3, 30)

@@ -23,7 +23,7 @@ from breakoutd.core.bars import Bar
 from breakoutd.core.events import BarStreamHealth, DataResubscribed, Event
 from breakoutd.core.plans import Quote
 from breakoutd.errors import TemporaryError
-from breakoutd.ibkr.clock import host_seconds
+from breakoutd.ibkr.broker_clock import host_seconds
 from breakoutd.ibkr.convert import price_to_micros, size_to_int
 from breakoutd.ibkr.feedwire import FeedWire, SymbolBatch
 from breakoutd.ibkr.hours import parse_sessions

@@ -26,6 +26,7 @@ from breakoutd.core.bars import NS
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.clock import CLOCK_NOTICE, VirtualClock, clock_notice
 from breakoutd.sim.contracts import Instruments
+from breakoutd.sim.delivery import route
 from breakoutd.sim.faults import NOTICES, FaultSpec, FaultState
 from breakoutd.sim.feeds import FeedHub
 from breakoutd.sim.hours import (
@@ -39,7 +40,6 @@ from breakoutd.sim.market import Market, Row
 from breakoutd.sim.matching import EngineEvent, MatchingEngine
 from breakoutd.sim.pacing import HistoryPacing
 from breakoutd.sim.requests import dispatch
-from breakoutd.sim.routing import route
 from breakoutd.sim.session import MAX_BUFFERED, RATE_LIMIT, ClientSession
 from breakoutd.sim.state import Client, GatewayState
 from breakoutd.sim.stats import LatencyStats

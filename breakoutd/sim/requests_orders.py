@@ -12,9 +12,9 @@ from breakoutd.core.bars import NS
 from breakoutd.core.prices import format_price, to_micros
 from breakoutd.sim import outgoing as out
 from breakoutd.sim.contracts import con_id_for, read_contract
+from breakoutd.sim.delivery import route
 from breakoutd.sim.matching.values import SimOrder
 from breakoutd.sim.requests_market import NO_SECURITY
-from breakoutd.sim.routing import route
 from breakoutd.sim.state import Client, GatewayState
 from breakoutd.sim.versions import (
     ADVANCED_ORDER_REJECT,

@@ -1,6 +1,6 @@
 """The tape recorder: what the daemon receives for its symbols, as tape v1.
 
-Quotes and trade prints arrive per symbol (:class:`breakoutd.ibkr.market.MarketData`
+Quotes and trade prints arrive per symbol (:class:`breakoutd.ibkr.market_data.MarketData`
 hands them over as they are read). :class:`SecondRows` folds them into the
 tape's one-second rows (tape-format.md): a row for every second in which a
 trade printed or the quote changed, the trades' open/high/low/close/volume,

@@ -13,7 +13,7 @@ from breakoutd.core import events as ev
 from breakoutd.core.bars import NS
 from breakoutd.daemon.app import Daemon
 from breakoutd.daemon.simmode import GatewayClock
-from breakoutd.ibkr.clock import BrokerClock
+from breakoutd.ibkr.broker_clock import BrokerClock
 from breakoutd.ibkr.settings import BrokerSettings
 from breakoutd.sim import Market, Row, SimGateway
 from tests.sim.simkit import DAY, at, px, row

@@ -26,7 +26,7 @@ from loguru import logger
 
 from breakoutd.core.bars import MINUTE, NS, Bar, BarAggregator
 from breakoutd.ibkr.feedwire import FeedWire, SymbolBatch, wire_to_micros, wire_to_size
-from breakoutd.ibkr.market import MarketData
+from breakoutd.ibkr.market_data import MarketData
 from breakoutd.ibkr.streams import SymbolStream
 from breakoutd.sim import Market, Row, SimGateway
 from breakoutd.sim import outgoing as out
@@ -793,7 +793,7 @@ def test_prints_reaching_the_level_make_their_batch_urgent_and_a_hand_over_reset
 def test_a_symbol_whose_quote_an_entry_waits_for_is_always_urgent() -> None:
     """A trigger with a stale quote waits (quote_warmup) for the next one: its symbol's
     data never waits for the end of a read, whatever the prices."""
-    from breakoutd.ibkr.market import _StreamSink
+    from breakoutd.ibkr.market_data import _StreamSink
 
     stream = SymbolStream("T", ManualClock(T0))
     stream.add_listener(Listener(), MINUTE, px("50.00"))
