@@ -16,7 +16,7 @@ from breakoutd.core.ladder import exit_thresholds
 from breakoutd.core.params import EntryKind
 from breakoutd.core.plans import OrderPlan
 from breakoutd.core.prices import to_float
-from breakoutd.core.refs import ENTRY, STOP, TAKE_PROFIT, child_ref
+from breakoutd.core.refs import STOP, TAKE_PROFIT, child_ref
 from breakoutd.ibkr.convert import price_to_decimal
 
 OCA_REDUCE_WITH_BLOCK = 2
@@ -33,12 +33,6 @@ class PlannedOrder(NamedTuple):
     role: OrderRole
     rung: int
     order: Order
-
-
-def plan_to_orders(plan: OrderPlan, account: str, ids: list[int]) -> list[PlannedOrder]:
-    """The entry and its exits as ib_async orders; the last one transmits the group."""
-    entry = entry_order(plan, account, ids[0])
-    return [entry, *exit_orders(plan, account, ids, entry.order)]
 
 
 def has_exits(plan: OrderPlan) -> bool:
@@ -82,17 +76,6 @@ def exit_values(plan: OrderPlan, account: str, ids: list[int],
     if out:
         out[-1][2]["transmit"] = True
     return out
-
-
-def entry_order(plan: OrderPlan, account: str, order_id: int) -> PlannedOrder:
-    """The parent BUY as an ib_async order."""
-    return PlannedOrder(ENTRY, 0, Order(**entry_values(plan, account, order_id)))
-
-
-def exit_orders(plan: OrderPlan, account: str, ids: list[int], parent: Order) -> list[PlannedOrder]:
-    """The take-profit rungs and the stop as ib_async orders."""
-    return [PlannedOrder(role, rung, Order(**values))
-            for role, rung, values in exit_values(plan, account, ids, parent.orderId)]
 
 
 def whole_shares(value: object) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ib_async import Order
 
 from breakoutd.core.ladder import credit_rungs, ladder_for, rebuild_ladder
 from breakoutd.core.params import EntryKind
@@ -12,11 +13,18 @@ from breakoutd.core.plans import OrderPlan, Rung
 from breakoutd.core.refs import ENTRY, STOP, TAKE_PROFIT, RefParts, child_ref, parse_ref
 from breakoutd.core.slicing import slice_ref
 from breakoutd.ibkr.order_book import entry_status
-from breakoutd.ibkr.orders_map import plan_to_orders
+from breakoutd.ibkr.orders_map import PlannedOrder, entry_values, exit_values
 from breakoutd.ibkr.slicing import slice_order
 from tests.factories import px
 
 REF = "bo:20260309:rth:abc-1"
+
+
+def plan_to_orders(plan: OrderPlan, account: str, ids: list[int]) -> list[PlannedOrder]:
+    """The entry and its exits as ib_async orders, as the sender writes them."""
+    entry = PlannedOrder(ENTRY, 0, Order(**entry_values(plan, account, ids[0])))
+    return [entry, *(PlannedOrder(role, rung, Order(**values))
+                     for role, rung, values in exit_values(plan, account, ids, ids[0]))]
 
 
 def plan(rungs: tuple[tuple[str, int], ...] = (("10.50", 100),), sl: str | None = "9.80",
