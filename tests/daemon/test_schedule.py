@@ -157,7 +157,7 @@ def test_the_daily_replan_rolls_over_to_the_next_trading_day(tmp_path: Path) -> 
 
 def test_a_disk_that_refuses_the_new_days_journal_halts_until_it_can_be_opened(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import breakoutd.daemon.app as app_mod
+    import breakoutd.daemon.day as app_mod
 
     refused: list[Path] = []
 

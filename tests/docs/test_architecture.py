@@ -93,3 +93,13 @@ def test_the_page_names_only_files_of_the_repository() -> None:
     missing = [n for n in named
                if not any((base / n).exists() for base in (ROOT, PACKAGE))]
     assert missing == []
+
+
+MAX_LINES = 400  # a module a newcomer reads in one sitting
+
+
+def test_no_module_of_the_adapter_or_the_daemon_is_over_400_lines() -> None:
+    sizes = {str(path.relative_to(PACKAGE)): len(path.read_text().splitlines())
+             for room in ("ibkr", "daemon") for path in (PACKAGE / room).rglob("*.py")}
+    assert len(sizes) > 40
+    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
