@@ -1,8 +1,9 @@
 """``breakoutd backtest --jobs 2`` against one process on a multi-day workload (not collected).
 
-The workload: every recorded tape beside the checkout (../shared/data/tapes:
-several days of several symbols) and a watchlist of many watchers on their
-symbols: price levels across each symbol's range with take-profits and
+The workload: every recorded tape beside the checkout of the symbols with
+real prices (../shared/data/tapes and ../shared/data/holdout: SPY, BAC, AIG
+and IBM over five days; the holdout's shifted and blanked variants are left
+out) and a watchlist of many watchers on those symbols: price levels across each symbol's range with take-profits and
 stops, ladders, named levels (premarket_high, opening_range_high,
 prior_high), the momentum and retest rules and trailed stops. Each run is
 the real command in a new process (interpreter start, imports, watchlist
@@ -29,15 +30,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backtest import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-TAPES = ROOT / ".." / "shared" / "data" / "tapes"
+DATA = ROOT / ".." / "shared" / "data"
+TAPES = DATA / "tapes"
 # Each symbol's range over the recorded days, in cents, and its price step.
-RANGES = {"SPY": (16500, 16900, 1), "BAC": (1360, 1420, 1)}
+RANGES = {"SPY": (16500, 16900, 1), "BAC": (1360, 1420, 1), "AIG": (4740, 4990, 1),
+          "IBM": (17850, 18600, 1)}
+STEPS = {"SPY": 0.05, "IBM": 0.05}  # dollars; the others 0.02
+
+
+def tape_files() -> list[Path]:
+    """The recorded tapes of RANGES' symbols, in both folders."""
+    return sorted(p for folder in (DATA / "tapes", DATA / "holdout")
+                  for p in folder.glob("*.csv.gz") if p.name.split("_")[0] in RANGES)
 
 
 def _variant(n: int, symbol: str, cents: int) -> str:
     """One breakout of the n-th kind at a price level (``cents``)."""
     price = cents / 100
-    step = 0.05 if symbol == "SPY" else 0.02
+    step = STEPS.get(symbol, 0.02)
     kind = n % 6
     if kind == 0:
         return f"level: {price:.2f}, qty: 100, tp: {price + 4 * step:.2f}, sl: {price - 2 * step:.2f}"
@@ -86,8 +96,8 @@ def children_cpu() -> float:
 def run_once(watchlist: Path, jobs: int, out: Path) -> tuple[float, float, float | None]:
     """Wall seconds, CPU seconds of the command (its workers, children of the forkserver,
     are not counted), the share of the wall time some task on the host waited for a CPU."""
-    argv = [sys.executable, "-m", "breakoutd.cli.main", "backtest", "--tape", str(TAPES),
-            "--watchlist", str(watchlist)]
+    argv = [sys.executable, "-m", "breakoutd.cli.main", "backtest",
+            *(a for f in tape_files() for a in ("--tape", str(f))), "--watchlist", str(watchlist)]
     if jobs > 1:
         argv += ["--jobs", str(jobs)]
     cpu, stalled = children_cpu(), cpu_stalled_us()
@@ -109,18 +119,19 @@ def _pct(share: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--watchers", type=int, default=4000, help="per symbol")
+    parser.add_argument("--watchers", type=int, default=2000, help="per symbol")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     if not TAPES.is_dir():
         print(f"skipped: no recorded tapes at {TAPES}")
         return
-    days = sorted({p.name.split("_")[1][:8] for p in TAPES.glob("*.csv.gz")})
-    symbols = sorted({p.name.split("_")[0] for p in TAPES.glob("*.csv.gz")})
+    files = tape_files()
+    days = sorted({p.name.split("_")[1][:8] for p in files})
+    symbols = sorted({p.name.split("_")[0] for p in files})
     print(machine(), f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{len(days)} days x {len(symbols)} symbols of recorded tapes, "
-          f"{args.watchers * len(RANGES)} watchers: "
-          f"{args.watchers * len(RANGES) * len(days)} watcher-days; {args.runs} rounds")
+    print(f"{len(files)} symbol-days of recorded tapes ({len(days)} days, {len(symbols)} "
+          f"symbols), {args.watchers * len(RANGES)} watchers: "
+          f"{args.watchers * len(files)} watcher-days; {args.runs} rounds")
     with tempfile.TemporaryDirectory() as tmp:
         wl = Path(tmp) / "many.yaml"
         wl.write_text(watchlist_yaml(args.watchers))
@@ -161,12 +172,12 @@ def backtest_alone(watchlist: Path, jobs: int, runs: int) -> list[tuple[float, f
     out = []
     for _ in range(runs):
         started = time.perf_counter()
-        alone = run_backtest_days(read_days([TAPES]), wl.watchers, wl.risk)
+        alone = run_backtest_days(read_days(tape_files()), wl.watchers, wl.risk)
         a = time.perf_counter() - started
         started = time.perf_counter()
         runner = ProcessRunner(jobs)
         try:
-            split = run_backtest_jobs(runner, [TAPES], wl.watchers, wl.risk)
+            split = run_backtest_jobs(runner, tape_files(), wl.watchers, wl.risk)
         finally:
             runner.close()
         b = time.perf_counter() - started
