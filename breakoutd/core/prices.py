@@ -52,6 +52,11 @@ def to_decimal(micros: int) -> Decimal:
     return Decimal(text)
 
 
+def to_decimal_or_none(micros: int | None) -> Decimal | None:
+    """:func:`to_decimal`, None staying None (an order without a limit or a stop)."""
+    return None if micros is None else to_decimal(micros)
+
+
 def format_price(micros: int) -> str:
     """Human and JSON text of a price: at least two decimals, no trailing noise.
 

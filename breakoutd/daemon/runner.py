@@ -17,7 +17,7 @@ from breakoutd.core import events as ev
 from breakoutd.core.bars import NS, Bar
 from breakoutd.core.near_miss import NearMiss, NearMissTally
 from breakoutd.core.plans import OrderPlan, PlanTemplate, Quote, Rejection
-from breakoutd.core.prices import to_decimal
+from breakoutd.core.prices import to_decimal, to_decimal_or_none
 from breakoutd.core.refs import order_ref
 from breakoutd.core.variants import NearMiss as BarNearMiss
 from breakoutd.core.watcher import Expiry, Trigger, WatcherMachine, WatcherState
@@ -54,9 +54,6 @@ def near_miss_event(watcher_id: str, miss: BarNearMiss) -> ev.NearMiss:
     return ev.NearMiss(at=bar.end, watcher_id=watcher_id, kind=miss.kind, bar_start=bar.start,
                        close=to_decimal(bar.close), volume=bar.volume, mean_volume=mean)
 
-
-def _dec(micros: int | None) -> Decimal | None:
-    return None if micros is None else to_decimal(micros)
 
 
 class WatcherRunner:
@@ -246,7 +243,7 @@ class WatcherRunner:
         self.outcome = "rejected"
         self._emit(ev.Rejected(at=self._clock(), watcher_id=self.spec.id, reason=r.reason,
                                kind=trigger.kind, trigger_at=trigger.at,  # type: ignore[arg-type]
-                               quote_age=age, limit=_dec(r.limit), detail=r.detail))
+                               quote_age=age, limit=to_decimal_or_none(r.limit), detail=r.detail))
         self._emit(near_missed(self.spec.id, "rejected", self._clock(), self.tally.result()))
         self._on_done(self)
 
@@ -255,7 +252,7 @@ def near_missed(watcher_id: str, outcome: str, at: int, nm: NearMiss) -> ev.Near
     """The NearMissed event of a tally."""
     return ev.NearMissed(
         at=at, watcher_id=watcher_id, outcome=outcome, level=to_decimal(nm.level),
-        closest=_dec(nm.closest), closest_at=nm.closest_at, seconds=nm.seconds,
+        closest=to_decimal_or_none(nm.closest), closest_at=nm.closest_at, seconds=nm.seconds,
         seconds_closed_above=nm.seconds_closed_above, bars_closed_above=nm.bars_closed_above,
         touched=nm.touched, failed_distance=nm.failed_distance, failed_close=nm.failed_close,
         failed_spread=nm.failed_spread)
@@ -265,10 +262,10 @@ def _intent(plan: OrderPlan, trigger: Trigger) -> ev.OrderIntent:
     return ev.OrderIntent(
         at=trigger.at, watcher_id=plan.watcher_id, order_ref=plan.order_ref,
         kind=trigger.kind, trigger_at=trigger.at, symbol=plan.symbol,  # type: ignore[arg-type]
-        qty=plan.qty, entry=plan.entry.value, limit=_dec(plan.limit),
+        qty=plan.qty, entry=plan.entry.value, limit=to_decimal_or_none(plan.limit),
         take_profits=tuple(to_decimal(r.price) for r in plan.rungs),
-        take_profit_qtys=tuple(r.qty for r in plan.rungs), stop=_dec(plan.stop),
-        stop_limit=_dec(plan.stop_limit), outside_rth=plan.outside_rth, tif=plan.tif,
+        take_profit_qtys=tuple(r.qty for r in plan.rungs), stop=to_decimal_or_none(plan.stop),
+        stop_limit=to_decimal_or_none(plan.stop_limit), outside_rth=plan.outside_rth, tif=plan.tif,
         reference=to_decimal(plan.reference_price),
     )
 

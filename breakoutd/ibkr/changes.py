@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 from ib_async import IB, Contract, Order, Trade
@@ -29,7 +28,7 @@ from loguru import logger
 from breakoutd.core.events import DONE_STATUSES, Event, OrderModified, StopMoved
 from breakoutd.core.ladder import LadderState
 from breakoutd.core.plans import STOP_LIMIT_OFFSET
-from breakoutd.core.prices import round_to_tick, to_decimal, to_float
+from breakoutd.core.prices import round_to_tick, to_decimal, to_decimal_or_none, to_float
 from breakoutd.core.refs import FLATTEN, STOP, TAKE_PROFIT, child_ref
 from breakoutd.core.stop_rules import modify_due
 from breakoutd.errors import OrderRejected
@@ -176,7 +175,7 @@ class OrderChanges:
             self._emit(OrderModified(
                 at=self._clock(), order_ref=o.book.entry.order_ref, role=o.role,
                 rung=o.rung, order_id=o.order_id, qty=int(order.totalQuantity),
-                limit=_dec(lmt), stop=_dec(aux), reason="operator"))
+                limit=to_decimal_or_none(lmt), stop=to_decimal_or_none(aux), reason="operator"))
 
     def modify(self, o: TrackedOrder, qty: int | None = None, lmt: int | None = None,
                aux: int | None = None) -> Order | None:
@@ -305,6 +304,3 @@ class OrderChanges:
             return None
         return min(size, current)
 
-
-def _dec(micros: int | None) -> Decimal | None:
-    return None if micros is None else to_decimal(micros)

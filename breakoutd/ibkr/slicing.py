@@ -157,11 +157,9 @@ def cancel_slices(router: OrderRouter, book: EntryBook, why: str) -> int:
     for (role, rung), o in book.orders.items():
         if role != ENTRY or rung < 2 or o.status in DONE_STATUSES:
             continue
-        if router.changes.trade(o) is None or not router.changes.mine(o):
-            continue
-        logger.info("{}: cancelling slice {} ({})", book.entry.order_ref, rung, why)
-        router.changes.cancel(o)
-        cancelled += 1
+        if router.changes.cancel(o):  # False: unknown to this connection, or another client's
+            logger.info("{}: cancelling slice {} ({})", book.entry.order_ref, rung, why)
+            cancelled += 1
     return cancelled
 
 

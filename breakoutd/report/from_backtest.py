@@ -17,7 +17,7 @@ from breakoutd.backtest.fills import ExitFill
 from breakoutd.core import events as ev
 from breakoutd.core.commission import CommissionSchedule
 from breakoutd.core.ladder import on_rung_fill, start_ladder
-from breakoutd.core.prices import to_decimal
+from breakoutd.core.prices import to_decimal, to_decimal_or_none
 from breakoutd.report.trades import Trade, fold_trades
 
 FEES = CommissionSchedule()
@@ -49,9 +49,9 @@ def entry_events(r: WatcherResult) -> list[ev.Event]:
         ev.OrderIntent(
             at=f.entry_at, watcher_id=spec.id, order_ref=ref, kind=kind,
             trigger_at=f.entry_at, symbol=spec.symbol, qty=plan.qty, entry=plan.entry.value,
-            limit=_dec(plan.limit), take_profits=tuple(to_decimal(g.price) for g in plan.rungs),
-            take_profit_qtys=tuple(g.qty for g in plan.rungs), stop=_dec(plan.stop),
-            stop_limit=_dec(plan.stop_limit), outside_rth=plan.outside_rth, tif=plan.tif,
+            limit=to_decimal_or_none(plan.limit), take_profits=tuple(to_decimal(g.price) for g in plan.rungs),
+            take_profit_qtys=tuple(g.qty for g in plan.rungs), stop=to_decimal_or_none(plan.stop),
+            stop_limit=to_decimal_or_none(plan.stop_limit), outside_rth=plan.outside_rth, tif=plan.tif,
             reference=to_decimal(plan.reference_price)),
         _fill(f.entry_at, ref, f"{ref}:e", "entry", 0, spec.symbol, "BOT", f.qty, f.entry_price),
         ev.OrderStatusChanged(at=f.entry_at, order_ref=ref, role="entry", rung=0, order_id=0,
@@ -90,6 +90,3 @@ def _fill(at: int, ref: str, exec_id: str, role: ev.OrderRole, rung: int, symbol
                           exec_id=exec_id, symbol=symbol, side=side, qty=qty,
                           price=to_decimal(price), cum_qty=qty, commission=fee / 1_000_000)
 
-
-def _dec(micros: int | None):  # type: ignore[no-untyped-def]
-    return to_decimal(micros) if micros is not None else None
