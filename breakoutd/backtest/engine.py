@@ -30,6 +30,7 @@ from breakoutd.core.near_miss import NearMiss
 from breakoutd.core.params import RiskLimits, Rule, Session, WatcherSpec
 from breakoutd.core.plans import OrderPlan, Rejection, plan_order
 from breakoutd.core.prices import to_micros
+from breakoutd.core.records import pickled_by_fields
 from breakoutd.core.refs import order_ref
 from breakoutd.core.watcher import Decision, Expiry, WatcherMachine
 from breakoutd.tape import Tape
@@ -39,6 +40,7 @@ class BacktestError(ValueError):
     """The backtest cannot run on this input (e.g. tapes of several days)."""
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class WatcherResult:
     """What one watcher did on the tape's day."""

@@ -13,7 +13,9 @@ a fraction of the piece's work.
 
 Units carry the paths of the files that hold their rows, not the rows, and
 the worker reads them itself: a unit pickles in microseconds, and the files
-are read in parallel too. To plan the units the files are first indexed
+are read in parallel too. Nor do they carry their watchers: the job's
+watchers go to each worker once (``Runner.run_shared``), and a unit names
+its own by their places among them. To plan the units the files are first indexed
 (each file read in a worker: which symbols it has on which days, with their
 row counts and first and last instants), which is also all the coverage
 warnings need. The results come back in any order; each watcher is put
@@ -24,9 +26,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from typing import cast
 
 import numpy as np
@@ -159,8 +162,7 @@ class Unit:
 
     today: DayTapes
     symbols: tuple[str, ...]
-    specs: tuple[WatcherSpec, ...]  # in the order one process runs them
-    positions: tuple[int, ...]  # each spec's place in that order
+    positions: tuple[int, ...]  # its watchers' places in the order one process runs them
     prior: DayTapes | None  # the previous trading day, for prior_* levels
     cost: int  # rows times watchers: the larger units are sent first
     # The day's sessions and those back to the previous trading day's, from the
@@ -168,16 +170,29 @@ class Unit:
     sessions: tuple[tuple[dt.date, DaySessions | None], ...] = ()
 
 
-def run_unit(unit: Unit) -> tuple[WatcherResult, ...]:
-    """Read the unit's tapes and backtest its watchers, each on its own (in a worker)."""
+def run_unit(unit: Unit, specs: Sequence[WatcherSpec]) -> tuple[WatcherResult, ...]:
+    """Read the unit's tapes and backtest its watchers, each on its own (in a worker);
+    ``specs`` are the job's watchers in one process's order."""
     given_sessions(unit.sessions)
     today = _read_day(unit.today, unit.symbols)
     prior = _read_day(unit.prior, unit.symbols) if unit.prior is not None else None
-    results = run_backtest(today, unit.specs, None, prior=prior, day=unit.today.day).results
-    # A spec the parent sent is not sent back (half the bytes to unpickle in the parent):
+    chosen = [specs[n] for n in unit.positions]
+    results = run_backtest(today, chosen, None, prior=prior, day=unit.today.day).results
+    # The parent has the specs: one is not sent back (half the bytes to unpickle there), and
     # day_results puts it back. A named level's resolved spec is new, and kept.
-    return tuple(replace(r, spec=cast(WatcherSpec, None)) if r.spec is spec else r
-                 for r, spec in zip(results, unit.specs, strict=True))
+    return tuple(_without_spec(r) if r.spec is spec else r
+                 for r, spec in zip(results, chosen, strict=True))
+
+
+_AFTER_SPEC = operator.attrgetter(*(f.name for f in fields(WatcherResult)[1:]))
+
+
+def _without_spec(r: WatcherResult) -> WatcherResult:
+    return WatcherResult(cast(WatcherSpec, None), *_AFTER_SPEC(r))
+
+
+def _with_spec(r: WatcherResult, spec: WatcherSpec) -> WatcherResult:
+    return r if r.spec is not None else WatcherResult(spec, *_AFTER_SPEC(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +284,7 @@ def plan_units(index: TapeIndex, prior_index: TapeIndex | None,
                 prior = None
                 if any(w.level_name in _PRIOR_LEVELS for w in chosen):
                     prior = _prior_tapes(previous_trading_day(day), used, index, prior_index)
-                units.append(Unit(today, used, chosen, tuple(part), prior,
+                units.append(Unit(today, used, tuple(part), prior,
                                   (1 + rows) * (1 + len(chosen)), sessions))
     return units
 
@@ -305,13 +320,15 @@ def _prior_tapes(day: dt.date, symbols: Sequence[str], index: TapeIndex,
 
 
 def day_results(index: TapeIndex, units: Sequence[Unit],
-                done: Sequence[tuple[WatcherResult, ...]], n_specs: int
+                done: Sequence[tuple[WatcherResult, ...]], specs: Sequence[WatcherSpec]
                 ) -> dict[dt.date, tuple[WatcherResult, ...]]:
-    """Each day's results in one process's order, from its units'."""
+    """Each day's results in one process's order, from its units'; ``specs`` as the units
+    were run with."""
+    n_specs = len(specs)
     slots: dict[dt.date, list[WatcherResult | None]] = {d: [None] * n_specs for d in index.days}
     for unit, results in zip(units, done, strict=True):
-        for n, spec, r in zip(unit.positions, unit.specs, results, strict=True):
-            slots[unit.today.day][n] = r if r.spec is not None else replace(r, spec=spec)
+        for n, r in zip(unit.positions, results, strict=True):
+            slots[unit.today.day][n] = _with_spec(r, specs[n])
     out = {}
     for day, got in slots.items():
         results = tuple(r for r in got if r is not None)

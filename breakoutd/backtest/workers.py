@@ -11,9 +11,12 @@ import everything again. The workers start while the watchlists load.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
+import pickle
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -41,6 +44,7 @@ from breakoutd.tape import read_tapes
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")
 
 
 class Runner(Protocol):
@@ -55,6 +59,13 @@ class Runner(Protocol):
             done: Callable[[int], None] | None = None) -> list[R]:
         """``fn`` over ``items``, sent in the order ``first`` gives (default: as given);
         ``done(k)`` as item k finishes. The first item's error in item order is raised."""
+        ...
+
+    def run_shared(self, fn: Callable[[T, S], R], items: Sequence[T], shared: S,
+                   first: Sequence[int] | None = None,
+                   done: Callable[[int], None] | None = None) -> list[R]:
+        """As :meth:`run`, calling ``fn(item, shared)``: ``shared`` goes to each worker
+        once, not with every item."""
         ...
 
     def close(self) -> None:
@@ -84,6 +95,18 @@ def _warm_up() -> None:
     import breakoutd.backtest.preload  # noqa: F401
 
 
+@functools.lru_cache(maxsize=2)
+def _shared(path: str) -> Any:
+    """What the parent shared in the file at ``path``, read once by each worker (each
+    :meth:`ProcessRunner.run_shared` writes a file of its own, never rewritten)."""
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _call_shared(fn: Callable[[T, S], R], path: str, item: T) -> R:
+    return fn(item, _shared(path))
+
+
 def _in_item_order(n: int, finished: Iterable[tuple[int, BaseException | None, Callable[[], Any]]],
                    done: Callable[[int], None] | None) -> list[Any]:
     """The results of ``n`` items as ``(k, error, result)`` come in, in the items' order;
@@ -109,6 +132,8 @@ class ProcessRunner:
     def __init__(self, jobs: int) -> None:
         self.workers = jobs
         self._pool = ProcessPoolExecutor(jobs, mp_context=_context())
+        self._dir: tempfile.TemporaryDirectory[str] | None = None  # run_shared's files
+        self._shares = 0
         # Starting a worker waits for the forkserver's imports: in a thread, so the
         # parent meanwhile loads the watchlists and the calendar.
         self._starting = threading.Thread(target=self._start, args=(jobs,), daemon=True)
@@ -117,6 +142,19 @@ class ProcessRunner:
     def _start(self, jobs: int) -> None:
         for _ in range(jobs):  # each submit starts a worker while none is idle
             self._pool.submit(_warm_up)
+
+    def run_shared(self, fn: Callable[[T, S], R], items: Sequence[T], shared: S,
+                   first: Sequence[int] | None = None,
+                   done: Callable[[int], None] | None = None) -> list[R]:
+        """See :class:`Runner`: ``shared`` is written to a file of this runner's, which
+        each worker reads once (a worker's items do not carry it)."""
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="breakoutd-jobs-")
+        self._shares += 1
+        path = os.path.join(self._dir.name, f"shared-{self._shares}.pickle")
+        with open(path, "wb") as f:
+            pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.run(functools.partial(_call_shared, fn, path), items, first, done)
 
     def run(self, fn: Callable[[T], R], items: Sequence[T], first: Sequence[int] | None = None,
             done: Callable[[int], None] | None = None) -> list[R]:
@@ -138,6 +176,8 @@ class ProcessRunner:
         """See :class:`Runner`."""
         self._starting.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._dir is not None:
+            self._dir.cleanup()
 
 
 class DaskRunner:
@@ -167,11 +207,25 @@ class DaskRunner:
     def run(self, fn: Callable[[T], R], items: Sequence[T], first: Sequence[int] | None = None,
             done: Callable[[int], None] | None = None) -> list[R]:
         """See :class:`Runner`."""
+        return self._run(fn, items, (), first, done)
+
+    def run_shared(self, fn: Callable[[T, S], R], items: Sequence[T], shared: S,
+                   first: Sequence[int] | None = None,
+                   done: Callable[[int], None] | None = None) -> list[R]:
+        """See :class:`Runner`: ``shared`` is scattered to every worker, and each task
+        names it (the cluster hands it to a worker that joins later too)."""
+        [handle] = self._client.scatter(  # type: ignore[no-untyped-call]
+            [shared], broadcast=True, hash=False)
+        return self._run(fn, items, (handle,), first, done)
+
+    def _run(self, fn: Callable[..., R], items: Sequence[T], extra: tuple[Any, ...],
+             first: Sequence[int] | None, done: Callable[[int], None] | None) -> list[R]:
         order = list(range(len(items)) if first is None else first)
         key_of: dict[object, int] = {}
         futures = []
         for rank, k in enumerate(order):  # a higher priority runs first
-            f = self._client.submit(fn, items[k], pure=False, priority=len(order) - rank)
+            f = self._client.submit(fn, items[k], *extra, pure=False,
+                                    priority=len(order) - rank)
             key_of[f.key] = k
             futures.append(f)
         done_in_turn = self._distributed.as_completed(  # type: ignore[no-untyped-call]
@@ -215,18 +269,19 @@ def run_backtest_jobs(
                 warn(warning if len(index.days) == 1 else f"{day}: {warning}")
     prior_index = _index(runner, prior) if prior else None
     units = plan_units(index, prior_index, watchers, runner.workers)
-    n_specs = len(enabled_in_order(watchers))
-    total = n_specs * len(index.days)
+    specs = enabled_in_order(watchers)
+    total = len(specs) * len(index.days)
     finished = 0
 
     def step(k: int) -> None:
         nonlocal finished
-        finished += len(units[k].specs)
+        finished += len(units[k].positions)
         if progress is not None:
             progress(finished, total)
 
     biggest_first = sorted(range(len(units)), key=lambda k: -units[k].cost)
-    by_day = day_results(index, units, runner.run(run_unit, units, biggest_first, step), n_specs)
+    done = runner.run_shared(run_unit, units, specs, biggest_first, step)
+    by_day = day_results(index, units, done, specs)
     if not limits_set(risk):
         return backtest_results(index, by_day)
     assert risk is not None

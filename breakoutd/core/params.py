@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from breakoutd.core.records import pickled_by_fields
+
 
 class Session(StrEnum):
     """A trading session a watcher can name."""
@@ -50,6 +52,7 @@ class EntryKind(StrEnum):
     MARKET = "market"
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FastSchedule:
     """The fast rule's distance and spread schedule, in cents and seconds."""
@@ -61,6 +64,7 @@ class FastSchedule:
     step: int = 10
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Slices:
     """Entry slicing (strategy.md, Position management): ``count`` orders ``every`` seconds apart."""
@@ -69,6 +73,7 @@ class Slices:
     every: int = 0
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class StrategyParams:
     """A preset resolved with defaults and per-breakout overrides."""
@@ -114,6 +119,7 @@ class StrategyParams:
         return not self.rth
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SourceRef:
     """Where a value came from, for error messages and status."""
@@ -122,6 +128,7 @@ class SourceRef:
     line: int
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class WatcherSpec:
     """One breakout of a watchlist, fully resolved."""
@@ -144,6 +151,7 @@ class WatcherSpec:
         return len(self.tp) > 1
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
     """Daemon-wide portfolio limits (watchlist ``risk:``); None means no limit."""

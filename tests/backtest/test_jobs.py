@@ -222,13 +222,20 @@ def test_many_watchers_of_a_symbol_are_cut_into_interleaved_units(tmp_path: Path
 def test_the_day_ledger_replays_each_whole_day_after_its_units(tmp_path: Path) -> None:
     from breakoutd.backtest import run_backtest
     from breakoutd.backtest.days import read_days
-    from breakoutd.backtest.jobs import day_results, risk_days, run_risk_day, run_unit
+    from breakoutd.backtest.jobs import (
+        day_results,
+        enabled_in_order,
+        risk_days,
+        run_risk_day,
+        run_unit,
+    )
 
     root = _built(tmp_path)
     index = TapeIndex([index_file(str(p)) for p in sorted(root.iterdir())])
     risky = load_watchlist_text(RISK + BUILT, "w.yaml")
     units = plan_units(index, None, risky.watchers)
-    by_day = day_results(index, units, [run_unit(u) for u in units], 8)
+    specs = enabled_in_order(risky.watchers)
+    by_day = day_results(index, units, [run_unit(u, specs) for u in units], specs)
     days = risk_days(index, by_day, risky.risk)
     alone = read_days([root])
     for (day, tape), ledger in zip(alone, days, strict=True):
@@ -263,3 +270,24 @@ def test_jobs_must_be_a_positive_number(capfd: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["backtest", "--synthetic", "1", "--watchlist", "w.yaml", "--jobs", "0"])
     assert "'0' is not a number of processes (1 or more)" in capfd.readouterr().err
+
+
+def _scaled(item: int, shared: dict[str, int]) -> tuple[int, int]:
+    return item * shared["factor"], len(shared)
+
+
+def test_what_a_run_shares_reaches_every_item_and_its_file_goes_with_the_runner() -> None:
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("breakoutd-jobs-*"))
+    runner = ProcessRunner(2)
+    try:
+        big = {"factor": 3, **{f"k{n}": n for n in range(10_000)}}
+        assert runner.run_shared(_scaled, list(range(40)), big, first=range(39, -1, -1)) \
+            == [(3 * n, 10_001) for n in range(40)]
+        assert runner.run_shared(_scaled, [1, 2], {"factor": -1}) == [(-1, 1), (-2, 1)]
+        made = set(Path(tempfile.gettempdir()).glob("breakoutd-jobs-*")) - before
+        assert len(made) == 1 and len(list(next(iter(made)).iterdir())) == 2
+    finally:
+        runner.close()
+    assert set(Path(tempfile.gettempdir()).glob("breakoutd-jobs-*")) == before

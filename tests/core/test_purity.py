@@ -10,7 +10,7 @@ import pytest
 CORE = Path(__file__).resolve().parents[2] / "breakoutd" / "core"
 ALLOWED = {
     "__future__", "collections", "dataclasses", "decimal", "enum", "fractions", "functools",
-    "typing", "msgspec", "breakoutd.core",
+    "operator", "typing", "msgspec", "breakoutd.core",
 }
 
 
