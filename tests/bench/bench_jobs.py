@@ -8,9 +8,12 @@ stops, ladders, named levels (premarket_high, opening_range_high,
 prior_high), the momentum and retest rules and trailed stops. Each run is
 the real command in a new process (interpreter start, imports, watchlist
 load and output included), stdout to a file; one process and ``--jobs N``
-alternate so a neighbour's load hits both alike. Prints the machine, each
-run, the medians, the median of the per-round ratios, and checks that both
-wrote the same bytes.
+alternate so a neighbour's load hits both alike. With ``--jobs 2`` each round
+also runs a control: two independent one-process commands at once, each on
+half the watchers, the most any split in two gets from this machine (two
+virtual cores rarely give two cores' work). Prints the machine, each run,
+the medians, the median of the per-round ratios, and checks that both wrote
+the same bytes.
 
 Run: ``make bench`` (or ``python tests/bench/bench_jobs.py [--runs N] [--watchers N]``).
 """
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -93,11 +97,39 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _argv(watchlist: Path) -> list[str]:
+    return [sys.executable, "-m", "breakoutd.cli.main", "backtest",
+            *(a for f in tape_files() for a in ("--tape", str(f))), "--watchlist", str(watchlist)]
+
+
+def halves_yaml(per_symbol: int) -> tuple[str, str]:
+    """The watchlist's breakouts cut in two for the control run: alternate runs of six,
+    so each half has every kind (``_variant``) alike."""
+    head, *rows = watchlist_yaml(per_symbol).splitlines(keepends=True)
+    a = "".join(r for k, r in enumerate(rows) if k // 6 % 2 == 0)
+    b = "".join(r for k, r in enumerate(rows) if k // 6 % 2 == 1)
+    return head + a, head + b
+
+
+def run_halves(halves: Sequence[Path], out: Path) -> float:
+    """Wall seconds of two independent one-process commands at once, each on half the
+    watchers: the most any split of this work in two can get from this machine, with
+    nothing shared and nothing merged (each still starts, loads and prints on its own)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    with out.open("wb") as f:
+        procs = [subprocess.Popen(_argv(h), stdout=f, stderr=subprocess.DEVNULL, cwd=ROOT,
+                                  env=env) for h in halves]
+        codes = [p.wait() for p in procs]
+    if any(codes):
+        raise RuntimeError(f"a half's backtest failed: exit codes {codes}")
+    return time.perf_counter() - started
+
+
 def run_once(watchlist: Path, jobs: int, out: Path) -> tuple[float, float, float | None]:
     """Wall seconds, CPU seconds of the command (its workers, children of the forkserver,
     are not counted), the share of the wall time some task on the host waited for a CPU."""
-    argv = [sys.executable, "-m", "breakoutd.cli.main", "backtest",
-            *(a for f in tape_files() for a in ("--tape", str(f))), "--watchlist", str(watchlist)]
+    argv = _argv(watchlist)
     if jobs > 1:
         argv += ["--jobs", str(jobs)]
     cpu, stalled = children_cpu(), cpu_stalled_us()
@@ -135,16 +167,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wl = Path(tmp) / "many.yaml"
         wl.write_text(watchlist_yaml(args.watchers))
+        halves = [Path(tmp) / "half-a.yaml", Path(tmp) / "half-b.yaml"]
+        for path, text in zip(halves, halves_yaml(args.watchers), strict=True):
+            path.write_text(text)
         one_out, many_out = Path(tmp) / "one.txt", Path(tmp) / "many.txt"
         run_once(wl, 1, one_out)  # warm: numba's cache, the page cache
-        one, many = [], []
+        one, many, split = [], [], []
         for _ in range(args.runs):
             a, a_cpu, a_psi = run_once(wl, 1, one_out)
             b, b_cpu, b_psi = run_once(wl, args.jobs, many_out)
+            c = run_halves(halves, Path(tmp) / "halves.txt") if args.jobs == 2 else None
             one.append(a)
             many.append(b)
+            control = ""
+            if c is not None:
+                split.append(c)
+                control = f"; two halves at once {c:.2f} s: {a / c:.2f}x"
             print(f"  one process {a:.2f} s ({a_cpu:.2f} s CPU, host CPU wait {_pct(a_psi)}), "
-                  f"--jobs {args.jobs} {b:.2f} s (host CPU wait {_pct(b_psi)}): {a / b:.2f}x")
+                  f"--jobs {args.jobs} {b:.2f} s (host CPU wait {_pct(b_psi)}): {a / b:.2f}x"
+                  + control)
         same = one_out.read_bytes() == many_out.read_bytes()
         lines = one_out.read_text().count("\n")
         phases = backtest_alone(wl, args.jobs, args.runs)
@@ -153,6 +194,12 @@ def main() -> None:
     print(f"--jobs {args.jobs}: median {statistics.median(many):.2f} s")
     print(f"speed-up: {statistics.median(one) / statistics.median(many):.2f}x of the medians, "
           f"median per-round ratio {statistics.median(ratios):.2f}x")
+    if split:
+        ceiling = [a / c for a, c in zip(one, split, strict=True)]
+        print(f"control, two independent processes on half the watchers each: median "
+              f"{statistics.median(split):.2f} s, {statistics.median(ceiling):.2f}x median per "
+              f"round: --jobs {args.jobs} gets {statistics.median(r / c for r, c in zip(ratios, ceiling, strict=True)):.0%} "
+              f"of it")
     print(f"correctness: outputs identical: {same} ({lines} lines)")
     a, b = (statistics.median(x) for x in zip(*phases, strict=True))
     print(f"the backtest alone, in this process (watchlist loaded, nothing printed; the "
