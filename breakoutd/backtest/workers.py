@@ -148,12 +148,17 @@ class ProcessRunner:
                    done: Callable[[int], None] | None = None) -> list[R]:
         """See :class:`Runner`: ``shared`` is written to a file of this runner's, which
         each worker reads once (a worker's items do not carry it)."""
-        if self._dir is None:
-            self._dir = tempfile.TemporaryDirectory(prefix="breakoutd-jobs-")
-        self._shares += 1
-        path = os.path.join(self._dir.name, f"shared-{self._shares}.pickle")
-        with open(path, "wb") as f:
-            pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            if self._dir is None:
+                self._dir = tempfile.TemporaryDirectory(prefix="breakoutd-jobs-")
+            self._shares += 1
+            path = os.path.join(self._dir.name, f"shared-{self._shares}.pickle")
+            with open(path, "wb") as f:
+                pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError as exc:  # not a tape's error: say whose file it is
+            where = exc.filename if exc.filename is not None else tempfile.gettempdir()
+            raise BacktestError(f"--jobs: cannot write the watchers for the workers in "
+                                f"{where}: {exc.strerror or exc} (TMPDIR sets where)") from exc
         return self.run(functools.partial(_call_shared, fn, path), items, first, done)
 
     def run(self, fn: Callable[[T], R], items: Sequence[T], first: Sequence[int] | None = None,

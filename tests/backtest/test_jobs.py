@@ -291,3 +291,24 @@ def test_what_a_run_shares_reaches_every_item_and_its_file_goes_with_the_runner(
     finally:
         runner.close()
     assert set(Path(tempfile.gettempdir()).glob("breakoutd-jobs-*")) == before
+
+
+def test_a_temporary_directory_it_cannot_write_is_named_as_the_jobs_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from breakoutd.backtest import BacktestError
+
+    runner = ProcessRunner(2)
+    try:
+        assert runner.run(abs, [-1, -2]) == [1, 2]  # the workers are up
+        (tmp_path / "a-file").write_text("")
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "a-file"))
+        with pytest.raises(BacktestError) as caught:
+            runner.run_shared(_scaled, [1], {"factor": 2})
+    finally:
+        monkeypatch.undo()
+        runner.close()
+    assert str(caught.value).startswith(
+        f"--jobs: cannot write the watchers for the workers in {tmp_path / 'a-file'}")
+    assert str(caught.value).endswith("(TMPDIR sets where)")
