@@ -3,7 +3,8 @@
 Each watcher's day is simulated on its own (``engine.run_backtest``); only
 two things couple watchers. The ``risk:`` limits: the day ledger decides
 across all of a day's symbols, so it replays each whole day after that day's
-units (:class:`RiskDay`), as one process does after its watchers. And a
+units (:class:`RiskDay`, in the parent: shipping a day's results costs more than
+the replay), as one process does after its watchers. And a
 ``prior_*`` level needs the previous trading day's rows of its symbol: that
 tape travels with the unit that uses it. So a unit is one tape-day, the
 symbols read from the same files (one file per symbol: each symbol alone),
@@ -205,7 +206,7 @@ class RiskDay:
 
 
 def run_risk_day(day: RiskDay) -> tuple[tuple[WatcherResult, ...], RiskReplay]:
-    """Apply the risk limits across a day's symbols (in a worker), as one process does."""
+    """Apply the risk limits across a day's symbols, as one process does."""
     symbols = sorted({r.spec.symbol for r in day.results if r.outcome == "entered"})
     tape = _read_day(day.today, symbols)
     series = {s: SymbolSeries(st) for s, st in tape.symbols.items()}
