@@ -15,7 +15,7 @@ virtual cores rarely give two cores' work). Prints the machine, each run,
 the medians, the median of the per-round ratios, and checks that both wrote
 the same bytes.
 
-Run: ``make bench`` (or ``python tests/bench/bench_jobs.py [--runs N] [--watchers N]``).
+Run: ``make bench`` (or ``python tests/bench/bench_jobs.py [--runs N] [--watchers N] [--risk]``).
 """
 
 from __future__ import annotations
@@ -70,8 +70,13 @@ def _variant(n: int, symbol: str, cents: int) -> str:
     return f"level: {named}, level_offset: {(n % 7) / 100:.2f}, qty: 100"
 
 
-def watchlist_yaml(per_symbol: int) -> str:
-    out = ["breakouts:"]
+# --risk: limits that bind (the day ledger then replays every day across its symbols)
+RISK = "risk:\n  max_positions: 20\n  max_entries_per_day: 400\n"
+
+
+def watchlist_yaml(per_symbol: int, risk: bool = False) -> str:
+    out = [RISK.rstrip("\n")] if risk else []
+    out.append("breakouts:")
     for symbol, (lo, hi, step) in RANGES.items():
         levels = list(range(lo, hi, step))
         for n in range(per_symbol):
@@ -104,7 +109,8 @@ def _argv(watchlist: Path) -> list[str]:
 
 def halves_yaml(per_symbol: int) -> tuple[str, str]:
     """The watchlist's breakouts cut in two for the control run: alternate runs of six,
-    so each half has every kind (``_variant``) alike."""
+    so each half has every kind (``_variant``) alike. (Without risk limits: they couple
+    the halves, which a control cannot split.)"""
     head, *rows = watchlist_yaml(per_symbol).splitlines(keepends=True)
     a = "".join(r for k, r in enumerate(rows) if k // 6 % 2 == 0)
     b = "".join(r for k, r in enumerate(rows) if k // 6 % 2 == 1)
@@ -153,6 +159,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--watchers", type=int, default=2000, help="per symbol")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--risk", action="store_true",
+                        help="with risk limits that bind (no control: they couple the halves)")
     args = parser.parse_args()
     if not TAPES.is_dir():
         print(f"skipped: no recorded tapes at {TAPES}")
@@ -166,7 +174,7 @@ def main() -> None:
           f"{args.watchers * len(files)} watcher-days; {args.runs} rounds")
     with tempfile.TemporaryDirectory() as tmp:
         wl = Path(tmp) / "many.yaml"
-        wl.write_text(watchlist_yaml(args.watchers))
+        wl.write_text(watchlist_yaml(args.watchers, args.risk))
         halves = [Path(tmp) / "half-a.yaml", Path(tmp) / "half-b.yaml"]
         for path, text in zip(halves, halves_yaml(args.watchers), strict=True):
             path.write_text(text)
@@ -176,7 +184,8 @@ def main() -> None:
         for _ in range(args.runs):
             a, a_cpu, a_psi = run_once(wl, 1, one_out)
             b, b_cpu, b_psi = run_once(wl, args.jobs, many_out)
-            c = run_halves(halves, Path(tmp) / "halves.txt") if args.jobs == 2 else None
+            c = run_halves(halves, Path(tmp) / "halves.txt") \
+                if args.jobs == 2 and not args.risk else None
             one.append(a)
             many.append(b)
             control = ""
